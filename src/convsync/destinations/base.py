@@ -1,0 +1,64 @@
+"""The Destination contract: what every ad platform connector provides to the pipeline."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from convsync.model import Conversion, OutboundRow, RowOutcome
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+TargetT = TypeVar("TargetT", bound=BaseModel)
+
+
+class Destination(ABC, Generic[ConfigT, TargetT]):
+    """One configured ad account.
+
+    ``build`` is pure (no network): it turns a conversion into exactly the payload that
+    would be sent and enforces the platform's rules first (pre-flight), raising
+    ``RowRejected`` or ``RowDeferred``. ``send`` uploads one batch (at most
+    ``max_batch`` rows, all of this account) and returns one outcome per row, in order.
+    """
+
+    type: ClassVar[str]
+    max_batch: ClassVar[int]
+    target_model: ClassVar[type[BaseModel]]
+
+    def __init__(self, name: str, config: ConfigT) -> None:
+        self.name = name
+        self.config = config
+
+    @abstractmethod
+    def has_identifier(self, conversion: Conversion, target: TargetT) -> bool:
+        """Whether the conversion carries an identifier this platform can match.
+
+        A conversion without one is recorded as ``skipped: no_identifier``.
+        """
+
+    @abstractmethod
+    def build(self, conversion: Conversion, target: TargetT, now: datetime) -> dict[str, Any]:
+        """The payload of one row (the dry-run contract of DESIGN.md)."""
+
+    @abstractmethod
+    def send(self, rows: Sequence[OutboundRow]) -> list[RowOutcome]:
+        """Upload one batch; one outcome per row, in the order given.
+
+        Raises ``TransientError`` (whole batch may pass: retried), ``PermanentError``
+        (whole batch rejected) or ``DestinationUnavailable`` (stop for this run).
+        """
+
+    def recover(self, rows: Sequence[OutboundRow]) -> list[RowOutcome | None]:
+        """Rows left in ``sending`` by a crash (lease expired): what happened to them?
+
+        ``None`` for a row means "not known to have arrived: send it again". The default
+        suits platforms with an idempotency key; platforms without one override this.
+        """
+        return [None] * len(rows)
+
+    def describe(self) -> Mapping[str, Any]:
+        """The account, for logs and reports (never a credential)."""
+        return {"destination": self.name, "type": self.type}

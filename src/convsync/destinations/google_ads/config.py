@@ -1,0 +1,114 @@
+"""Config of the ``google_ads`` destination and of its per-goal targets."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Discriminator, Field, SecretStr, Tag
+
+from convsync.configbase import StrictModel
+
+_ACTION_RESOURCE = re.compile(r"^customers/\d+/conversionActions/(\d+)$")
+
+
+def _customer_id(value: Any) -> str:
+    text = str(value).strip().replace("-", "")
+    if not re.fullmatch(r"\d{10}", text):
+        raise ValueError(f"{value!r} is not a Google Ads customer id (10 digits, e.g. 123-456-7890)")
+    return text
+
+
+def _conversion_action_id(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        m = _ACTION_RESOURCE.match(text)
+        if m:
+            return int(m.group(1))
+        if text.isdigit() and int(text) > 0:
+            return int(text)
+    raise ValueError(
+        f"{value!r} is not a conversion action id: use the number from Google Ads "
+        "(Goals → Conversions → the action's ctId) or customers/…/conversionActions/…"
+    )
+
+
+CustomerId = Annotated[str, BeforeValidator(_customer_id)]
+ConversionActionId = Annotated[int, BeforeValidator(_conversion_action_id)]
+
+
+class OAuthRefreshTokenAuth(StrictModel):
+    client_id: str
+    client_secret: SecretStr
+    refresh_token: SecretStr
+    token_uri: str = "https://oauth2.googleapis.com/token"
+
+
+class ServiceAccountAuth(StrictModel):
+    key_file: str = Field(description="Path of the service account's JSON key file.")
+    impersonated_email: str | None = None
+
+
+class ApplicationDefaultAuth(StrictModel):
+    application_default: Literal[True]
+
+
+def _auth_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        if "refresh_token" in value or "client_id" in value:
+            return "oauth"
+        if "key_file" in value:
+            return "service_account"
+        if "application_default" in value:
+            return "application_default"
+        return None
+    if isinstance(value, OAuthRefreshTokenAuth):
+        return "oauth"
+    if isinstance(value, ServiceAccountAuth):
+        return "service_account"
+    if isinstance(value, ApplicationDefaultAuth):
+        return "application_default"
+    return None
+
+
+GoogleAdsAuth = Annotated[
+    Annotated[OAuthRefreshTokenAuth, Tag("oauth")]
+    | Annotated[ServiceAccountAuth, Tag("service_account")]
+    | Annotated[ApplicationDefaultAuth, Tag("application_default")],
+    Discriminator(
+        _auth_kind,
+        custom_error_type="google_ads_auth",
+        custom_error_message=(
+            "auth must be one of: {client_id, client_secret, refresh_token} (OAuth), "
+            "{key_file[, impersonated_email]} (service account) or "
+            "{application_default: true}"
+        ),
+    ),
+]
+
+
+class GoogleAdsConfig(StrictModel):
+    """A Google Ads account that receives offline click conversions."""
+
+    type: Literal["google_ads"]
+    customer_id: CustomerId = Field(description="The conversion customer, with or without dashes.")
+    login_customer_id: CustomerId | None = Field(
+        default=None, description="Manager account id when access goes through a manager."
+    )
+    developer_token: SecretStr | None = Field(
+        default=None, description="Legacy; optional since the 2026 developer-token sunset."
+    )
+    endpoint: str = "googleads.googleapis.com"
+    auth: GoogleAdsAuth = Field(default_factory=lambda: ApplicationDefaultAuth(application_default=True))
+
+
+class GoogleAdsTarget(StrictModel):
+    """Where one goal lands in Google Ads."""
+
+    conversion_action: ConversionActionId
+    enhanced_for_leads: bool = Field(
+        default=False,
+        description="Send conversions without a click id with hashed e-mail/phone (EC4L).",
+    )

@@ -1,0 +1,164 @@
+"""The data that flows through a sync run: records, conversions, deliveries, outcomes."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """One source record, its fields already renamed to canonical names.
+
+    ``fields`` holds text as the source gave it (values are parsed by the goal rules);
+    ``origin`` says where it came from (``orders.csv:17``) and ``columns`` maps a
+    canonical field back to the source's own column name, so a rejection can name both.
+    """
+
+    source: str
+    record_id: str
+    occurred_at: datetime
+    fields: Mapping[str, str]
+    origin: str
+    columns: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRejection:
+    """A source row that cannot become a conversion: where it is and why."""
+
+    source: str
+    origin: str
+    column: str | None
+    code: str
+    reason: str
+    record_id: str | None = None
+    goal: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Identifiers:
+    """Everything that can tie a conversion to a click or a visitor.
+
+    Only click ids and hashes: raw e-mails and phones never get this far.
+    """
+
+    gclid: str | None = None
+    gbraid: str | None = None
+    wbraid: str | None = None
+    yclid: str | None = None
+    metrica_client_id: str | None = None
+    metrica_user_id: str | None = None
+    purchase_id: str | None = None
+    vk_click_id: str | None = None
+    vk_user_id: str | None = None
+    email_sha256: str | None = None
+    phone_sha256: str | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        """The identifiers that are set, by name (the ledger's JSON form)."""
+        out: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Identifiers:
+        return cls(**{k: str(v) for k, v in data.items() if k in _IDENTIFIER_NAMES})
+
+
+_IDENTIFIER_NAMES = frozenset(f.name for f in fields(Identifiers))
+
+
+@dataclass(frozen=True, slots=True)
+class Conversion:
+    """A target action mapped to a goal; ``key`` is stable across re-pulls."""
+
+    key: str
+    source: str
+    record_id: str
+    goal: str
+    order_id: str
+    occurred_at: datetime  # timezone-aware, in the offset the source meant
+    value: Decimal | None
+    currency: str | None
+    ids: Identifiers
+    consent: str | None = None  # ad_user_data consent: GRANTED | DENIED | None (unknown)
+
+
+class DeliveryState(enum.StrEnum):
+    """States of one (conversion, destination) delivery; see DESIGN.md."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    DELIVERED = "delivered"
+    DEFERRED = "deferred"
+    REJECTED = "rejected"
+    SKIPPED = "skipped"
+    UNCERTAIN = "uncertain"
+    MATCHED = "matched"
+    UNMATCHED = "unmatched"
+
+
+#: states a delivery never leaves on its own
+FINAL_STATES = frozenset(
+    {
+        DeliveryState.DELIVERED,
+        DeliveryState.REJECTED,
+        DeliveryState.SKIPPED,
+        DeliveryState.MATCHED,
+        DeliveryState.UNMATCHED,
+    }
+)
+
+
+class OutcomeKind(enum.StrEnum):
+    """What a destination says happened to one row of a batch."""
+
+    DELIVERED = "delivered"
+    DEFERRED = "deferred"  # the platform says "later": retry_at is set
+    REJECTED = "rejected"  # permanent, with code and message
+    TRANSIENT = "transient"  # may pass: retried inside the run, then deferred
+    UNCERTAIN = "uncertain"  # may or may not have arrived; never re-sent automatically
+
+
+@dataclass(frozen=True, slots=True)
+class RowOutcome:
+    kind: OutcomeKind
+    code: str | None = None
+    message: str | None = None
+    retry_at: datetime | None = None
+    retry_after: float | None = None  # seconds, for TRANSIENT rows
+
+    @classmethod
+    def delivered(cls, code: str | None = None, message: str | None = None) -> RowOutcome:
+        return cls(OutcomeKind.DELIVERED, code, message)
+
+    @classmethod
+    def rejected(cls, code: str, message: str) -> RowOutcome:
+        return cls(OutcomeKind.REJECTED, code, message)
+
+    @classmethod
+    def deferred(cls, code: str, message: str, retry_at: datetime) -> RowOutcome:
+        return cls(OutcomeKind.DEFERRED, code, message, retry_at=retry_at)
+
+    @classmethod
+    def transient(cls, code: str, message: str, retry_after: float | None = None) -> RowOutcome:
+        return cls(OutcomeKind.TRANSIENT, code, message, retry_after=retry_after)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundRow:
+    """One row of a batch handed to ``Destination.send``: the ledger's delivery id, the
+    conversion and the payload that ``Destination.build`` made for it."""
+
+    delivery_id: int
+    conversion: Conversion
+    payload: Mapping[str, Any]
+    attempts: int = 0

@@ -1,0 +1,82 @@
+"""The Source contract: what every source connector provides to the pipeline."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar, Generic, TypeVar
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
+
+from convsync.model import RawRecord, RecordRejection
+
+
+@dataclass(frozen=True, slots=True)
+class FileMark:
+    """What the processed-files manifest remembers of one input file."""
+
+    path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """What the ledger remembers of a source between runs."""
+
+    cursor: Mapping[str, Any] | None = None
+    files: Mapping[str, FileMark] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class PulledChunk:
+    """A slice of a pull, recorded by the pipeline in one transaction.
+
+    ``cursor`` (if not None) and ``files_done`` are saved in the same transaction as the
+    chunk's conversions, so a crash before commit only means a re-pull.
+    """
+
+    records: list[RawRecord] = field(default_factory=list)
+    rejections: list[RecordRejection] = field(default_factory=list)
+    cursor: Mapping[str, Any] | None = None
+    files_done: list[FileMark] = field(default_factory=list)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceContext:
+    """What a source needs from its surroundings."""
+
+    timezone: ZoneInfo
+    base_dir: Path  # relative paths in the config are relative to the config file
+    chunk_size: int = 5000
+    now: Callable[[], datetime] = _utc_now
+
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+class Source(ABC, Generic[ConfigT]):
+    """One configured source. Subclasses set ``type`` and implement ``pull``."""
+
+    type: ClassVar[str]
+
+    def __init__(self, name: str, config: ConfigT, context: SourceContext) -> None:
+        self.name = name
+        self.config = config
+        self.context = context
+
+    @abstractmethod
+    def pull(self, state: SourceState) -> Iterator[PulledChunk]:
+        """Yield records changed since ``state`` in chunks of about ``chunk_size``.
+
+        Must stream (constant memory) and never move a cursor past what was seen
+        when the pull started.
+        """
