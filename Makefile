@@ -14,8 +14,15 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The example's credentials are placeholders: a dry run reads them but sends nothing.
+DEMO_ENV := GOOGLE_ADS_CLIENT_ID=demo GOOGLE_ADS_CLIENT_SECRET=demo-secret \
+	GOOGLE_ADS_REFRESH_TOKEN=demo-refresh METRICA_TOKEN=demo-token VK_ID=demo VK_SECRET=demo-secret
+
 demo: $(STAMP)
-	$(BIN)/convsync --config config/example.yaml sync --once --dry-run --output demo-plan.jsonl
+	$(DEMO_ENV) $(BIN)/convsync --config config/example.yaml --database-url sqlite:///./demo-ledger.db \
+		sync --once --dry-run --output demo-plan.jsonl || test $$? -eq 1
+	@echo "First lines of demo-plan.jsonl:"
+	@head -n 3 demo-plan.jsonl
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -3,6 +3,7 @@
     ConvsyncError
     ├── UserError                 shown without a traceback, exit code 2
     │   └── ConfigError           every problem of a config file at once, each with its path
+    ├── RunRefused                the run cannot start now (another holds the lease), exit 1
     ├── TransientError            retry with backoff inside the run (carries retry_after)
     ├── PermanentError            the whole batch fails for good (code + message)
     ├── DestinationUnavailable    stop this destination for the run, leave its rows pending
@@ -57,6 +58,10 @@ class ConfigError(UserError):
         lines = [f"{head}{count} problem{'s' if count != 1 else ''} in the configuration:"]
         lines += [f"  - {p.render(file)}" for p in problems]
         super().__init__("\n".join(lines))
+
+
+class RunRefused(ConvsyncError):
+    """A run cannot start now, e.g. another process is running the sync; no traceback."""
 
 
 class TransientError(ConvsyncError):

@@ -162,3 +162,46 @@ class OutboundRow:
     conversion: Conversion
     payload: Mapping[str, Any]
     attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedDelivery:
+    """A (conversion, destination) pair the record step writes to the ledger.
+
+    ``state`` is PENDING, or SKIPPED with ``code`` (``no_identifier``) and ``message``.
+    """
+
+    conversion_key: str
+    goal: str
+    destination: str
+    state: DeliveryState = DeliveryState.PENDING
+    code: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedDelivery:
+    """A delivery row read back from the ledger with its conversion."""
+
+    delivery_id: int
+    destination: str
+    goal: str
+    state: DeliveryState
+    attempts: int
+    batch_id: str | None
+    conversion: Conversion
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A state change of one delivery, written with an event-log row.
+
+    ``count_attempt`` adds one to the delivery's ``attempts`` (a request left for it).
+    """
+
+    delivery_id: int
+    state: DeliveryState
+    code: str | None = None
+    message: str | None = None
+    retry_at: datetime | None = None
+    count_attempt: bool = False

@@ -8,9 +8,9 @@ from typing import Any
 
 #: type name → "module:Class"; a new platform is one package plus one line here
 DESTINATION_TYPES: dict[str, str] = {
-    "google_ads": "convsync.destinations.google_ads:GoogleAdsDestination",
-    "yandex_metrica": "convsync.destinations.yandex_metrica:MetricaDestination",
-    "vk_ads": "convsync.destinations.vk_ads:VkAdsDestination",
+    "google_ads": "convsync.destinations.google_ads.destination:GoogleAdsDestination",
+    "yandex_metrica": "convsync.destinations.yandex_metrica.destination:MetricaDestination",
+    "vk_ads": "convsync.destinations.vk_ads.destination:VkAdsDestination",
 }
 
 

@@ -9,13 +9,17 @@ from pydantic import BeforeValidator, Discriminator, Field, SecretStr, Tag
 
 from convsync.configbase import StrictModel
 
-_ACTION_RESOURCE = re.compile(r"^customers/\d+/conversionActions/(\d+)$")
+# [0-9], not \d: \d also matches other scripts' digits ("١٢٣"), which the API never takes.
+_ACTION_RESOURCE = re.compile(r"customers/[0-9]+/conversionActions/([0-9]+)")
+_DIGITS = re.compile(r"[0-9]+")
 
 
 def _customer_id(value: Any) -> str:
     text = str(value).strip().replace("-", "")
-    if not re.fullmatch(r"\d{10}", text):
-        raise ValueError(f"{value!r} is not a Google Ads customer id (10 digits, e.g. 123-456-7890)")
+    if not (len(text) == 10 and _DIGITS.fullmatch(text)):
+        raise ValueError(
+            f"{value!r} is not a Google Ads customer id (10 digits, e.g. 123-456-7890)"
+        )
     return text
 
 
@@ -24,10 +28,10 @@ def _conversion_action_id(value: Any) -> int:
         return value
     if isinstance(value, str):
         text = value.strip()
-        m = _ACTION_RESOURCE.match(text)
-        if m:
+        m = _ACTION_RESOURCE.fullmatch(text)
+        if m and int(m.group(1)) > 0:
             return int(m.group(1))
-        if text.isdigit() and int(text) > 0:
+        if _DIGITS.fullmatch(text) and int(text) > 0:
             return int(text)
     raise ValueError(
         f"{value!r} is not a conversion action id: use the number from Google Ads "
@@ -43,7 +47,7 @@ class OAuthRefreshTokenAuth(StrictModel):
     client_id: str
     client_secret: SecretStr
     refresh_token: SecretStr
-    token_uri: str = "https://oauth2.googleapis.com/token"
+    token_uri: str = "https://oauth2.googleapis.com/token"  # noqa: S105 - public endpoint URL, not a secret
 
 
 class ServiceAccountAuth(StrictModel):
@@ -101,7 +105,9 @@ class GoogleAdsConfig(StrictModel):
         default=None, description="Legacy; optional since the 2026 developer-token sunset."
     )
     endpoint: str = "googleads.googleapis.com"
-    auth: GoogleAdsAuth = Field(default_factory=lambda: ApplicationDefaultAuth(application_default=True))
+    auth: GoogleAdsAuth = Field(
+        default_factory=lambda: ApplicationDefaultAuth(application_default=True)
+    )
 
 
 class GoogleAdsTarget(StrictModel):

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, PositiveInt, SecretStr, field_validator
 
 from convsync.configbase import StrictModel
+from convsync.destinations.preflight import bad_chars
 
 #: characters Metrica forbids in a goal identifier (JS-event goals, "matches"/"contains")
 FORBIDDEN_TARGET_CHARS = '/\\&#?="'
@@ -32,7 +33,7 @@ class MetricaTarget(StrictModel):
         text = value.strip()
         if not text:
             raise ValueError("the goal identifier is empty")
-        bad = sorted({c for c in text if c in FORBIDDEN_TARGET_CHARS or c.isspace()})
+        bad = sorted(bad_chars(text, FORBIDDEN_TARGET_CHARS))
         if bad:
             shown = " ".join(repr(c) for c in bad)
             raise ValueError(

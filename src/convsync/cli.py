@@ -1,0 +1,212 @@
+"""The ``convsync`` command: a thin typer app with one error handler (``main``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import click
+import structlog
+import typer
+from rich.console import Console
+
+from convsync import views
+from convsync.config import LoadedConfig
+from convsync.config_loader import config_schema, load_config
+from convsync.configbase import parse_duration
+from convsync.errors import RunRefused, UserError
+from convsync.logging import configure_logging, register_secret
+from convsync.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from convsync.store.ledger import Ledger
+
+app = typer.Typer(
+    name="convsync",
+    help="Sync conversions from CRMs and exports to Google Ads, Yandex.Metrica and VK Ads.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="The config file.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+stdout = Console(soft_wrap=True)
+log = structlog.get_logger("convsync.cli")
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Config file [env: CONVSYNC_CONFIG].")
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="Ledger URL [env: CONVSYNC_DATABASE_URL].")
+    ] = None,
+    log_format: Annotated[
+        str | None, typer.Option(help="auto|json|console [env: CONVSYNC_LOG_FORMAT].")
+    ] = None,
+    log_level: Annotated[
+        str | None, typer.Option(help="DEBUG|INFO|WARNING|ERROR [env: CONVSYNC_LOG_LEVEL].")
+    ] = None,
+) -> None:
+    try:
+        settings = load_settings(
+            config=config,
+            database_url=database_url,
+            log_format=log_format,
+            log_level=log_level.upper() if log_level else None,
+        )
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise UserError(f"invalid setting: {exc}") from None
+    configure_logging(settings.log_format, settings.log_level)
+    ctx.obj = settings
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    assert isinstance(ctx.obj, Settings)  # set by the callback
+    return ctx.obj
+
+
+def _load(settings: Settings) -> LoadedConfig:
+    loaded = load_config(settings.config)
+    for secret in loaded.secrets:
+        register_secret(secret)
+    return loaded
+
+
+@app.command()
+def sync(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option("--once", help="Run one sync now (the default).")] = True,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Pull, map and plan; change nothing, send nothing.")
+    ] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Dry-run plan file (JSON lines); - for stdout."),
+    ] = None,
+    source: Annotated[list[str] | None, typer.Option(help="Only this source (repeatable).")] = None,
+    goal: Annotated[list[str] | None, typer.Option(help="Only this goal (repeatable).")] = None,
+) -> None:
+    """Run one sync now (`convsync run` runs them on the schedule)."""
+    from convsync.runner import run_once
+
+    if output is not None and not dry_run:
+        raise UserError("--output writes the dry-run plan: use it with --dry-run")
+    settings = _settings(ctx)
+    summary = run_once(
+        settings, _load(settings), dry_run, output, tuple(source or ()), tuple(goal or ())
+    )
+    views.print_run_summary(stdout, summary, output)
+    raise typer.Exit(1 if summary.has_failures else 0)
+
+
+@app.command()
+def run(ctx: typer.Context) -> None:
+    """Run syncs on the configured schedule until stopped (the container's command)."""
+    from convsync.runner import serve
+
+    settings = _settings(ctx)
+    serve(settings, _load(settings))
+
+
+@app.command()
+def health(ctx: typer.Context) -> None:
+    """Exit 0 if a `convsync run` on this machine answers healthy (Docker HEALTHCHECK)."""
+    from convsync.health import probe
+
+    ok, body = probe(_settings(ctx).health_port)
+    typer.echo(body)
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def validate(ctx: typer.Context) -> None:
+    """Check the config file; list every problem with its path and line."""
+    loaded = _load(_settings(ctx))
+    views.print_validation(stdout, loaded)
+
+
+@config_app.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of the config file (for editor autocompletion)."""
+    typer.echo(json.dumps(config_schema(), indent=2, ensure_ascii=False))
+
+
+@app.command()
+def runs(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(help="How many recent runs.")] = 20,
+) -> None:
+    """Recent runs, newest first."""
+    with _ledger(ctx) as ledger:
+        views.print_runs(stdout, ledger.recent_runs(limit))
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    since: Annotated[str, typer.Option(help="Window, like 24h, 7d or 4w.")] = "7d",
+) -> None:
+    """The funnel per goal and destination: pulled → mapped → planned → delivered."""
+    start = _since(since)
+    with _ledger(ctx) as ledger:
+        views.print_report(stdout, ledger.funnel(start), ledger.pulled_since(start), since)
+
+
+@app.command()
+def failures(
+    ctx: typer.Context,
+    since: Annotated[str, typer.Option(help="Window, like 24h, 7d or 4w.")] = "7d",
+    limit: Annotated[int, typer.Option(help="At most this many rows.")] = 50,
+) -> None:
+    """Rejected, deferred and uncertain deliveries and rejected records, newest first."""
+    with _ledger(ctx) as ledger:
+        views.print_failures(stdout, ledger.failures(_since(since), limit))
+
+
+def _since(text: str) -> datetime:
+    try:
+        return datetime.now(UTC) - parse_duration(text)
+    except ValueError as exc:
+        raise UserError(f"--since: {exc}") from None
+
+
+@contextmanager
+def _ledger(ctx: typer.Context) -> Iterator[Ledger]:
+    from convsync.store.ledger import Ledger
+
+    ledger = Ledger.open(_settings(ctx).database_url)
+    try:
+        yield ledger
+    finally:
+        ledger.close()
+
+
+def main() -> None:
+    """The single top-level handler: user errors without a traceback (exit 2),
+    unexpected ones logged with it (exit 1)."""
+    try:
+        code = app(standalone_mode=False)
+    except UserError as exc:
+        print(f"convsync: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except RunRefused as exc:
+        print(f"convsync: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except click.exceptions.Abort:
+        print("convsync: aborted", file=sys.stderr)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+    except Exception:  # the one top-level handler of DESIGN.md
+        log.exception("unexpected error")
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

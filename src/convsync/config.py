@@ -1,0 +1,195 @@
+"""The YAML config file users edit: models, ``${ENV}`` interpolation, validation, schema.
+
+``load_config`` validates the whole file at once and raises one ``ConfigError`` that
+lists every problem with its dotted path and line.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+from pydantic import BaseModel, Field, PositiveInt, field_validator, model_validator
+
+from convsync.configbase import CurrencyCode, Duration, StrictModel, TimeZoneName
+from convsync.destinations.google_ads.config import GoogleAdsConfig, GoogleAdsTarget
+from convsync.destinations.vk_ads.config import VkAdsConfig, VkAdsTarget
+from convsync.destinations.yandex_metrica.config import MetricaConfig, MetricaTarget
+from convsync.sources.csv_config import CsvSourceConfig
+
+SourceConfig = Annotated[CsvSourceConfig, Field(discriminator="type")]
+DestinationConfig = Annotated[
+    GoogleAdsConfig | MetricaConfig | VkAdsConfig, Field(discriminator="type")
+]
+
+#: destination type → the model of a goal's ``send.<destination>`` block
+TARGET_MODELS: dict[str, type[BaseModel]] = {
+    "google_ads": GoogleAdsTarget,
+    "yandex_metrica": MetricaTarget,
+    "vk_ads": VkAdsTarget,
+}
+
+#: canonical record fields with a meaning of their own (others may be used in ``when``)
+KNOWN_FIELDS = frozenset(
+    {
+        "email", "phone", "gclid", "gbraid", "wbraid", "yclid", "metrica_client_id",
+        "metrica_user_id", "purchase_id", "vk_click_id", "vk_user_id", "landing_url",
+        "value", "currency", "status", "consent", "order_id",
+    }
+)  # fmt: skip
+
+
+class ScheduleConfig(StrictModel):
+    """``{every: 15m}`` or ``{cron: "*/15 * * * *"}``."""
+
+    every: Duration | None = None
+    cron: str | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ScheduleConfig:
+        if (self.every is None) == (self.cron is None):
+            raise ValueError("give exactly one of 'every' (like 15m) or 'cron' (like */15 * * * *)")
+        if self.every is not None and self.every.total_seconds() < 60:
+            raise ValueError("'every' must be at least 1m")
+        if self.cron is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(self.cron)
+            except ValueError as exc:
+                raise ValueError(f"cron {self.cron!r} is not valid: {exc}") from None
+        return self
+
+
+class DeliveryConfig(StrictModel):
+    """How hard convsync tries before it gives a delivery up."""
+
+    max_attempts: PositiveInt = Field(8, description="Failed sends before retries_exhausted.")
+    retries_in_run: int = Field(3, ge=0, description="Quick retries of transient errors.")
+    retry_backoff: Duration = Field(900, description="First deferral after a failed run.")
+    max_backoff: Duration = Field(86400, description="Longest deferral between attempts.")
+    lease: Duration = Field(600, description="How long a claimed batch is reserved.")
+
+
+class NotCondition(StrictModel):
+    not_: str | list[str] = Field(alias="not")
+
+    @field_validator("not_", mode="before")
+    @classmethod
+    def _as_text(cls, value: Any) -> Any:
+        return _condition_text(value)
+
+
+def _condition_text(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_scalar_text(v) for v in value]
+    if isinstance(value, dict):
+        return value
+    return _scalar_text(value)
+
+
+def _scalar_text(value: Any) -> Any:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float | str):
+        return str(value)
+    return value
+
+
+class GoalConfig(StrictModel):
+    """Which records of a source are this goal, what they are worth, where they go."""
+
+    source: str
+    when: dict[str, str | list[str] | NotCondition] = Field(
+        default_factory=dict,
+        description="field: value | [values] | {not: value or [values]}; all must hold.",
+    )
+    value: str | float | None = Field(
+        default=None, description="Field holding the amount, or a fixed number."
+    )
+    currency: CurrencyCode | None = Field(
+        default=None, description="Currency when the record has none (ISO 4217)."
+    )
+    order_id: str | None = Field(
+        default=None, description="Field holding the order id; default: the record id."
+    )
+    dedup_by: Literal["record", "order_id"] = Field(
+        default="record",
+        description="order_id: one order seen by several sources is one conversion.",
+    )
+    send: dict[str, dict[str, Any]] = Field(
+        description="destination name → that platform's target (conversion action, goal…)."
+    )
+
+    @field_validator("when", mode="before")
+    @classmethod
+    def _when_text(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: _condition_text(v) for k, v in value.items()}
+        return value
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _value_kind(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("expected a field name or a number")
+        return value
+
+
+class AppConfig(StrictModel):
+    """The whole config file."""
+
+    timezone: TimeZoneName = Field("UTC", description="For source timestamps without an offset.")
+    phone_region: str | None = Field(
+        default=None, description="Region of phones written without a country code, e.g. RU."
+    )
+    schedule: ScheduleConfig = Field(default_factory=lambda: ScheduleConfig(every=900))
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    sources: dict[str, SourceConfig]
+    destinations: dict[str, DestinationConfig]
+    goals: dict[str, GoalConfig]
+
+    @field_validator("phone_region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        region = value.strip().upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not a region code: use two letters like RU, KZ or US")
+        return region
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated config file and what was derived from it."""
+
+    app: AppConfig
+    path: Path
+    #: goal → destination → validated target model
+    targets: Mapping[str, Mapping[str, BaseModel]]
+    #: every credential value read from the environment or a secret file
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+
+def suggest(name: str, known: list[str]) -> str:
+    """`` (did you mean 'google'?)`` or a list of the known names."""
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    if known:
+        return f" (configured: {', '.join(known)})"
+    return ""

@@ -1,0 +1,407 @@
+"""Reading a config file: YAML with line numbers, ``${…}`` interpolation, every problem
+at once (structure, cross-references, literal secrets), JSON Schema."""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from convsync.config import (
+    KNOWN_FIELDS,
+    TARGET_MODELS,
+    AppConfig,
+    DeliveryConfig,
+    GoalConfig,
+    LoadedConfig,
+    ScheduleConfig,
+    suggest,
+)
+from convsync.destinations.google_ads.config import GoogleAdsConfig
+from convsync.destinations.vk_ads.config import VkAdsConfig
+from convsync.destinations.yandex_metrica.config import MetricaConfig
+from convsync.errors import ConfigError, ConfigProblem, UserError
+from convsync.sources.csv_config import CsvSourceConfig
+
+_REFERENCE = re.compile(r"\$\{([^}]*)\}")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+Path_ = tuple[str | int, ...]
+
+
+def load_config(path: Path, env: Mapping[str, str] | None = None) -> LoadedConfig:
+    """Read and validate ``path``; raise ``ConfigError`` listing every problem."""
+    env = os.environ if env is None else env
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(
+            f"config file {path} does not exist (set --config or CONVSYNC_CONFIG)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read config file {path}: {exc}") from None
+    return parse_config(text, path, env)
+
+
+def parse_config(text: str, path: Path, env: Mapping[str, str]) -> LoadedConfig:
+    file = str(path)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([ConfigProblem("", f"not valid YAML: {problem}", line)], file) from None
+    if not isinstance(raw, dict):
+        raise ConfigError([ConfigProblem("", "expected a mapping of keys at the top level")], file)
+
+    lines = _LineIndex(node)
+    problems: list[ConfigProblem] = []
+    interpolated: set[Path_] = set()
+    secrets: list[str] = []
+    data = _interpolate(raw, (), env, path.parent, problems, interpolated, secrets, lines)
+
+    app: AppConfig | None = None
+    try:
+        app = AppConfig.model_validate(data)
+    except ValidationError as exc:
+        problems += _translate(exc, data, lines)
+    problems += _cross_check(data, lines)
+    targets = _validate_targets(data, problems, lines)
+    if app is not None:
+        problems += _literal_secrets(app, interpolated, lines)
+    if problems:
+        problems.sort(key=lambda p: (p.line or 0, p.path))
+        raise ConfigError(problems, file)
+    assert app is not None  # no problems means validation succeeded
+    return LoadedConfig(app=app, path=path.resolve(), targets=targets, secrets=tuple(secrets))
+
+
+class _LineIndex:
+    """Dotted path → line number, from the YAML node tree."""
+
+    def __init__(self, root: yaml.Node | None) -> None:
+        self.root = root
+
+    def line(self, path: Path_) -> int | None:
+        node = self.root
+        best = node.start_mark.line + 1 if node is not None else None
+        for part in path:
+            if isinstance(node, yaml.MappingNode):
+                found = next((v for k, v in node.value if k.value == str(part)), None)
+                if found is None:
+                    key = next((k for k, _ in node.value if k.value == str(part)), None)
+                    return key.start_mark.line + 1 if key is not None else best
+                node = found
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+                if part >= len(node.value):
+                    return best
+                node = node.value[part]
+            else:
+                return best
+            best = node.start_mark.line + 1
+        return best
+
+
+def _interpolate(
+    value: Any,
+    path: Path_,
+    env: Mapping[str, str],
+    base_dir: Path,
+    problems: list[ConfigProblem],
+    interpolated: set[Path_],
+    secrets: list[str],
+    lines: _LineIndex,
+) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _interpolate(
+                v, (*path, str(k)), env, base_dir, problems, interpolated, secrets, lines
+            )
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [
+            _interpolate(v, (*path, i), env, base_dir, problems, interpolated, secrets, lines)
+            for i, v in enumerate(value)
+        ]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        ref = match.group(1).strip()
+        resolved = _resolve(ref, env, base_dir)
+        if isinstance(resolved, ConfigProblem):
+            problems.append(ConfigProblem(_dotted(path), resolved.message, lines.line(path)))
+            return ""
+        secrets.append(resolved)
+        return resolved
+
+    interpolated.add(path)
+    return _REFERENCE.sub(replace, value)
+
+
+def _resolve(ref: str, env: Mapping[str, str], base_dir: Path) -> str | ConfigProblem:
+    if ref.startswith("file:"):
+        target = Path(ref[5:].strip())
+        if not target.is_absolute():
+            target = base_dir / target
+        try:
+            return target.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            return ConfigProblem("", f"cannot read secret file {target}: {reason}")
+    if not _ENV_NAME.match(ref):
+        return ConfigProblem(
+            "", f"${{{ref}}} is not a reference: use ${{ENV_VAR}} or ${{file:/run/secrets/name}}"
+        )
+    if ref not in env:
+        return ConfigProblem("", f"environment variable {ref} is not set")
+    return env[ref]
+
+
+def _dotted(path: Path_) -> str:
+    return ".".join(str(p) for p in path)
+
+
+def _translate(exc: ValidationError, data: Any, lines: _LineIndex) -> list[ConfigProblem]:
+    """Pydantic errors → problems with the user's own path (union tags dropped)."""
+    out: list[ConfigProblem] = []
+    for err in exc.errors(include_url=False):
+        path = _user_path(err["loc"], data)
+        kind = err["type"]
+        if kind == "missing":
+            message = "required key is missing"
+        elif kind == "extra_forbidden":
+            parent = _walk(data, path[:-1])
+            known = _allowed_keys(path, parent)
+            message = f"unknown key {path[-1]!r}{suggest(str(path[-1]), known)}"
+        elif kind == "union_tag_invalid":
+            path = (*path, "type")
+            expected = err.get("ctx", {}).get("expected_tags", "")
+            message = f"unknown type {err.get('ctx', {}).get('tag')!r} (known: {expected})"
+        else:
+            message = err["msg"].removeprefix("Value error, ")
+        out.append(ConfigProblem(_dotted(path), message, lines.line(path)))
+    return out
+
+
+def _user_path(loc: tuple[str | int, ...], data: Any) -> Path_:
+    """Drop the discriminator tags pydantic inserts into locations."""
+    path: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict):
+            if part in node:
+                path.append(part)
+                node = node[part]
+            elif str(part) in {"not"} or not _is_tag(part):
+                path.append(part)
+                node = None
+        elif isinstance(node, list) and isinstance(part, int):
+            path.append(part)
+            node = node[part] if part < len(node) else None
+        elif node is None:
+            path.append(part)
+    if path and path[-1] == "not_":
+        path[-1] = "not"
+    return tuple(path)
+
+
+def _is_tag(part: str | int) -> bool:
+    tags = {"csv", "oauth", "service_account", "application_default", *TARGET_MODELS}
+    return isinstance(part, str) and part in tags
+
+
+def _walk(data: Any, path: Path_) -> Any:
+    for part in path:
+        if isinstance(data, dict):
+            data = data.get(part)
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data
+
+
+def _allowed_keys(path: Path_, parent: Any) -> list[str]:
+    """Keys the model at ``path[:-1]`` accepts, to suggest the one meant."""
+    head = path[:-1]
+    model: type[BaseModel] | None = None
+    if len(head) == 0:
+        model = AppConfig
+    elif head == ("schedule",):
+        model = ScheduleConfig
+    elif head == ("delivery",):
+        model = DeliveryConfig
+    elif len(head) == 2 and head[0] == "goals":
+        model = GoalConfig
+    elif len(head) == 2 and head[0] == "sources":
+        model = CsvSourceConfig
+    elif len(head) == 2 and head[0] == "destinations" and isinstance(parent, dict):
+        model = _DESTINATION_MODELS.get(str(parent.get("type")))
+    if model is None:
+        return []
+    return sorted(f.alias or name for name, f in model.model_fields.items())
+
+
+_DESTINATION_MODELS: dict[str, type[BaseModel]] = {
+    "google_ads": GoogleAdsConfig,
+    "yandex_metrica": MetricaConfig,
+    "vk_ads": VkAdsConfig,
+}
+
+
+def _cross_check(data: dict[str, Any], lines: _LineIndex) -> list[ConfigProblem]:
+    """References between sections, checked on the raw data so that they are reported
+    together with structural problems."""
+    problems: list[ConfigProblem] = []
+    sources = _section(data, "sources")
+    destinations = _section(data, "destinations")
+    goals = _section(data, "goals")
+
+    def add(path: Path_, message: str) -> None:
+        problems.append(ConfigProblem(_dotted(path), message, lines.line(path)))
+
+    for name, src in sources.items():
+        fields = src.get("fields") if isinstance(src, dict) else None
+        if isinstance(fields, dict):
+            for key in fields:
+                hint = suggest(str(key), sorted(KNOWN_FIELDS))
+                if key not in KNOWN_FIELDS and "did you mean" in hint:
+                    add(("sources", name, "fields", key), f"unknown field name {key!r}{hint}")
+
+    for goal_name, goal in goals.items():
+        if not isinstance(goal, dict):
+            continue
+        src_name = goal.get("source")
+        if isinstance(src_name, str) and src_name not in sources:
+            add(
+                ("goals", goal_name, "source"),
+                f"unknown source {src_name!r}{suggest(src_name, list(sources))}",
+            )
+        src = sources.get(src_name) if isinstance(src_name, str) else None
+        mapped = _mapped_fields(src)
+        if mapped is not None:
+            for field_name, where in _field_references(goal):
+                if field_name not in mapped:
+                    add(
+                        ("goals", goal_name, *where),
+                        f"field {field_name!r} is not mapped by source {src_name!r} "
+                        f"(add it under sources.{src_name}.fields)",
+                    )
+        send = goal.get("send")
+        if isinstance(send, dict):
+            if not send:
+                add(("goals", goal_name, "send"), "no destinations: name at least one")
+            for dest_name in send:
+                if dest_name not in destinations:
+                    add(
+                        ("goals", goal_name, "send", dest_name),
+                        f"unknown destination {dest_name!r}"
+                        + suggest(dest_name, list(destinations)),
+                    )
+    return problems
+
+
+def _section(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _mapped_fields(src: Any) -> set[str] | None:
+    if not isinstance(src, dict) or not isinstance(src.get("fields", {}), dict):
+        return None
+    return {str(k) for k in src.get("fields", {})}
+
+
+def _field_references(goal: dict[str, Any]) -> Iterator[tuple[str, Path_]]:
+    when = goal.get("when")
+    if isinstance(when, dict):
+        for key in when:
+            yield str(key), ("when", str(key))
+    for key in ("value", "order_id"):
+        ref = goal.get(key)
+        if isinstance(ref, str):
+            yield ref, (key,)
+
+
+def _validate_targets(
+    data: dict[str, Any], problems: list[ConfigProblem], lines: _LineIndex
+) -> dict[str, dict[str, BaseModel]]:
+    """Each ``send`` block against its destination type's target model (raw data, so
+    these problems are reported along with structural ones)."""
+    destinations = _section(data, "destinations")
+    targets: dict[str, dict[str, BaseModel]] = {}
+    for goal_name, goal in _section(data, "goals").items():
+        send = goal.get("send") if isinstance(goal, dict) else None
+        if not isinstance(send, dict):
+            continue
+        targets[goal_name] = {}
+        for dest_name, raw in send.items():
+            dest = destinations.get(dest_name)
+            kind = dest.get("type") if isinstance(dest, dict) else None
+            model = TARGET_MODELS.get(kind) if isinstance(kind, str) else None
+            if model is None:
+                continue  # unknown destination or type: reported elsewhere
+            base: Path_ = ("goals", goal_name, "send", dest_name)
+            try:
+                targets[goal_name][dest_name] = model.model_validate(raw or {})
+            except ValidationError as exc:
+                for p in _translate(exc, raw or {}, lines):
+                    full = (*base, *[s for s in p.path.split(".") if s])
+                    msg = p.message
+                    if msg.startswith("unknown key"):
+                        hint = suggest(str(full[-1]), sorted(model.model_fields))
+                        msg = f"unknown key {full[-1]!r} for a {kind} target{hint}"
+                    problems.append(ConfigProblem(_dotted(full), msg, lines.line(full)))
+    return targets
+
+
+def _literal_secrets(
+    app: AppConfig, interpolated: set[Path_], lines: _LineIndex
+) -> list[ConfigProblem]:
+    problems: list[ConfigProblem] = []
+    for name, dest in app.destinations.items():
+        for path in _secret_paths(dest, ("destinations", name)):
+            if path not in interpolated:
+                problems.append(
+                    ConfigProblem(
+                        _dotted(path),
+                        "credentials are not accepted as literals in the file: write "
+                        "${ENV_VAR} or ${file:/run/secrets/name}",
+                        lines.line(path),
+                    )
+                )
+    return problems
+
+
+def _secret_paths(model: BaseModel, path: Path_) -> Iterator[Path_]:
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, SecretStr):
+            yield (*path, name)
+        elif isinstance(value, BaseModel):
+            yield from _secret_paths(value, (*path, name))
+
+
+def config_schema() -> dict[str, Any]:
+    """JSON Schema of the file, with each platform's target model under ``send``."""
+    schema = AppConfig.model_json_schema(by_alias=True)
+    defs = schema.setdefault("$defs", {})
+    options = []
+    for model in TARGET_MODELS.values():
+        sub = model.model_json_schema(ref_template="#/$defs/{model}")
+        defs.update(sub.pop("$defs", {}))
+        defs[model.__name__] = sub
+        options.append({"$ref": f"#/$defs/{model.__name__}"})
+    goal = defs["GoalConfig"]["properties"]["send"]
+    goal["additionalProperties"] = {"anyOf": copy.deepcopy(options)}
+    schema["title"] = "convsync configuration"
+    return schema

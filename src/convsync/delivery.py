@@ -1,0 +1,297 @@
+"""The deliver step for one destination: recover expired claims, claim due rows, run
+pre-flight, send in batches with retries, and write every row's outcome."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from pydantic import BaseModel
+
+from convsync.config import DeliveryConfig
+from convsync.destinations.base import Destination
+from convsync.errors import (
+    DestinationUnavailable,
+    PermanentError,
+    RowDeferred,
+    RowRejected,
+    TransientError,
+)
+from convsync.model import (
+    ClaimedDelivery,
+    DeliveryState,
+    OutboundRow,
+    OutcomeKind,
+    RowOutcome,
+    Transition,
+)
+from convsync.retry import transient_retry
+from convsync.store.ledger import Ledger
+
+log = structlog.get_logger("convsync.delivery")
+
+_STATE_OF_OUTCOME = {
+    OutcomeKind.DELIVERED: DeliveryState.DELIVERED,
+    OutcomeKind.REJECTED: DeliveryState.REJECTED,
+    OutcomeKind.DEFERRED: DeliveryState.DEFERRED,
+    OutcomeKind.UNCERTAIN: DeliveryState.UNCERTAIN,
+}
+
+
+@dataclass(slots=True)
+class DestinationStats:
+    """What the deliver step did for one destination in one run."""
+
+    requests: int = 0
+    batches: int = 0
+    recovered: int = 0
+    states: Counter[str] = field(default_factory=Counter)
+    rejected_by_code: Counter[str] = field(default_factory=Counter)
+    stopped: str | None = None  # why the destination stopped early (code: message)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"requests": self.requests, "batches": self.batches}
+        out.update(sorted(self.states.items()))
+        if self.recovered:
+            out["recovered"] = self.recovered
+        if self.rejected_by_code:
+            out["rejected_by_code"] = dict(self.rejected_by_code)
+        if self.stopped:
+            out["stopped"] = self.stopped
+        return out
+
+
+class _RowsStillTransient(TransientError):
+    """Some rows of a batch failed transiently: try those rows again."""
+
+
+class DeliveryWorker:
+    """Delivers the due rows of one destination."""
+
+    def __init__(
+        self,
+        destination: Destination[BaseModel, BaseModel],
+        targets: Mapping[str, Mapping[str, BaseModel]],
+        ledger: Ledger,
+        config: DeliveryConfig,
+        *,
+        run_id: str,
+        clock: Callable[[], datetime],
+        stop: threading.Event,
+        sleep: Callable[[float], None] | None = None,
+        initial_wait: float = 5.0,
+    ) -> None:
+        self.dest = destination
+        self.targets = targets
+        self.ledger = ledger
+        self.config = config
+        self.run_id = run_id
+        self.clock = clock
+        self.stop = stop
+        self.sleep = sleep
+        self.initial_wait = initial_wait
+        self.stats = DestinationStats()
+
+    def run(self) -> DestinationStats:
+        try:
+            self._recover()
+            while not self.stop.is_set():
+                rows = self.ledger.claim(**self._claim_args())
+                if not rows:
+                    break
+                self._deliver(rows, recovering=False)
+        except DestinationUnavailable as exc:
+            self.stats.stopped = f"{exc.code}: {exc.message}"
+            log.warning(
+                "destination stopped for this run; its deliveries stay pending",
+                destination=self.dest.name,
+                code=exc.code,
+                reason=exc.message,
+            )
+        return self.stats
+
+    def _claim_args(self) -> dict[str, Any]:
+        return {
+            "destination": self.dest.name,
+            "limit": self.dest.max_batch,
+            "lease": self.config.lease,
+            "batch_id": uuid.uuid4().hex,
+            "run_id": self.run_id,
+            "now": self.clock(),
+        }
+
+    def _recover(self) -> None:
+        while not self.stop.is_set():
+            rows = self.ledger.reclaim_expired(**self._claim_args())
+            if not rows:
+                return
+            self.stats.recovered += len(rows)
+            log.warning(
+                "recovering deliveries left in sending by an interrupted run",
+                destination=self.dest.name,
+                rows=len(rows),
+                old_batches=sorted({r.batch_id or "" for r in rows}),
+            )
+            self._deliver(rows, recovering=True)
+
+    def _deliver(self, rows: Sequence[ClaimedDelivery], *, recovering: bool) -> None:
+        now = self.clock()
+        outbound, transitions = self._prepare(rows, now)
+        if recovering and outbound:
+            verdicts = self.dest.recover(outbound)
+            resend = []
+            for row, verdict in zip(outbound, verdicts, strict=True):
+                if verdict is None:
+                    resend.append(row)
+                else:
+                    transitions.append(self._transition(row, verdict, now))
+            outbound = resend
+        try:
+            if outbound:
+                transitions += self._send(outbound)
+        except DestinationUnavailable:
+            sent = {t.delivery_id for t in transitions}
+            transitions += [
+                Transition(r.delivery_id, DeliveryState.PENDING, "released", "destination stopped")
+                for r in outbound
+                if r.delivery_id not in sent
+            ]
+            raise
+        finally:
+            self._apply(transitions)
+
+    def _prepare(
+        self, rows: Sequence[ClaimedDelivery], now: datetime
+    ) -> tuple[list[OutboundRow], list[Transition]]:
+        """Pre-flight: build every payload; rows the platform would refuse never leave."""
+        outbound: list[OutboundRow] = []
+        transitions: list[Transition] = []
+        for row in rows:
+            target = self.targets.get(row.goal, {}).get(self.dest.name)
+            if target is None:
+                transitions.append(
+                    Transition(
+                        row.delivery_id,
+                        DeliveryState.DEFERRED,
+                        "target_not_configured",
+                        f"goal {row.goal!r} no longer sends to {self.dest.name!r} in the config",
+                        retry_at=now + self.config.retry_backoff,
+                    )
+                )
+                continue
+            try:
+                payload = self.dest.build(row.conversion, target, now)
+            except RowRejected as exc:
+                transitions.append(
+                    Transition(row.delivery_id, DeliveryState.REJECTED, exc.code, exc.message)
+                )
+                continue
+            except RowDeferred as exc:
+                transitions.append(
+                    Transition(
+                        row.delivery_id,
+                        DeliveryState.DEFERRED,
+                        exc.code,
+                        exc.message,
+                        retry_at=exc.retry_at,
+                    )
+                )
+                continue
+            outbound.append(OutboundRow(row.delivery_id, row.conversion, payload, row.attempts))
+        return outbound, transitions
+
+    def _send(self, outbound: list[OutboundRow]) -> list[Transition]:
+        """Send with quick retries of transient failures, then defer what still fails."""
+        results: dict[int, RowOutcome] = {}
+        remaining = list(outbound)
+        self.stats.batches += 1
+
+        def attempt() -> None:
+            nonlocal remaining
+            self.stats.requests += 1
+            outcomes = self.dest.send(remaining)
+            if len(outcomes) != len(remaining):
+                raise RuntimeError(
+                    f"{self.dest.type}.send returned {len(outcomes)} outcomes "
+                    f"for {len(remaining)} rows"
+                )
+            still: list[OutboundRow] = []
+            waits: list[float] = []
+            for row, outcome in zip(remaining, outcomes, strict=True):
+                results[row.delivery_id] = outcome
+                if outcome.kind is OutcomeKind.TRANSIENT:
+                    still.append(row)
+                    waits.append(outcome.retry_after or 0.0)
+            remaining = still
+            if still:
+                first = results[still[0].delivery_id]
+                raise _RowsStillTransient(
+                    f"{len(still)} rows failed transiently: {first.code}: {first.message}",
+                    retry_after=max(waits) or None,
+                    code=first.code or "transient",
+                )
+
+        retrying = transient_retry(
+            attempts=self.config.retries_in_run + 1,
+            initial_wait=self.initial_wait,
+            sleep=self.sleep,
+        )
+        now = self.clock()
+        try:
+            for tries in retrying:
+                with tries:
+                    attempt()
+        except TransientError as exc:
+            for row in remaining:
+                results.setdefault(row.delivery_id, RowOutcome.transient(exc.code, str(exc)))
+        except PermanentError as exc:
+            for row in remaining:
+                results.setdefault(row.delivery_id, RowOutcome.rejected(exc.code, exc.message))
+        return [
+            self._transition(row, results[row.delivery_id], now)
+            for row in outbound
+            if row.delivery_id in results
+        ]
+
+    def _transition(self, row: OutboundRow, outcome: RowOutcome, now: datetime) -> Transition:
+        if outcome.kind is not OutcomeKind.TRANSIENT:
+            return Transition(
+                row.delivery_id,
+                _STATE_OF_OUTCOME[outcome.kind],
+                outcome.code,
+                outcome.message,
+                retry_at=outcome.retry_at,
+            )
+        failed = row.attempts + 1
+        if failed >= self.config.max_attempts:
+            return Transition(
+                row.delivery_id,
+                DeliveryState.REJECTED,
+                "retries_exhausted",
+                f"gave up after {failed} failed attempts; last: {outcome.code}: {outcome.message}",
+                count_attempt=True,
+            )
+        backoff = min(self.config.retry_backoff * (2**row.attempts), self.config.max_backoff)
+        return Transition(
+            row.delivery_id,
+            DeliveryState.DEFERRED,
+            outcome.code,
+            outcome.message,
+            retry_at=now + max(backoff, timedelta(seconds=1)),
+            count_attempt=True,
+        )
+
+    def _apply(self, transitions: Sequence[Transition]) -> None:
+        if not transitions:
+            return
+        self.ledger.apply(transitions, run_id=self.run_id, now=self.clock())
+        for t in transitions:
+            self.stats.states[t.state.value] += 1
+            if t.state is DeliveryState.REJECTED and t.code:
+                self.stats.rejected_by_code[t.code] += 1

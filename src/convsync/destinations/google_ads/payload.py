@@ -1,0 +1,179 @@
+"""One ClickConversion of UploadClickConversions, as the dry-run shows it, and its pre-flight.
+
+Field names are the API's (``conversion_action``, ``conversion_date_time``, ``gclid`` …),
+so the dry-run plan reads like the request and the uploader maps keys one to one.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from convsync.destinations import preflight
+from convsync.destinations.google_ads.config import GoogleAdsTarget
+from convsync.errors import RowRejected
+from convsync.model import Conversion, Identifiers
+
+PLATFORM = "Google Ads"
+
+#: Google's longest click-through lookback window; a click is always older than its
+#: conversion, so an older conversion has no click Google could still attribute it to.
+MAX_CONVERSION_AGE = timedelta(days=90)
+
+#: the order Google's own tag prefers; the API takes exactly one (GBRAID_WBRAID_BOTH_SET)
+CLICK_ID_FIELDS = ("gclid", "gbraid", "wbraid")
+
+#: Click ids are URL-safe base64. The length bounds are a sanity check, not a documented
+#: limit: real ids are roughly 20-150 characters, and these catch a truncated or
+#: concatenated field before Google answers UNPARSEABLE_GCLID for it.
+_CLICK_ID_CHARS = re.compile(r"[A-Za-z0-9_-]")
+_CLICK_ID_MIN, _CLICK_ID_MAX = 10, 1000
+
+_SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
+_CONSENT_VALUES = ("GRANTED", "DENIED")
+
+
+def click_id(ids: Identifiers) -> tuple[str, str] | None:
+    """``(field, value)`` of the click id to send: the first present of gclid, gbraid, wbraid."""
+    for field in CLICK_ID_FIELDS:
+        value = getattr(ids, field)
+        if value:
+            return field, value
+    return None
+
+
+def has_hashed_contact(ids: Identifiers) -> bool:
+    return bool(ids.email_sha256 or ids.phone_sha256)
+
+
+def build_click_conversion(
+    conversion: Conversion, customer_id: str, target: GoogleAdsTarget, now: datetime
+) -> dict[str, Any]:
+    """The ClickConversion for one conversion; raises RowRejected / RowDeferred."""
+    preflight.require_aware(conversion.occurred_at, "conversion time")
+    preflight.require_aware(now, "now")
+    click = click_id(conversion.ids)
+    identifiers = _user_identifiers(conversion.ids) if target.enhanced_for_leads else []
+    if click is None and not identifiers:
+        raise RowRejected(
+            "no_identifier",
+            "The conversion has no Google click id (gclid, gbraid or wbraid)"
+            + (
+                " and no hashed e-mail or phone for enhanced conversions for leads."
+                if target.enhanced_for_leads
+                else "; turn on enhanced_for_leads for this goal to send it by e-mail or phone."
+            ),
+        )
+    if click is not None:
+        _check_click_id(*click)
+    if not conversion.order_id:
+        raise RowRejected(
+            "missing_order_id",
+            "The conversion has no order id; convsync sends every Google conversion with one "
+            "so that a re-sent upload is recognised instead of counted twice.",
+        )
+    value = preflight.checked_value(conversion)
+    # A currency without a value is not sent, so it cannot stop the row either.
+    currency = preflight.checked_currency(conversion) if value is not None else None
+    if value is not None and currency is None:
+        raise RowRejected(
+            "missing_currency",
+            f"The conversion has a value ({preflight.decimal_text(value)}) but no currency; "
+            "Google Ads needs the currency of every value (set `currency` on the goal).",
+        )
+    consent = _consent(conversion.consent)
+    preflight.check_not_older_than(
+        conversion.occurred_at,
+        now,
+        max_age=MAX_CONVERSION_AGE,
+        code="expired_event",
+        why=(
+            "Google Ads attributes an uploaded conversion only to a click within the "
+            "conversion action's lookback window, at most 90 days, and the click came before "
+            "the conversion, so it can no longer be attributed."
+        ),
+    )
+    preflight.check_not_future(conversion.occurred_at, now, platform=PLATFORM)
+
+    payload: dict[str, Any] = {
+        "conversion_action": (
+            f"customers/{customer_id}/conversionActions/{target.conversion_action}"
+        ),
+        "conversion_date_time": format_conversion_date_time(conversion.occurred_at),
+    }
+    if click is not None:
+        payload[click[0]] = click[1]
+    if value is not None:
+        payload["conversion_value"] = float(value)
+        payload["currency_code"] = currency
+    payload["order_id"] = conversion.order_id
+    if identifiers:
+        payload["user_identifiers"] = identifiers
+    if consent is not None:
+        payload["consent"] = {"ad_user_data": consent}
+    return payload
+
+
+def format_conversion_date_time(moment: datetime) -> str:
+    """``2026-11-20 14:03:00+03:00``: the API's format, in the conversion's own offset."""
+    offset = moment.utcoffset()
+    if offset is None or offset % timedelta(minutes=1):
+        # Historic offsets with seconds (LMT) have no hh:mm form; the instant stays exact.
+        moment, offset = moment.astimezone(UTC), timedelta(0)
+    sign = "-" if offset < timedelta(0) else "+"
+    minutes = abs(offset) // timedelta(minutes=1)
+    return f"{moment:%Y-%m-%d %H:%M:%S}{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _check_click_id(field: str, value: str) -> None:
+    code = f"unparseable_{field}"
+    bad = {c for c in value if not _CLICK_ID_CHARS.fullmatch(c)}
+    if bad:
+        raise RowRejected(
+            code,
+            f"{field} {preflight.shown(value)} contains characters a Google click id never has "
+            f"({preflight.describe_chars(bad)}); check how the source captures it from the "
+            "landing-page URL.",
+        )
+    if not _CLICK_ID_MIN <= len(value) <= _CLICK_ID_MAX:
+        raise RowRejected(
+            code,
+            f"{field} {preflight.shown(value)} is {len(value)} characters long, which no Google "
+            f"click id is (they have {_CLICK_ID_MIN} to {_CLICK_ID_MAX}); it is probably cut "
+            "short or glued to another value.",
+        )
+
+
+def _user_identifiers(ids: Identifiers) -> list[dict[str, str]]:
+    """Hashed e-mail and phone for EC4L; the API takes at most 5, convsync has at most 2."""
+    out: list[dict[str, str]] = []
+    for field, key, what in (
+        ("email_sha256", "hashed_email", "e-mail"),
+        ("phone_sha256", "hashed_phone_number", "phone"),
+    ):
+        value: str | None = getattr(ids, field)
+        if not value:
+            continue
+        if not _SHA256_HEX.fullmatch(value):
+            # The value is deliberately not shown: a malformed hash may be the raw contact.
+            raise RowRejected(
+                "invalid_user_identifier",
+                f"The hashed {what} is not a SHA-256 hex digest (64 characters 0-9, a-f), so it "
+                "is not sent: convsync never sends an e-mail or phone that is not hashed.",
+            )
+        out.append({key: value.lower()})
+    return out
+
+
+def _consent(value: str | None) -> str | None:
+    if value is None:
+        return None
+    consent = value.strip().upper()
+    if consent not in _CONSENT_VALUES:
+        raise RowRejected(
+            "invalid_consent",
+            f"The ad_user_data consent {preflight.shown(value)} is neither GRANTED nor DENIED; "
+            "leave it empty when it is not known.",
+        )
+    return consent

@@ -1,0 +1,192 @@
+"""Identity normalisation: e-mails, phones, click ids from landing URLs, hashing.
+
+Runs once per source record (the map step), so it is kept allocation-light: nothing
+is parsed that is not there. Raw e-mails and phones enter here and leave only as
+SHA-256 hex of their normalised form (see DESIGN.md, "Identity and deduplication").
+
+Rules follow Google's "Formatting user data" page (reference/google-ads.md §11):
+dots and ``+suffix`` are removed from the local part for gmail.com / googlemail.com
+only. The official ``upload_enhanced_conversions_for_leads.py`` example strips them
+for every domain; that is a known bug (google-ads-python PR #1050) and not copied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import phonenumbers
+
+from convsync.model import Identifiers
+
+__all__ = [
+    "CLICK_ID_FIELDS",
+    "IDENTITY_FIELDS",
+    "build_identifiers",
+    "click_ids_from_url",
+    "normalize_email",
+    "normalize_phone",
+    "sha256_hex",
+]
+
+#: identifier fields taken as they are (trimmed) from a record, by canonical name
+CLICK_ID_FIELDS: tuple[str, ...] = (
+    "gclid",
+    "gbraid",
+    "wbraid",
+    "yclid",
+    "metrica_client_id",
+    "metrica_user_id",
+    "purchase_id",
+    "vk_click_id",
+    "vk_user_id",
+)
+
+#: every canonical record field this module reads
+IDENTITY_FIELDS: frozenset[str] = frozenset(
+    (*CLICK_ID_FIELDS, "email", "phone", "landing_url"),
+)
+
+#: landing-page query parameter → Identifiers field
+_URL_PARAMS: Mapping[str, str] = {
+    "gclid": "gclid",
+    "gbraid": "gbraid",
+    "wbraid": "wbraid",
+    "yclid": "yclid",
+    "rb_clickid": "vk_click_id",
+    "_ym_uid": "metrica_client_id",
+}
+
+# Google ignores dots and "+tag" only for consumer Gmail; Workspace and every other
+# provider treat them as part of the address.
+_GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
+
+_E164 = phonenumbers.PhoneNumberFormat.E164
+
+
+def sha256_hex(text: str) -> str:
+    """SHA-256 of the UTF-8 bytes of ``text``, lower-case hex (the Ads API's form)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def normalize_email(raw: str) -> str | None:
+    """Trimmed, lower-cased e-mail; Gmail local parts lose dots and ``+suffix``.
+
+    None when ``raw`` is not an e-mail address: not exactly one ``@``, an empty local
+    part or domain, whitespace inside, or a domain without a dot (``user@localhost``
+    cannot be matched by any ad platform).
+    """
+    email = raw.strip().lower()
+    local, at, domain = email.partition("@")
+    if not at or not local or "@" in domain or len(email.split()) != 1:
+        return None
+    if "." not in domain or domain.startswith(".") or domain.endswith("."):
+        return None
+    if domain in _GMAIL_DOMAINS:
+        local = local.partition("+")[0].replace(".", "")
+        if not local:
+            return None
+        return f"{local}@{domain}"
+    return email
+
+
+def normalize_phone(raw: str, region: str | None) -> str | None:
+    """E.164 form (``+79123456789``) of a phone number, or None.
+
+    ``region`` (ISO 3166 alpha-2, e.g. ``RU``) is the default country for numbers
+    written without one; with ``RU`` the national trunk prefix ``8`` is understood
+    (``8 (912) 345-67-89`` → ``+79123456789``). Extensions are dropped.
+
+    The number must pass ``is_valid_number`` (it belongs to an allocated range of its
+    country), not only ``is_possible_number`` (its length fits). The hash is only
+    worth sending if it can match a real subscriber: placeholders typed into forms
+    (``+7 000 000-00-00``, ``8 111 111 11 11``) are possible but never valid, and
+    would only dilute match rates. The price is that a range allocated after the
+    installed ``phonenumbers`` release is refused until the library is upgraded.
+    """
+    if not raw:
+        return None
+    try:
+        number = phonenumbers.parse(raw, region.upper() if region else None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, _E164)
+
+
+def click_ids_from_url(url: str) -> dict[str, str]:
+    """Click ids found in a landing-page URL, keyed by ``Identifiers`` field name.
+
+    Reads the query string, then the fragment (``#gclid=…`` or ``#/route?gclid=…``,
+    as single-page apps keep them); the query wins. Relative URLs, URLs without a
+    scheme and a URL that was percent-encoded as a whole are accepted; anything
+    unparseable gives ``{}``. Values are percent-decoded and trimmed; the first
+    non-empty occurrence of a parameter wins.
+    """
+    if "=" not in url:
+        if "%3d" not in url.lower():
+            return {}
+        url = unquote(url)  # the whole URL was encoded once, e.g. by a redirector
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # e.g. an unbalanced "[" in the host
+        return {}
+    found: dict[str, str] = {}
+    if parts.query:
+        _collect_click_ids(parts.query, found)
+    fragment = parts.fragment
+    if "=" in fragment:
+        _, question, route_query = fragment.partition("?")
+        _collect_click_ids(route_query if question else fragment, found)
+    return found
+
+
+def _collect_click_ids(query: str, found: dict[str, str]) -> None:
+    for key, value in parse_qsl(query, errors="replace"):
+        name = _URL_PARAMS.get(key.strip().lower())
+        if name is None or name in found:
+            continue
+        value = value.strip()
+        if value:
+            found[name] = value
+
+
+def _clean(value: str | None) -> str | None:
+    if not value:
+        return None
+    return value.strip() or None
+
+
+def build_identifiers(fields: Mapping[str, str], phone_region: str | None) -> Identifiers:
+    """The ``Identifiers`` of one record from its canonical fields.
+
+    A click id in its own field wins over one parsed from ``landing_url``. E-mail and
+    phone are normalised and kept only as SHA-256 hex; values that do not normalise
+    are dropped. Other keys of ``fields`` are ignored.
+    """
+    get = fields.get
+    ids = {name: _clean(get(name)) for name in CLICK_ID_FIELDS}
+
+    landing_url = _clean(get("landing_url"))
+    if landing_url is not None:
+        for name, value in click_ids_from_url(landing_url).items():
+            if ids[name] is None:
+                ids[name] = value
+
+    email_sha256 = None
+    raw_email = _clean(get("email"))
+    if raw_email is not None:
+        email = normalize_email(raw_email)
+        if email is not None:
+            email_sha256 = sha256_hex(email)
+
+    phone_sha256 = None
+    raw_phone = _clean(get("phone"))
+    if raw_phone is not None:
+        phone = normalize_phone(raw_phone, phone_region)
+        if phone is not None:
+            phone_sha256 = sha256_hex(phone)
+
+    return Identifiers(**ids, email_sha256=email_sha256, phone_sha256=phone_sha256)

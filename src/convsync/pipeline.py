@@ -1,0 +1,344 @@
+"""One sync run: pull → map → record → deliver → (reconcile) → report.
+
+Nothing here is platform-specific: sources and destinations are wired in by name.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+from pydantic import BaseModel
+
+from convsync.config import LoadedConfig
+from convsync.delivery import DeliveryWorker
+from convsync.destinations import load_destination_class
+from convsync.destinations.base import Destination
+from convsync.errors import RowDeferred, RowRejected, UserError
+from convsync.goals import GoalMapper
+from convsync.model import ClaimedDelivery, Conversion, PlannedDelivery, RecordRejection
+from convsync.plan import PlanWriter
+from convsync.sources import load_source_class
+from convsync.sources.base import PulledChunk, Source, SourceContext
+from convsync.store.ledger import Ledger
+
+log = structlog.get_logger("convsync.pipeline")
+
+AnyDestination = Destination[BaseModel, BaseModel]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    dry_run: bool = False
+    output: Path | None = None  # dry-run plan file (JSON lines); "-" for stdout
+    sources: tuple[str, ...] = ()  # only these sources (default: all)
+    goals: tuple[str, ...] = ()  # only these goals (default: all)
+    trigger: str = "once"
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    dry_run: bool
+    started_at: datetime
+    finished_at: datetime | None = None
+    status: str = "running"
+    sources: dict[str, Counter[str]] = field(default_factory=dict)
+    goals: dict[str, Counter[str]] = field(default_factory=dict)
+    destinations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    plan: dict[tuple[str, str], Counter[str]] = field(default_factory=dict)
+
+    @property
+    def has_failures(self) -> bool:
+        if self.status != "ok":
+            return True
+        if any(c.get("rejected", 0) for c in self.sources.values()):
+            return True
+        if any(c.get("rejected", 0) for c in self.plan.values()):
+            return True
+        return any(d.get("rejected") or d.get("stopped") for d in self.destinations.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "sources": {k: dict(v) for k, v in self.sources.items()},
+            "goals": {k: dict(v) for k, v in self.goals.items()},
+            "destinations": self.destinations,
+        }
+
+
+class SyncPipeline:
+    """Runs syncs of one config against one ledger."""
+
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        ledger: Ledger,
+        *,
+        destinations: Mapping[str, AnyDestination] | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        sleep: Callable[[float], None] | None = None,
+        stop: threading.Event | None = None,
+        chunk_size: int = 5000,
+        initial_wait: float = 5.0,
+    ) -> None:
+        self.loaded = loaded
+        self.ledger = ledger
+        self.clock = clock
+        self.sleep = sleep
+        self.stop = stop or threading.Event()
+        self.chunk_size = chunk_size
+        self.initial_wait = initial_wait
+        app = loaded.app
+        self.destinations: dict[str, AnyDestination] = dict(destinations or {})
+        for name, cfg in app.destinations.items():
+            if name not in self.destinations:
+                self.destinations[name] = load_destination_class(cfg.type)(name, cfg)
+
+    def source(self, name: str) -> Source[Any]:
+        cfg = self.loaded.app.sources[name]
+        tz = ZoneInfo(cfg.timezone or self.loaded.app.timezone)
+        context = SourceContext(
+            timezone=tz, base_dir=self.loaded.base_dir, chunk_size=self.chunk_size
+        )
+        return load_source_class(cfg.type)(name, cfg, context)  # type: ignore[no-any-return]
+
+    def run(self, options: SyncOptions) -> RunSummary:
+        self._check_filters(options)
+        run_id = uuid.uuid4().hex[:16]
+        summary = RunSummary(run_id, options.dry_run, self.clock())
+        structlog.contextvars.bind_contextvars(run_id=run_id)
+        started = time.monotonic()
+        if not options.dry_run:
+            self.ledger.start_run(
+                run_id=run_id, trigger=options.trigger, started_at=summary.started_at
+            )
+        log.info("run started", dry_run=options.dry_run, trigger=options.trigger)
+        plan = PlanWriter(options.output) if options.dry_run else None
+        try:
+            for name in self.loaded.app.sources:
+                if options.sources and name not in options.sources:
+                    continue
+                if self.stop.is_set():
+                    break
+                self._pull_and_record(name, options, summary, plan)
+            if plan is not None:
+                self._plan_queued(options, plan)
+                plan.finish()
+                summary.plan = plan.counts
+            elif not self.stop.is_set():
+                self._deliver(summary)
+            summary.status = "interrupted" if self.stop.is_set() else "ok"
+        finally:
+            if plan is not None:
+                plan.close()
+            if summary.status == "running":
+                summary.status = "failed"
+            summary.finished_at = self.clock()
+            if not options.dry_run:
+                self.ledger.finish_run(
+                    run_id=run_id,
+                    status=summary.status,
+                    finished_at=summary.finished_at,
+                    summary=summary.as_dict(),
+                )
+            log.info(
+                "run finished",
+                status=summary.status,
+                dry_run=options.dry_run,
+                duration_s=round(time.monotonic() - started, 3),
+                **summary.as_dict(),
+            )
+            structlog.contextvars.unbind_contextvars("run_id")
+        return summary
+
+    def _check_filters(self, options: SyncOptions) -> None:
+        app = self.loaded.app
+        for name in options.sources:
+            if name not in app.sources:
+                raise UserError(
+                    f"--source {name}: no such source (configured: {', '.join(app.sources)})"
+                )
+        for name in options.goals:
+            if name not in app.goals:
+                raise UserError(f"--goal {name}: no such goal (configured: {', '.join(app.goals)})")
+
+    # --- pull, map, record -------------------------------------------------------------
+
+    def _pull_and_record(
+        self, name: str, options: SyncOptions, summary: RunSummary, plan: PlanWriter | None
+    ) -> None:
+        mapper = GoalMapper(self.loaded, name, self.destinations, options.goals or None)
+        stats = summary.sources.setdefault(name, Counter())
+        if not mapper.rules:
+            return
+        # a goal filter maps only some goals: the cursor must not move past records that
+        # the other goals have not seen yet
+        partial = bool(options.goals)
+        for chunk in self.source(name).pull(self.ledger.source_state(name)):
+            mapped = mapper.map(chunk.records)
+            rejections = [*chunk.rejections, *mapped.rejections]
+            stats["pulled"] += len(chunk.records) + len(chunk.rejections)
+            stats["rejected"] += len(rejections)
+            for conversion in mapped.conversions:
+                summary.goals.setdefault(conversion.goal, Counter())["mapped"] += 1
+            if plan is not None:
+                self._plan_new(mapped.conversions, plan, summary)
+            else:
+                self._record(
+                    name, chunk, mapped.conversions, mapped.deliveries, rejections, partial, summary
+                )
+            for rejection in rejections:
+                log.warning(
+                    "record rejected",
+                    source=name,
+                    origin=rejection.origin,
+                    column=rejection.column,
+                    code=rejection.code,
+                    reason=rejection.reason,
+                    goal=rejection.goal,
+                )
+            if self.stop.is_set():
+                break
+
+    def _record(
+        self,
+        source: str,
+        chunk: PulledChunk,
+        conversions: Sequence[Conversion],
+        deliveries: Sequence[PlannedDelivery],
+        rejections: Sequence[RecordRejection],
+        partial: bool,
+        summary: RunSummary,
+    ) -> None:
+        counts = self.ledger.record_chunk(
+            run_id=summary.run_id,
+            source=source,
+            conversions=conversions,
+            deliveries=deliveries,
+            rejections=rejections,
+            cursor=None if partial else chunk.cursor,
+            files_done=[] if partial else chunk.files_done,
+            now=self.clock(),
+        )
+        stats = summary.sources[source]
+        stats["new"] += counts.new_conversions
+        stats["planned"] += counts.pending
+        stats["skipped"] += counts.skipped
+
+    def _plan_new(
+        self, conversions: Sequence[Conversion], plan: PlanWriter, summary: RunSummary
+    ) -> None:
+        existing = self.ledger.existing_keys([c.key for c in conversions])
+        for conversion in conversions:
+            if conversion.key in existing:
+                continue
+            summary.goals[conversion.goal]["new"] += 1
+            for dest_name, target in self.loaded.targets[conversion.goal].items():
+                dest = self.destinations[dest_name]
+                if dest.has_identifier(conversion, target):
+                    self._plan_one(plan, dest, conversion, target, queued=False)
+                else:
+                    summary.goals[conversion.goal][f"skipped:{dest_name}"] += 1
+
+    def _plan_queued(self, options: SyncOptions, plan: PlanWriter) -> None:
+        """Deliveries recorded by earlier runs that a real run would send now."""
+        now = self.clock()
+        for dest_name, dest in self.destinations.items():
+            for row in self.ledger.due_deliveries(destination=dest_name, now=now):
+                if not self._selected(row, options):
+                    continue
+                target = self.loaded.targets.get(row.goal, {}).get(dest_name)
+                if target is not None:
+                    self._plan_one(plan, dest, row.conversion, target, queued=True)
+
+    @staticmethod
+    def _selected(row: ClaimedDelivery, options: SyncOptions) -> bool:
+        if options.goals and row.goal not in options.goals:
+            return False
+        return not options.sources or row.conversion.source in options.sources
+
+    def _plan_one(
+        self,
+        plan: PlanWriter,
+        dest: AnyDestination,
+        conversion: Conversion,
+        target: BaseModel,
+        *,
+        queued: bool,
+    ) -> None:
+        common = {"destination": dest.name, "type_name": dest.type, "conversion": conversion}
+        try:
+            payload = dest.build(conversion, target, self.clock())
+        except RowRejected as exc:
+            plan.add(**common, rejected={"code": exc.code, "message": exc.message}, queued=queued)
+        except RowDeferred as exc:
+            deferred = {
+                "code": exc.code,
+                "message": exc.message,
+                "retry_at": exc.retry_at.isoformat(),
+            }
+            plan.add(**common, deferred=deferred, queued=queued)
+        else:
+            plan.add(**common, payload=payload, queued=queued)
+
+    # --- deliver -----------------------------------------------------------------------
+
+    def _deliver(self, summary: RunSummary) -> None:
+        """Each destination on its own thread: a slow or throttled platform holds up
+        only itself."""
+        workers = {
+            name: DeliveryWorker(
+                dest,
+                self.loaded.targets,
+                self.ledger,
+                self.loaded.app.delivery,
+                run_id=summary.run_id,
+                clock=self.clock,
+                stop=self.stop,
+                sleep=self.sleep,
+                initial_wait=self.initial_wait,
+            )
+            for name, dest in self.destinations.items()
+        }
+        context = structlog.contextvars.get_contextvars()
+        with ThreadPoolExecutor(
+            max_workers=max(len(workers), 1), thread_name_prefix="deliver"
+        ) as pool:
+            futures = {
+                pool.submit(_with_context, context, worker.run): name
+                for name, worker in workers.items()
+            }
+            wait(futures)
+        first_error: BaseException | None = None
+        for future, name in futures.items():
+            error = future.exception()
+            stats = workers[name].stats
+            summary.destinations[name] = stats.as_dict()
+            if error is not None:
+                summary.destinations[name]["error"] = f"{type(error).__name__}: {error}"
+                log.error("delivery failed", destination=name, exc_info=error)
+                first_error = first_error or error
+            else:
+                log.info("destination summary", destination=name, **stats.as_dict())
+        if first_error is not None:
+            raise first_error
+
+
+def _with_context(context: Mapping[str, Any], fn: Callable[[], Any]) -> Any:
+    structlog.contextvars.bind_contextvars(**context)
+    return fn()

@@ -1,0 +1,40 @@
+"""Runtime settings (not the config file): environment variables with the ``CONVSYNC_``
+prefix, Docker secrets, then defaults.
+
+Precedence, highest first: command-line flags (applied by the CLI) → environment
+variables → files in the secrets directory (``/run/secrets/convsync_database_url`` …)
+→ the defaults below.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRETS_DIR = Path("/run/secrets")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CONVSYNC_", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    config: Path = Field(Path("convsync.yaml"), description="The YAML config file.")
+    database_url: str = Field(
+        "sqlite:///./convsync.db", description="The ledger: SQLite file or PostgreSQL URL."
+    )
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    health_host: str = Field("0.0.0.0", description="Address of the health endpoint.")  # noqa: S104 (a container must listen beyond loopback)
+    health_port: int = Field(8080, ge=0, le=65535, description="0 turns the endpoint off.")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment; the secrets dir is read only where it exists
+    (pydantic-settings warns about a missing one, and most machines have none)."""
+    secrets_dir = SECRETS_DIR if SECRETS_DIR.is_dir() else None
+    values = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(_secrets_dir=secrets_dir, **values)  # type: ignore[call-arg] # pydantic-settings init kwargs

@@ -1,0 +1,243 @@
+"""The deliver step's queries: claim due rows, take over expired leases, apply outcomes.
+
+Exactly-once starts here: a row moves to ``sending`` under a lock, so two processes can
+never claim it both.
+
+* PostgreSQL: ``SELECT … FOR UPDATE SKIP LOCKED`` — a replica skips rows another one
+  is claiming right now instead of waiting for them; a row it does lock is re-checked
+  against the WHERE clause after the other's commit (READ COMMITTED re-evaluation), so
+  a row already moved to ``sending`` is not taken again.
+* SQLite: the Ledger runs these inside ``BEGIN IMMEDIATE``: one writer at a time.
+
+Functions run on a connection already inside the right transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from convsync.model import ClaimedDelivery, DeliveryState, Transition
+from convsync.store.rows import chunked, fetch_claimed
+from convsync.store.schema import deliveries, delivery_events
+
+_PENDING = DeliveryState.PENDING.value
+_DEFERRED = DeliveryState.DEFERRED.value
+_SENDING = DeliveryState.SENDING.value
+
+
+#: (id, state, batch_id) of a delivery about to be claimed
+_Row = tuple[int, str, str | None]
+
+
+def due_rows(
+    connection: Connection,
+    *,
+    destination: str,
+    limit: int,
+    now: datetime,
+    after_id: int = 0,
+    lock: bool = False,
+) -> list[_Row]:
+    """(id, state, batch_id) of the first ``limit`` due deliveries, by id.
+
+    Two queries rather than one with OR, so each reads ``ix_deliveries_claim`` in id
+    order and stops after ``limit`` rows, however many rows are pending.
+    A deferred row without ``retry_at`` counts as due: it must not be stuck forever.
+    """
+    columns = (deliveries.c.id, deliveries.c.state, deliveries.c.batch_id)
+    pending = sa.select(*columns).where(
+        deliveries.c.destination == destination,
+        deliveries.c.state == _PENDING,
+        deliveries.c.id > after_id,
+    )
+    deferred = sa.select(*columns).where(
+        deliveries.c.destination == destination,
+        deliveries.c.state == _DEFERRED,
+        deliveries.c.id > after_id,
+        sa.or_(deliveries.c.retry_at.is_(None), deliveries.c.retry_at <= now),
+    )
+    rows: list[_Row] = []
+    for query in (pending, deferred):
+        query = query.order_by(deliveries.c.id).limit(limit)
+        if lock:
+            query = _locked(connection, query)
+        rows.extend((row.id, row.state, row.batch_id) for row in connection.execute(query))
+    rows.sort()
+    return rows[:limit]
+
+
+def claim(
+    connection: Connection,
+    *,
+    destination: str,
+    limit: int,
+    lease: timedelta,
+    batch_id: str,
+    run_id: str,
+    now: datetime,
+) -> list[ClaimedDelivery]:
+    if limit <= 0:
+        return []
+    rows = due_rows(connection, destination=destination, limit=limit, now=now, lock=True)
+    return _take(connection, rows, lease=lease, batch_id=batch_id, run_id=run_id, now=now)
+
+
+def reclaim_expired(
+    connection: Connection,
+    *,
+    destination: str,
+    limit: int,
+    lease: timedelta,
+    batch_id: str,
+    run_id: str,
+    now: datetime,
+) -> list[ClaimedDelivery]:
+    """Take over ``sending`` rows whose lease ran out; they come back with their OLD
+    batch id, which the destination needs to find out whether that batch arrived."""
+    if limit <= 0:
+        return []
+    query = (
+        sa.select(deliveries.c.id, deliveries.c.state, deliveries.c.batch_id)
+        .where(
+            deliveries.c.destination == destination,
+            deliveries.c.state == _SENDING,
+            deliveries.c.lease_until < now,
+        )
+        .order_by(deliveries.c.id)
+        .limit(limit)
+    )
+    rows = [
+        (row.id, row.state, row.batch_id) for row in connection.execute(_locked(connection, query))
+    ]
+    claimed = _take(connection, rows, lease=lease, batch_id=batch_id, run_id=run_id, now=now)
+    old_batch = {delivery_id: old for delivery_id, _, old in rows}
+    return [dataclasses.replace(c, batch_id=old_batch[c.delivery_id]) for c in claimed]
+
+
+def _locked(connection: Connection, query: sa.Select[Any]) -> sa.Select[Any]:
+    if connection.dialect.name == "postgresql":
+        return query.with_for_update(skip_locked=True)
+    return query  # SQLite: the whole database is locked by BEGIN IMMEDIATE
+
+
+def _take(
+    connection: Connection,
+    rows: Sequence[_Row],
+    *,
+    lease: timedelta,
+    batch_id: str,
+    run_id: str,
+    now: datetime,
+) -> list[ClaimedDelivery]:
+    if not rows:
+        return []
+    ids = [delivery_id for delivery_id, _, _ in rows]
+    for batch in chunked(ids):
+        connection.execute(
+            deliveries.update()
+            .where(deliveries.c.id.in_(batch))
+            .values(state=_SENDING, batch_id=batch_id, lease_until=now + lease, updated_at=now)
+        )
+    connection.execute(
+        delivery_events.insert(),
+        [
+            {
+                "delivery_id": delivery_id,
+                "run_id": run_id,
+                "at": now,
+                "from_state": from_state,
+                "to_state": _SENDING,
+                "batch_id": batch_id,
+            }
+            for delivery_id, from_state, _ in rows
+        ],
+    )
+    return fetch_claimed(connection, ids)
+
+
+def apply(
+    connection: Connection, transitions: Sequence[Transition], *, run_id: str, now: datetime
+) -> None:
+    """Write each transition and its event row; later transitions of one id see earlier ones."""
+    if not transitions:
+        return
+    current = _current(connection, {t.delivery_id for t in transitions})
+    missing = {t.delivery_id for t in transitions} - current.keys()
+    if missing:
+        raise KeyError(f"no such deliveries in the ledger: {sorted(missing)[:10]}")
+    keep_lease: list[dict[str, Any]] = []
+    clear_lease: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    for t in transitions:
+        from_state, batch_id = current[t.delivery_id]
+        params = {
+            "b_id": t.delivery_id,
+            "b_state": t.state.value,
+            "b_code": t.code,
+            "b_message": t.message,
+            "b_retry_at": t.retry_at,
+            "b_attempt": 1 if t.count_attempt else 0,
+        }
+        # only a row that is still being sent keeps its lease; any other state clears it
+        (keep_lease if t.state is DeliveryState.SENDING else clear_lease).append(params)
+        events.append(
+            {
+                "delivery_id": t.delivery_id,
+                "run_id": run_id,
+                "at": now,
+                "from_state": from_state,
+                "to_state": t.state.value,
+                "code": t.code,
+                "message": t.message,
+                "batch_id": batch_id,
+            }
+        )
+        current[t.delivery_id] = (t.state.value, batch_id)
+    if keep_lease:
+        connection.execute(_update(now, clear_lease=False), keep_lease)
+    if clear_lease:
+        connection.execute(_update(now, clear_lease=True), clear_lease)
+    connection.execute(delivery_events.insert(), events)
+
+
+def _update(now: datetime, *, clear_lease: bool) -> sa.Update:
+    values: dict[str, Any] = {
+        "state": sa.bindparam("b_state"),
+        "code": sa.bindparam("b_code"),
+        "message": sa.bindparam("b_message"),
+        "retry_at": sa.bindparam("b_retry_at", type_=deliveries.c.retry_at.type),
+        "attempts": deliveries.c.attempts + sa.bindparam("b_attempt", type_=sa.Integer()),
+        "updated_at": now,
+    }
+    if clear_lease:
+        values["lease_until"] = None
+    return deliveries.update().where(deliveries.c.id == sa.bindparam("b_id")).values(values)
+
+
+def _current(connection: Connection, ids: Collection[int]) -> dict[int, tuple[str, str | None]]:
+    out: dict[int, tuple[str, str | None]] = {}
+    for batch in chunked(ids):
+        query = sa.select(deliveries.c.id, deliveries.c.state, deliveries.c.batch_id).where(
+            deliveries.c.id.in_(batch)
+        )
+        out.update((row.id, (row.state, row.batch_id)) for row in connection.execute(query))
+    return out
+
+
+def delivery_states(
+    connection: Connection, keys: Collection[str]
+) -> dict[tuple[str, str], DeliveryState]:
+    out: dict[tuple[str, str], DeliveryState] = {}
+    for batch in chunked(keys):
+        query = sa.select(
+            deliveries.c.conversion_key, deliveries.c.destination, deliveries.c.state
+        ).where(deliveries.c.conversion_key.in_(batch))
+        for row in connection.execute(query):
+            out[(row.conversion_key, row.destination)] = DeliveryState(row.state)
+    return out

@@ -1,0 +1,254 @@
+"""The Ledger: the one object the pipeline, scheduler and CLI use to reach the database.
+
+Each public method is one transaction. Write transactions start with ``BEGIN
+IMMEDIATE`` on SQLite (see ``engine.py``) and run at READ COMMITTED on PostgreSQL,
+where the claim queries lock rows themselves. The SQL lives in the modules named after
+the step that uses it (``recording``, ``claims``, ``runs``, ``reports``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from convsync.model import (
+    ClaimedDelivery,
+    Conversion,
+    DeliveryState,
+    PlannedDelivery,
+    RecordRejection,
+    Transition,
+)
+from convsync.sources.base import FileMark, SourceState
+from convsync.store import claims, engine, migrate, recording, reports, runs
+from convsync.store.recording import RecordCounts
+from convsync.store.reports import FailureRow, FunnelRow
+from convsync.store.rows import fetch_claimed
+from convsync.store.runs import RunRow
+
+__all__ = ["FailureRow", "FunnelRow", "Ledger", "LedgerReadOnlyError", "RecordCounts", "RunRow"]
+
+#: rows per page when streaming due deliveries (each page is its own short transaction)
+_DUE_PAGE = 1000
+
+
+class LedgerReadOnlyError(RuntimeError):
+    """A write was attempted on a ledger opened with ``read_only=True`` (a dry-run bug)."""
+
+
+class Ledger:
+    """Conversions, their deliveries and everything else convsync remembers."""
+
+    def __init__(self, opened: engine.LedgerEngine, *, read_only: bool) -> None:
+        self._opened = opened
+        self._engine = opened.engine
+        self.read_only = read_only
+        self.url_for_display = opened.display_url
+
+    @classmethod
+    def open(cls, url: str, *, read_only: bool = False) -> Ledger:
+        """Open (and upgrade to this code's schema) the ledger at ``url``.
+
+        ``read_only`` (dry-run) changes nothing anywhere: a SQLite file that does not
+        exist yet is stood in for by an empty in-memory ledger; an existing ledger whose
+        schema is not this code's raises ``UserError`` instead of being migrated.
+        """
+        parsed = engine.parse_url(url)
+        opened = engine.create(parsed, read_only=read_only)
+        try:
+            if read_only and not opened.in_memory:
+                migrate.require_head(opened.engine, opened.display_url)
+            else:
+                migrate.upgrade(opened.engine, opened.display_url)
+        except BaseException:
+            opened.dispose()
+            raise
+        return cls(opened, read_only=read_only)
+
+    def close(self) -> None:
+        self._opened.dispose()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        mode = " read-only" if self.read_only else ""
+        return f"<Ledger {self.url_for_display}{mode}>"
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        if self.read_only:
+            raise LedgerReadOnlyError(f"the ledger {self.url_for_display} is open read-only")
+        with self._engine.connect() as connection:
+            connection.execution_options(**{engine.WRITE: True})
+            with connection.begin():
+                yield connection
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._engine.connect() as connection, connection.begin():
+            yield connection
+
+    # --- record step -------------------------------------------------------------
+
+    def source_state(self, source: str) -> SourceState:
+        with self._read() as connection:
+            return recording.source_state(connection, source)
+
+    def existing_keys(self, keys: Collection[str]) -> set[str]:
+        with self._read() as connection:
+            return recording.existing_keys(connection, keys)
+
+    def record_chunk(
+        self,
+        *,
+        run_id: str,
+        source: str,
+        conversions: Sequence[Conversion],
+        deliveries: Sequence[PlannedDelivery],
+        rejections: Sequence[RecordRejection],
+        cursor: Mapping[str, Any] | None,
+        files_done: Sequence[FileMark],
+        now: datetime,
+    ) -> RecordCounts:
+        """Record a chunk in ONE transaction: new conversions (deduplicated within the
+        chunk and against the ledger), the planned deliveries of the new ones only,
+        rejections (upserted), the cursor and the processed files."""
+        with self._write() as connection:
+            return recording.record_chunk(
+                connection,
+                run_id=run_id,
+                source=source,
+                conversions_in=conversions,
+                planned=deliveries,
+                rejections=rejections,
+                cursor=cursor,
+                files_done=files_done,
+                now=now,
+            )
+
+    # --- deliver step --------------------------------------------------------------
+
+    def claim(
+        self,
+        *,
+        destination: str,
+        limit: int,
+        lease: timedelta,
+        batch_id: str,
+        run_id: str,
+        now: datetime,
+    ) -> list[ClaimedDelivery]:
+        """Move up to ``limit`` due deliveries (pending, or deferred with retry_at ≤ now),
+        lowest ids first, to ``sending`` under ``batch_id`` and a lease."""
+        with self._write() as connection:
+            return claims.claim(
+                connection,
+                destination=destination,
+                limit=limit,
+                lease=lease,
+                batch_id=batch_id,
+                run_id=run_id,
+                now=now,
+            )
+
+    def reclaim_expired(
+        self,
+        *,
+        destination: str,
+        limit: int,
+        lease: timedelta,
+        batch_id: str,
+        run_id: str,
+        now: datetime,
+    ) -> list[ClaimedDelivery]:
+        """Take over ``sending`` rows whose lease expired; each comes back with its OLD
+        ``batch_id`` (the ledger row now carries the new one)."""
+        with self._write() as connection:
+            return claims.reclaim_expired(
+                connection,
+                destination=destination,
+                limit=limit,
+                lease=lease,
+                batch_id=batch_id,
+                run_id=run_id,
+                now=now,
+            )
+
+    def apply(self, transitions: Sequence[Transition], *, run_id: str, now: datetime) -> None:
+        with self._write() as connection:
+            claims.apply(connection, transitions, run_id=run_id, now=now)
+
+    def due_deliveries(self, *, destination: str, now: datetime) -> Iterator[ClaimedDelivery]:
+        """What ``claim`` would take, changing nothing; streamed page by page (keyset on
+        id), so no connection is held between pages and memory stays flat."""
+        after_id = 0
+        while True:
+            with self._read() as connection:
+                rows = claims.due_rows(
+                    connection, destination=destination, limit=_DUE_PAGE, now=now, after_id=after_id
+                )
+                page = fetch_claimed(connection, [delivery_id for delivery_id, _, _ in rows])
+            if not page:
+                return
+            yield from page
+            after_id = page[-1].delivery_id
+
+    def delivery_states(self, keys: Collection[str]) -> dict[tuple[str, str], DeliveryState]:
+        with self._read() as connection:
+            return claims.delivery_states(connection, keys)
+
+    # --- runs and leases -----------------------------------------------------------
+
+    def start_run(self, *, run_id: str, trigger: str, started_at: datetime) -> None:
+        with self._write() as connection:
+            runs.start_run(connection, run_id=run_id, trigger=trigger, started_at=started_at)
+
+    def finish_run(
+        self, *, run_id: str, status: str, finished_at: datetime, summary: Mapping[str, Any]
+    ) -> None:
+        with self._write() as connection:
+            runs.finish_run(
+                connection, run_id=run_id, status=status, finished_at=finished_at, summary=summary
+            )
+
+    def recent_runs(self, limit: int = 20) -> list[RunRow]:
+        with self._read() as connection:
+            return runs.recent_runs(connection, limit)
+
+    def acquire_lease(self, name: str, holder: str, ttl: timedelta, now: datetime) -> bool:
+        with self._write() as connection:
+            return runs.acquire_lease(connection, name, holder, ttl, now)
+
+    def renew_lease(self, name: str, holder: str, ttl: timedelta, now: datetime) -> bool:
+        with self._write() as connection:
+            return runs.renew_lease(connection, name, holder, ttl, now)
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self._write() as connection:
+            runs.release_lease(connection, name, holder)
+
+    # --- reports -------------------------------------------------------------------
+
+    def funnel(self, since: datetime) -> list[FunnelRow]:
+        with self._read() as connection:
+            return reports.funnel(connection, since)
+
+    def pulled_since(self, since: datetime) -> dict[str, int]:
+        with self._read() as connection:
+            return runs.pulled_since(connection, since)
+
+    def failures(self, since: datetime, limit: int = 100) -> list[FailureRow]:
+        with self._read() as connection:
+            return reports.failures(connection, since, limit)
+
+    def rejection_count(self, run_id: str) -> int:
+        with self._read() as connection:
+            return reports.rejection_count(connection, run_id)

@@ -1,0 +1,203 @@
+"""Read-only questions the CLI asks: the funnel per goal × destination, and what failed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from convsync.model import DeliveryState
+from convsync.store.schema import conversions, deliveries, record_rejections
+
+_S = DeliveryState
+
+
+@dataclass(slots=True)
+class FunnelRow:
+    """One goal × destination over the conversions recorded since a moment.
+
+    ``mapped`` counts the goal's conversions (the same for each of its destinations);
+    ``planned`` the deliveries not skipped; ``delivered`` includes matched and unmatched.
+    """
+
+    goal: str
+    destination: str
+    mapped: int = 0
+    planned: int = 0
+    delivered: int = 0
+    matched: int = 0
+    unmatched: int = 0
+    pending: int = 0
+    sending: int = 0
+    deferred: int = 0
+    uncertain: int = 0
+    rejected_by_code: dict[str, int] = field(default_factory=dict)
+    skipped_by_code: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rejected(self) -> int:
+        return sum(self.rejected_by_code.values())
+
+    @property
+    def skipped(self) -> int:
+        return sum(self.skipped_by_code.values())
+
+
+#: what a code-less rejection or skip is counted under
+NO_CODE = "unknown"
+
+
+def funnel(connection: Connection, since: datetime) -> list[FunnelRow]:
+    mapped_query = (
+        sa.select(conversions.c.goal, sa.func.count())
+        .where(conversions.c.recorded_at >= since)
+        .group_by(conversions.c.goal)
+    )
+    mapped: dict[str, int] = dict(connection.execute(mapped_query).all())
+    query = (
+        sa.select(
+            deliveries.c.goal,
+            deliveries.c.destination,
+            deliveries.c.state,
+            deliveries.c.code,
+            sa.func.count(),
+        )
+        .join_from(deliveries, conversions, deliveries.c.conversion_key == conversions.c.key)
+        .where(conversions.c.recorded_at >= since)
+        .group_by(
+            deliveries.c.goal, deliveries.c.destination, deliveries.c.state, deliveries.c.code
+        )
+    )
+    rows: dict[tuple[str, str], FunnelRow] = {}
+    for goal, destination, state_text, code, count in connection.execute(query):
+        row = rows.get((goal, destination))
+        if row is None:
+            row = rows[(goal, destination)] = FunnelRow(goal, destination, mapped.get(goal, 0))
+        state = DeliveryState(state_text)
+        if state is _S.SKIPPED:
+            key = code or NO_CODE
+            row.skipped_by_code[key] = row.skipped_by_code.get(key, 0) + count
+            continue
+        row.planned += count
+        if state is _S.REJECTED:
+            key = code or NO_CODE
+            row.rejected_by_code[key] = row.rejected_by_code.get(key, 0) + count
+        elif state in (_S.DELIVERED, _S.MATCHED, _S.UNMATCHED):
+            row.delivered += count
+            if state is _S.MATCHED:
+                row.matched += count
+            elif state is _S.UNMATCHED:
+                row.unmatched += count
+        elif state is _S.PENDING:
+            row.pending += count
+        elif state is _S.SENDING:
+            row.sending += count
+        elif state is _S.DEFERRED:
+            row.deferred += count
+        elif state is _S.UNCERTAIN:
+            row.uncertain += count
+    return [rows[key] for key in sorted(rows)]
+
+
+@dataclass(frozen=True, slots=True)
+class FailureRow:
+    """A delivery that is rejected, deferred or uncertain, or a source row that could
+    not become a conversion (``kind="record"``: source, origin, column, reason)."""
+
+    kind: Literal["delivery", "record"]
+    at: datetime  # the delivery's updated_at, or when the record problem was last seen
+    code: str | None
+    message: str | None  # the platform's message, or the record rejection's reason
+    goal: str | None = None
+    # deliveries
+    destination: str | None = None
+    state: DeliveryState | None = None
+    conversion_key: str | None = None
+    order_id: str | None = None
+    attempts: int | None = None
+    retry_at: datetime | None = None
+    # record rejections
+    source: str | None = None
+    origin: str | None = None
+    column: str | None = None
+    record_id: str | None = None
+
+
+_FAILED = (_S.REJECTED.value, _S.DEFERRED.value, _S.UNCERTAIN.value)
+
+
+def failures(connection: Connection, since: datetime, limit: int) -> list[FailureRow]:
+    """Newest first, at most ``limit`` rows of both kinds together."""
+    delivery_query = (
+        sa.select(
+            deliveries.c.updated_at,
+            deliveries.c.code,
+            deliveries.c.message,
+            deliveries.c.goal,
+            deliveries.c.destination,
+            deliveries.c.state,
+            deliveries.c.conversion_key,
+            deliveries.c.attempts,
+            deliveries.c.retry_at,
+            conversions.c.order_id,
+            conversions.c.source,
+            conversions.c.record_id,
+        )
+        .join_from(deliveries, conversions, deliveries.c.conversion_key == conversions.c.key)
+        .where(deliveries.c.state.in_(_FAILED), deliveries.c.updated_at >= since)
+        .order_by(deliveries.c.updated_at.desc(), deliveries.c.id.desc())
+        .limit(limit)
+    )
+    out = [
+        FailureRow(
+            kind="delivery",
+            at=row.updated_at,
+            code=row.code,
+            message=row.message,
+            goal=row.goal,
+            destination=row.destination,
+            state=DeliveryState(row.state),
+            conversion_key=row.conversion_key,
+            order_id=row.order_id,
+            attempts=row.attempts,
+            retry_at=row.retry_at,
+            source=row.source,
+            record_id=row.record_id,
+        )
+        for row in connection.execute(delivery_query)
+    ]
+    record_query = (
+        sa.select(record_rejections)
+        .where(record_rejections.c.last_seen_at >= since)
+        .order_by(record_rejections.c.last_seen_at.desc(), record_rejections.c.id.desc())
+        .limit(limit)
+    )
+    out.extend(
+        FailureRow(
+            kind="record",
+            at=row.last_seen_at,
+            code=row.code,
+            message=row.reason,
+            goal=row.goal,
+            source=row.source,
+            origin=row.origin,
+            column=row.column,
+            record_id=row.record_id,
+        )
+        for row in connection.execute(record_query)
+    )
+    # stable sort: within one moment, deliveries first, each kind newest id first
+    out.sort(key=lambda failure: failure.at, reverse=True)
+    return out[:limit]
+
+
+def rejection_count(connection: Connection, run_id: str) -> int:
+    query = (
+        sa.select(sa.func.count())
+        .select_from(record_rejections)
+        .where(record_rejections.c.run_id == run_id)
+    )
+    return int(connection.execute(query).scalar_one())

@@ -1,0 +1,201 @@
+"""The ledger's tables (SQLAlchemy Core) and the one column type they need beyond SQL's.
+
+This module describes the schema *as the code reads it*; the schema in a database is
+made by the Alembic revisions in ``migrations/versions`` (frozen, explicit DDL), and
+a test checks that the two agree.
+
+Sizes: names from the config file (sources, goals, destinations) are short strings;
+anything that comes from outside (record ids, messages, file paths) is ``Text``, so a
+long CRM id can never fail an insert on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeEngine
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """A moment in time: timezone-aware in Python, UTC in the database.
+
+    PostgreSQL stores ``timestamptz``; SQLite stores naive UTC text, whose fixed-width
+    format (SQLAlchemy always writes microseconds) keeps text comparison in time order.
+    Naive datetimes are refused: guessing their zone is how off-by-three-hours bugs start.
+    """
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.TIMESTAMP(timezone=True))
+        return dialect.type_descriptor(sa.DateTime())
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given to the ledger")
+        utc = value.astimezone(UTC)
+        return utc if dialect.name == "postgresql" else utc.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+#: 64-bit ids on PostgreSQL; on SQLite only ``INTEGER PRIMARY KEY`` is the rowid alias
+#: that autoincrements without a sequence.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+NAME = sa.String(200)  # a name from the config file
+TOKEN = sa.String(128)  # run ids, batch ids
+STATE = sa.String(16)
+
+#: primary keys carry the same names as in the migrations (the other constraints and
+#: indexes are named where they are declared)
+metadata = sa.MetaData(naming_convention={"pk": "pk_%(table_name)s"})
+
+conversions = sa.Table(
+    "conversions",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("source", NAME, nullable=False),
+    sa.Column("record_id", sa.Text, nullable=False),
+    sa.Column("goal", NAME, nullable=False),
+    sa.Column("order_id", sa.Text, nullable=False),
+    sa.Column("occurred_at", UTCDateTime, nullable=False),
+    # the offset the source meant, so the conversion reads back as it was written
+    sa.Column("utc_offset_min", sa.Integer, nullable=False),
+    # a decimal string: money never passes through a float
+    sa.Column("value", sa.Text, nullable=True),
+    sa.Column("currency", sa.String(16), nullable=True),
+    sa.Column("ids", sa.Text, nullable=False),
+    sa.Column("consent", sa.String(16), nullable=True),
+    sa.Column("recorded_at", UTCDateTime, nullable=False),
+    sa.Column("run_id", TOKEN, nullable=False),
+    sa.Index("ix_conversions_goal", "goal"),
+    sa.Index("ix_conversions_recorded_at", "recorded_at"),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column(
+        "conversion_key",
+        sa.String(64),
+        sa.ForeignKey("conversions.key", name="fk_deliveries_conversion_key"),
+        nullable=False,
+    ),
+    sa.Column("goal", NAME, nullable=False),
+    sa.Column("destination", NAME, nullable=False),
+    sa.Column("state", STATE, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("batch_id", TOKEN, nullable=True),
+    sa.Column("lease_until", UTCDateTime, nullable=True),
+    sa.Column("retry_at", UTCDateTime, nullable=True),
+    sa.Column("code", sa.Text, nullable=True),
+    sa.Column("message", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint(
+        "conversion_key", "destination", name="uq_deliveries_conversion_key_destination"
+    ),
+    # The claim query is "this destination, this state, lowest ids first": with id as
+    # the third column both databases read due rows in id order straight off the index
+    # instead of sorting every pending row. Due deferred rows are found on the same
+    # index (retry_at is checked on the few deferred rows).
+    sa.Index("ix_deliveries_claim", "destination", "state", "id"),
+    sa.Index("ix_deliveries_batch_id", "batch_id"),
+)
+
+delivery_events = sa.Table(
+    "delivery_events",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column(
+        "delivery_id",
+        BigId,
+        sa.ForeignKey("deliveries.id", name="fk_delivery_events_delivery_id"),
+        nullable=False,
+    ),
+    sa.Column("run_id", TOKEN, nullable=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("from_state", STATE, nullable=True),
+    sa.Column("to_state", STATE, nullable=False),
+    sa.Column("code", sa.Text, nullable=True),
+    sa.Column("message", sa.Text, nullable=True),
+    sa.Column("batch_id", TOKEN, nullable=True),
+    sa.Index("ix_delivery_events_delivery_id", "delivery_id"),
+)
+
+record_rejections = sa.Table(
+    "record_rejections",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("source", NAME, nullable=False),
+    sa.Column("origin", sa.Text, nullable=False),
+    sa.Column("column", sa.Text, nullable=True),
+    sa.Column("code", NAME, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("record_id", sa.Text, nullable=True),
+    sa.Column("goal", NAME, nullable=True),
+    sa.Column("run_id", TOKEN, nullable=False),
+    sa.Column("first_seen_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("source", "origin", "code", name="uq_record_rejections_source_origin_code"),
+    sa.Index("ix_record_rejections_run_id", "run_id"),
+    sa.Index("ix_record_rejections_last_seen_at", "last_seen_at"),
+)
+
+source_cursors = sa.Table(
+    "source_cursors",
+    metadata,
+    sa.Column("source", NAME, primary_key=True),
+    sa.Column("cursor", sa.JSON, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("run_id", TOKEN, nullable=False),
+)
+
+processed_files = sa.Table(
+    "processed_files",
+    metadata,
+    sa.Column("source", NAME, primary_key=True),
+    sa.Column("path", sa.Text, primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("mtime_ns", sa.BigInteger, nullable=False),
+    sa.Column("processed_at", UTCDateTime, nullable=False),
+    sa.Column("run_id", TOKEN, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("run_id", TOKEN, primary_key=True),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime, nullable=True),
+    sa.Column("status", STATE, nullable=False),
+    sa.Column("trigger", STATE, nullable=False),
+    sa.Column("host", sa.Text, nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("summary", sa.JSON, nullable=True),
+    sa.Index("ix_runs_started_at", "started_at"),
+)
+
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", NAME, primary_key=True),
+    sa.Column("holder", sa.Text, nullable=False),  # host names alone may be 253 chars
+    sa.Column("acquired_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,121 @@
+"""What the CLI prints on stdout: plan summaries and ledger tables (rich)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from convsync.config import LoadedConfig
+from convsync.pipeline import RunSummary
+
+
+def print_run_summary(out: Console, summary: RunSummary, plan_file: Path | None) -> None:
+    title = "Dry run (nothing recorded, nothing sent)" if summary.dry_run else "Sync run"
+    out.print(f"[bold]{title}[/bold] {summary.run_id}: {summary.status}")
+    sources = Table("source", "pulled", "rejected", "new", "planned", "skipped", title="Sources")
+    for name, c in summary.sources.items():
+        sources.add_row(
+            name, *(str(c.get(k, 0)) for k in ("pulled", "rejected", "new", "planned", "skipped"))
+        )
+    if summary.sources:
+        out.print(sources)
+    if summary.dry_run:
+        _print_plan(out, summary)
+        if plan_file is not None and str(plan_file) != "-":
+            out.print(f"Plan written to {plan_file} (one JSON object per delivery).")
+    else:
+        _print_destinations(out, summary.destinations)
+
+
+def _print_plan(out: Console, summary: RunSummary) -> None:
+    table = Table("destination", "goal", "would send", "deferred", "rejected", title="Plan")
+    for (dest, goal), c in sorted(summary.plan.items()):
+        table.add_row(
+            dest, goal, str(c.get("send", 0)), str(c.get("deferred", 0)), str(c.get("rejected", 0))
+        )
+    out.print(table)
+    skipped = {
+        (goal, key.split(":", 1)[1]): n
+        for goal, counts in summary.goals.items()
+        for key, n in counts.items()
+        if key.startswith("skipped:")
+    }
+    for (goal, dest), n in sorted(skipped.items()):
+        out.print(f"{goal} → {dest}: {n} skipped (no identifier this platform can match)")
+
+
+def _print_destinations(out: Console, destinations: Mapping[str, Mapping[str, Any]]) -> None:
+    cols = ("requests", "delivered", "deferred", "rejected", "uncertain", "pending")
+    table = Table("destination", *cols, "note", title="Deliveries this run")
+    for name, d in destinations.items():
+        note = d.get("stopped") or d.get("error") or ""
+        if d.get("rejected_by_code"):
+            note = (note + " " if note else "") + ", ".join(
+                f"{k}: {v}" for k, v in d["rejected_by_code"].items()
+            )
+        table.add_row(name, *(str(d.get(k, 0)) for k in cols), str(note))
+    if destinations:
+        out.print(table)
+
+
+def print_validation(out: Console, loaded: LoadedConfig) -> None:
+    app = loaded.app
+    out.print(f"[green]OK[/green] {loaded.path}")
+    out.print(f"  sources: {', '.join(f'{n} ({s.type})' for n, s in app.sources.items())}")
+    out.print(
+        f"  destinations: {', '.join(f'{n} ({d.type})' for n, d in app.destinations.items())}"
+    )
+    for name, goal in app.goals.items():
+        out.print(f"  goal {name}: {goal.source} → {', '.join(goal.send)}")
+
+
+def print_runs(out: Console, runs: Sequence[Any]) -> None:
+    table = Table("run", "started", "finished", "status", "trigger", "host", title="Recent runs")
+    for r in runs:
+        table.add_row(
+            r.run_id,
+            _time(r.started_at),
+            _time(r.finished_at),
+            r.status,
+            r.trigger,
+            f"{r.host}:{r.pid}",
+        )
+    out.print(table)
+
+
+def print_report(out: Console, rows: Sequence[Any], pulled: Mapping[str, int], since: str) -> None:
+    if pulled:
+        out.print("Pulled: " + ", ".join(f"{k} {v}" for k, v in sorted(pulled.items())))
+    table = Table(
+        "goal", "destination", "mapped", "planned", "delivered", "matched", "pending",
+        "deferred", "uncertain", "rejected", "skipped", title=f"Funnel, last {since}",
+    )  # fmt: skip
+    for r in rows:
+        table.add_row(
+            r.goal, r.destination, str(r.mapped), str(r.planned), str(r.delivered), str(r.matched),
+            str(r.pending + r.sending), str(r.deferred), str(r.uncertain),
+            _by_code(r.rejected_by_code), _by_code(r.skipped_by_code),
+        )  # fmt: skip
+    out.print(table)
+
+
+def print_failures(out: Console, rows: Sequence[Any]) -> None:
+    table = Table("when", "what", "where", "code", "why", title="Failures")
+    for r in rows:
+        table.add_row(_time(r.at), r.kind, r.where, r.code or "", r.message or "")
+    out.print(table)
+
+
+def _by_code(counts: Mapping[str, int]) -> str:
+    if not counts:
+        return "0"
+    total = sum(counts.values())
+    return f"{total} (" + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) + ")"
+
+
+def _time(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else ""

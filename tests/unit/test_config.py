@@ -1,0 +1,171 @@
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from convsync.config_loader import config_schema, parse_config
+from convsync.destinations.google_ads.config import GoogleAdsTarget, OAuthRefreshTokenAuth
+from convsync.errors import ConfigError
+
+DESIGN = Path(__file__).resolve().parents[3] / "shared" / "DESIGN.md"
+ENV = {"METRICA_TOKEN": "metrica-token-123", "VK_ID": "vk-client", "VK_SECRET": "vk-secret-456"}
+
+
+def design_example() -> str:
+    text = DESIGN.read_text(encoding="utf-8")
+    block = text.split("## Config file", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    return block
+
+
+def load(text: str, tmp_path: Path, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    path = tmp_path / "convsync.yaml"
+    path.write_text(text, encoding="utf-8")
+    return parse_config(text, path, ENV if env is None else env)
+
+
+def problems(text: str, tmp_path: Path, env: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load(text, tmp_path, env)
+    return [p.render() for p in info.value.problems]
+
+
+def test_design_example_validates_with_its_auth_placeholder_filled_in(tmp_path: Path) -> None:
+    text = design_example()
+    assert "auth: {...}" in text  # the design elides the Google credentials
+    filled = text.replace(
+        "auth: {...}",
+        'auth: {client_id: "${G_ID}", client_secret: "${G_SECRET}", refresh_token: "${G_RT}"}',
+    )
+    env = {**ENV, "G_ID": "id", "G_SECRET": "google-secret", "G_RT": "refresh-token-1"}
+    loaded = load(filled, tmp_path, env)
+    app = loaded.app
+    assert app.timezone == "Europe/Moscow"
+    assert app.schedule.every is not None and app.schedule.every.total_seconds() == 900
+    google = app.destinations["google"]
+    assert google.type == "google_ads" and google.customer_id == "1234567890"
+    assert isinstance(google.auth, OAuthRefreshTokenAuth)
+    assert google.auth.refresh_token.get_secret_value() == "refresh-token-1"
+    target = loaded.targets["purchase"]["google"]
+    assert isinstance(target, GoogleAdsTarget) and target.conversion_action == 987654321
+    assert app.goals["purchase"].currency == "RUB"
+    assert set(loaded.secrets) >= {"metrica-token-123", "vk-secret-456", "google-secret"}
+
+
+def test_design_example_as_written_names_the_elided_auth(tmp_path: Path) -> None:
+    found = problems(design_example(), tmp_path)
+    assert len(found) == 1
+    assert "destinations.google.auth" in found[0]
+
+
+def test_every_problem_is_reported_at_once_with_path_and_line(tmp_path: Path) -> None:
+    text = """\
+timezone: Europe/Moscou
+sources:
+  shop: {type: csv, path: "*.csv", id: id, time: t, fields: {gclid: g, stauts: s}}
+destinations:
+  metrica: {type: yandex_metrica, counter_id: 1, token: "${MISSING_TOKEN}"}
+goals:
+  purchase:
+    source: shop
+    when: {status: paid}
+    valeu: total
+    send:
+      gogle: {conversion_action: 1}
+      metrica: {target: "a/b"}
+"""
+    found = problems(text, tmp_path, env={})
+    joined = "\n".join(found)
+    assert "1: timezone: unknown time zone 'Europe/Moscou'" in joined
+    assert re.search(
+        r"3: sources\.shop\.fields\.stauts: unknown field name 'stauts' \(did you mean 'status'\?\)",
+        joined,
+    )
+    assert "5: destinations.metrica.token: environment variable MISSING_TOKEN is not set" in joined
+    assert "goals.purchase.when.status: field 'status' is not mapped by source 'shop'" in joined
+    assert "10: goals.purchase.valeu: unknown key 'valeu' (did you mean 'value'?)" in joined
+    assert "12: goals.purchase.send.gogle: unknown destination 'gogle'" in joined
+    assert "goals.purchase.send.metrica.target: goal identifier 'a/b' contains '/'" in joined
+
+
+def test_broken_yaml_names_the_line(tmp_path: Path) -> None:
+    found = problems("sources:\n  shop: {type: csv\ngoals: []\n", tmp_path)
+    assert len(found) == 1
+    assert "not valid YAML" in found[0]
+    assert re.match(r"^\d+: ", found[0])
+
+
+def test_literal_credentials_are_refused(tmp_path: Path) -> None:
+    text = """\
+sources: {shop: {type: csv, path: x.csv, id: id, time: t}}
+destinations:
+  metrica: {type: yandex_metrica, counter_id: 1, token: "AgAAAA-literal-token"}
+goals: {g: {source: shop, send: {metrica: {target: t}}}}
+"""
+    found = problems(text, tmp_path)
+    assert found == [
+        "3: destinations.metrica.token: credentials are not accepted as literals in the file: "
+        "write ${ENV_VAR} or ${file:/run/secrets/name}"
+    ]
+
+
+def test_file_references_read_secret_files(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("file-token-789\n", encoding="utf-8")
+    text = f"""\
+sources: {{shop: {{type: csv, path: x.csv, id: id, time: t}}}}
+destinations:
+  metrica: {{type: yandex_metrica, counter_id: 1, token: "${{file:{tmp_path}/token}}"}}
+goals: {{g: {{source: shop, send: {{metrica: {{target: t}}}}}}}}
+"""
+    loaded = load(text, tmp_path)
+    token = loaded.app.destinations["metrica"].token  # type: ignore[union-attr]
+    assert token.get_secret_value() == "file-token-789"
+    assert "file-token-789" not in repr(loaded)
+
+
+def test_unreadable_secret_file_is_a_problem(tmp_path: Path) -> None:
+    text = """\
+sources: {shop: {type: csv, path: x.csv, id: id, time: t}}
+destinations:
+  metrica: {type: yandex_metrica, counter_id: 1, token: "${file:/nonexistent/token}"}
+goals: {g: {source: shop, send: {metrica: {target: t}}}}
+"""
+    found = problems(text, tmp_path)
+    assert found == [
+        "3: destinations.metrica.token: cannot read secret file /nonexistent/token: "
+        "No such file or directory"
+    ]
+
+
+def test_schedule_needs_exactly_one_kind(tmp_path: Path) -> None:
+    text = """\
+schedule: {every: 15m, cron: "* * * * *"}
+sources: {shop: {type: csv, path: x.csv, id: id, time: t}}
+destinations: {vk: {type: vk_ads, pixel_id: 1}}
+goals: {g: {source: shop, send: {vk: {goal: lead}}}}
+"""
+    assert any("exactly one of 'every'" in p for p in problems(text, tmp_path))
+
+
+def test_unknown_destination_type_is_named(tmp_path: Path) -> None:
+    text = """\
+sources: {shop: {type: csv, path: x.csv, id: id, time: t}}
+destinations: {fb: {type: facebook, pixel: 1}}
+goals: {g: {source: shop, send: {fb: {goal: lead}}}}
+"""
+    found = problems(text, tmp_path)
+    assert any(p.startswith("2: destinations.fb.type: unknown type 'facebook'") for p in found)
+
+
+def test_schema_offers_every_platform_target_under_send() -> None:
+    schema = config_schema()
+    send = schema["$defs"]["GoalConfig"]["properties"]["send"]
+    refs = {option["$ref"] for option in send["additionalProperties"]["anyOf"]}
+    assert refs == {
+        "#/$defs/GoogleAdsTarget",
+        "#/$defs/MetricaTarget",
+        "#/$defs/VkAdsTarget",
+    }
+    assert "conversion_action" in schema["$defs"]["GoogleAdsTarget"]["properties"]
+    assert schema["additionalProperties"] is False
