@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import click
 import structlog
 import typer
 from rich.console import Console
@@ -190,23 +189,17 @@ def _ledger(ctx: typer.Context) -> Iterator[Ledger]:
 
 
 def main() -> None:
-    """The single top-level handler: user errors without a traceback (exit 2),
-    unexpected ones logged with it (exit 1)."""
+    """The single top-level handler: user errors without a traceback (exit 2), a refused
+    run without one (exit 1), anything unexpected logged with it (exit 1). Usage errors
+    and exit codes of commands are handled by typer itself (standalone mode)."""
     try:
-        code = app(standalone_mode=False)
+        app()
     except UserError as exc:
         print(f"convsync: {exc}", file=sys.stderr)
         sys.exit(2)
     except RunRefused as exc:
         print(f"convsync: {exc}", file=sys.stderr)
         sys.exit(1)
-    except click.exceptions.Abort:
-        print("convsync: aborted", file=sys.stderr)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
     except Exception:  # the one top-level handler of DESIGN.md
         log.exception("unexpected error")
         sys.exit(1)
-    sys.exit(code if isinstance(code, int) else 0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -71,9 +72,15 @@ class DeliveryConfig(StrictModel):
 
     max_attempts: PositiveInt = Field(8, description="Failed sends before retries_exhausted.")
     retries_in_run: int = Field(3, ge=0, description="Quick retries of transient errors.")
-    retry_backoff: Duration = Field(900, description="First deferral after a failed run.")
-    max_backoff: Duration = Field(86400, description="Longest deferral between attempts.")
-    lease: Duration = Field(600, description="How long a claimed batch is reserved.")
+    retry_backoff: Duration = Field(
+        timedelta(minutes=15), description="First deferral after a failed run."
+    )
+    max_backoff: Duration = Field(
+        timedelta(hours=24), description="Longest deferral between attempts."
+    )
+    lease: Duration = Field(
+        timedelta(minutes=10), description="How long a claimed batch is reserved."
+    )
 
 
 class NotCondition(StrictModel):

@@ -159,7 +159,6 @@ class SyncPipeline:
             log.info(
                 "run finished",
                 status=summary.status,
-                dry_run=options.dry_run,
                 duration_s=round(time.monotonic() - started, 3),
                 **summary.as_dict(),
             )
@@ -197,7 +196,7 @@ class SyncPipeline:
             for conversion in mapped.conversions:
                 summary.goals.setdefault(conversion.goal, Counter())["mapped"] += 1
             if plan is not None:
-                self._plan_new(mapped.conversions, plan, summary)
+                stats["new"] += self._plan_new(mapped.conversions, plan, summary)
             else:
                 self._record(
                     name, chunk, mapped.conversions, mapped.deliveries, rejections, partial, summary
@@ -242,11 +241,14 @@ class SyncPipeline:
 
     def _plan_new(
         self, conversions: Sequence[Conversion], plan: PlanWriter, summary: RunSummary
-    ) -> None:
+    ) -> int:
+        """Plan the conversions the ledger does not hold yet; returns how many."""
         existing = self.ledger.existing_keys([c.key for c in conversions])
+        new = 0
         for conversion in conversions:
             if conversion.key in existing:
                 continue
+            new += 1
             summary.goals[conversion.goal]["new"] += 1
             for dest_name, target in self.loaded.targets[conversion.goal].items():
                 dest = self.destinations[dest_name]
@@ -254,6 +256,7 @@ class SyncPipeline:
                     self._plan_one(plan, dest, conversion, target, queued=False)
                 else:
                     summary.goals[conversion.goal][f"skipped:{dest_name}"] += 1
+        return new
 
     def _plan_queued(self, options: SyncOptions, plan: PlanWriter) -> None:
         """Deliveries recorded by earlier runs that a real run would send now."""
@@ -281,20 +284,24 @@ class SyncPipeline:
         *,
         queued: bool,
     ) -> None:
-        common = {"destination": dest.name, "type_name": dest.type, "conversion": conversion}
+        payload: dict[str, Any] | None = None
+        rejected = deferred = None
         try:
             payload = dest.build(conversion, target, self.clock())
         except RowRejected as exc:
-            plan.add(**common, rejected={"code": exc.code, "message": exc.message}, queued=queued)
+            rejected = {"code": exc.code, "message": exc.message}
         except RowDeferred as exc:
-            deferred = {
-                "code": exc.code,
-                "message": exc.message,
-                "retry_at": exc.retry_at.isoformat(),
-            }
-            plan.add(**common, deferred=deferred, queued=queued)
-        else:
-            plan.add(**common, payload=payload, queued=queued)
+            retry_at = exc.retry_at.isoformat()
+            deferred = {"code": exc.code, "message": exc.message, "retry_at": retry_at}
+        plan.add(
+            destination=dest.name,
+            type_name=dest.type,
+            conversion=conversion,
+            payload=payload,
+            rejected=rejected,
+            deferred=deferred,
+            queued=queued,
+        )
 
     # --- deliver -----------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from tenacity import (
     RetryCallState,
     Retrying,
+    nap,
     retry_if_exception_type,
     stop_after_attempt,
     wait_exponential,
@@ -39,11 +40,10 @@ def transient_retry(
     sleep: Callable[[float], None] | None = None,
 ) -> Retrying:
     """A ``Retrying`` that makes ``attempts`` tries in all and re-raises the last error."""
-    kwargs = {} if sleep is None else {"sleep": sleep}
     return Retrying(
         stop=stop_after_attempt(max(attempts, 1)),
         wait=_WaitHonouringRetryAfter(initial_wait, max_wait),
         retry=retry_if_exception_type(TransientError),
         reraise=True,
-        **kwargs,
+        sleep=sleep if sleep is not None else nap.sleep,
     )

@@ -92,7 +92,7 @@ class SyncScheduler:
 
     def next_run(self) -> datetime | None:
         job = self.scheduler.get_job("sync")
-        return job.next_run_time if job is not None else None  # type: ignore[no-any-return]
+        return job.next_run_time if job is not None else None
 
     def tick(self) -> None:
         """One scheduled sync, if no other replica is running one."""

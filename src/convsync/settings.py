@@ -9,7 +9,7 @@ variables → files in the secrets directory (``/run/secrets/convsync_database_u
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,5 +36,5 @@ def load_settings(**overrides: object) -> Settings:
     """Settings from the environment; the secrets dir is read only where it exists
     (pydantic-settings warns about a missing one, and most machines have none)."""
     secrets_dir = SECRETS_DIR if SECRETS_DIR.is_dir() else None
-    values = {k: v for k, v in overrides.items() if v is not None}
-    return Settings(_secrets_dir=secrets_dir, **values)  # type: ignore[call-arg] # pydantic-settings init kwargs
+    values: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(_secrets_dir=secrets_dir, **values)

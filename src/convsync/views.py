@@ -11,6 +11,10 @@ from rich.table import Table
 
 from convsync.config import LoadedConfig
 from convsync.pipeline import RunSummary
+from convsync.store.reports import FailureRow, FunnelRow
+from convsync.store.runs import RunRow
+
+_SOURCE_COLUMNS = ("pulled", "rejected", "new", "planned", "skipped")
 
 
 def print_run_summary(out: Console, summary: RunSummary, plan_file: Path | None) -> None:
@@ -73,7 +77,7 @@ def print_validation(out: Console, loaded: LoadedConfig) -> None:
         out.print(f"  goal {name}: {goal.source} → {', '.join(goal.send)}")
 
 
-def print_runs(out: Console, runs: Sequence[Any]) -> None:
+def print_runs(out: Console, runs: Sequence[RunRow]) -> None:
     table = Table("run", "started", "finished", "status", "trigger", "host", title="Recent runs")
     for r in runs:
         table.add_row(
@@ -87,7 +91,9 @@ def print_runs(out: Console, runs: Sequence[Any]) -> None:
     out.print(table)
 
 
-def print_report(out: Console, rows: Sequence[Any], pulled: Mapping[str, int], since: str) -> None:
+def print_report(
+    out: Console, rows: Sequence[FunnelRow], pulled: Mapping[str, int], since: str
+) -> None:
     if pulled:
         out.print("Pulled: " + ", ".join(f"{k} {v}" for k, v in sorted(pulled.items())))
     table = Table(
@@ -103,11 +109,33 @@ def print_report(out: Console, rows: Sequence[Any], pulled: Mapping[str, int], s
     out.print(table)
 
 
-def print_failures(out: Console, rows: Sequence[Any]) -> None:
+def print_failures(out: Console, rows: Sequence[FailureRow]) -> None:
     table = Table("when", "what", "where", "code", "why", title="Failures")
     for r in rows:
-        table.add_row(_time(r.at), r.kind, r.where, r.code or "", r.message or "")
+        table.add_row(_time(r.at), _what(r), _where(r), r.code or "", _why(r))
     out.print(table)
+    if not rows:
+        out.print("No failures in this window.")
+
+
+def _what(r: FailureRow) -> str:
+    if r.kind == "record":
+        return f"record of {r.source}"
+    return f"{r.state} ({r.attempts} failed attempts)" if r.attempts else str(r.state)
+
+
+def _where(r: FailureRow) -> str:
+    if r.kind == "record":
+        column = f", column {r.column!r}" if r.column else ""
+        return f"{r.origin}{column}"
+    return f"{r.goal} → {r.destination}, order {r.order_id}"
+
+
+def _why(r: FailureRow) -> str:
+    text = r.message or ""
+    if r.retry_at is not None:
+        text += f" (next try {_time(r.retry_at)} UTC)"
+    return text
 
 
 def _by_code(counts: Mapping[str, int]) -> str:

@@ -279,7 +279,7 @@ def test_bad_rows_are_rejected_with_place_and_the_rest_goes_on(
     assert summary.has_failures
     assert dest.sent_orders == ["A-1"]
     failures = ledger.failures(datetime(2026, 1, 1, tzinfo=UTC))
-    text = "\n".join(f"{f.where} {f.code} {f.message}" for f in failures)
+    text = "\n".join(f"{f.origin} {f.column} {f.code} {f.message}" for f in failures)
     assert "orders/a.csv:3" in text and "created_at" in text
     assert "orders/a.csv:4" in text and "total" in text and "bad_value" in text
     assert "orders/a.csv:5" in text and "currency" in text and "bad_currency" in text

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from convsync.errors import RowDeferred, RowRejected
@@ -84,15 +84,16 @@ def check_not_future(occurred_at: datetime, now: datetime, *, platform: str) -> 
             "future_conversion_time",
             f"The conversion time {format_moment(occurred_at)} is {format_age(ahead)} in the "
             f"future; that is almost always a wrong date or time zone in the source, so it is "
-            f"not sent to {platform}. Fix the time in the source and it will be picked up again.",
+            f"not sent to {platform}.",
         )
-    retry_at = occurred_at + CLOCK_SKEW_MARGIN
+    send_after = occurred_at + CLOCK_SKEW_MARGIN
     raise RowDeferred(
         "future_conversion_time",
         f"The conversion time {format_moment(occurred_at)} is not yet safely in the past "
-        f"(now is {format_moment(now.astimezone(occurred_at.tzinfo))}) and {platform} refuses "
-        f"conversions from the future; it will be sent after {format_moment(retry_at)}.",
-        retry_at,
+        f"(now is {format_moment(now.astimezone(occurred_at.tzinfo))}) and {platform} does not "
+        f"take conversions from the future; it will be sent after {format_moment(send_after)}.",
+        # UTC, so that retry times of rows from different offsets also compare as text.
+        send_after.astimezone(UTC),
     )
 
 
@@ -126,8 +127,8 @@ def checked_currency(conversion: Conversion) -> str | None:
 
 
 def decimal_text(value: Decimal) -> str:
-    """``1500.50`` — never an exponent (``str(Decimal("1E+3"))`` is ``1E+3``)."""
-    return format(value, "f")
+    """``1500.50`` — never an exponent (``str(Decimal("1E+3"))`` is ``1E+3``) nor ``-0``."""
+    return format(abs(value) if value.is_zero() else value, "f")
 
 
 def json_number(value: Decimal) -> int | float:

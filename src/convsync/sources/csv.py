@@ -31,6 +31,7 @@ from convsync.sources.base import FileMark, PulledChunk, Source, SourceState
 from convsync.sources.csv_config import CsvSourceConfig
 
 _SCAN_BLOCK = 1 << 20
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
 _MIN_SAMPLE = 1 << 16
 _DELIMITERS = {",": ",", ";": ";", "tab": "\t"}
 _QUOTED = re.compile(r'"[^"]*"')
@@ -52,8 +53,8 @@ def detect_encoding(raw: BinaryIO) -> str:
     while block := raw.read(_SCAN_BLOCK):
         if block.isascii():
             continue
-        start = next(i for i, byte in enumerate(block) if byte >= 0x80)
-        sample = block[start:]
+        first = _NON_ASCII.search(block)
+        sample = block[first.start() if first else 0 :]
         if len(sample) < _MIN_SAMPLE:
             sample += raw.read(_MIN_SAMPLE)
         try:
@@ -106,6 +107,8 @@ class CsvSource(Source[CsvSourceConfig]):
                 st = os.stat(path)
             except FileNotFoundError:
                 continue  # removed since the glob: nothing left to read
+            except OSError as exc:
+                raise UserError(f"{rel}: cannot read the file: {exc.strerror}") from None
             if not stat.S_ISREG(st.st_mode):
                 continue
             # observed before reading: a write during the read makes the file look

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from convsync.model import Conversion, DeliveryState, PlannedDelivery, RecordRejection
 from convsync.sources.base import FileMark, SourceState
+from convsync.store.bulk import BulkInsert
 from convsync.store.rows import chunked, conversion_row, upsert_insert
 from convsync.store.schema import (
     conversions,
@@ -48,6 +49,22 @@ class RecordCounts:
             self.skipped + other.skipped,
             self.rejections + other.rejections,
         )
+
+
+# DO NOTHING still matters after the key lookup: a replica on PostgreSQL may insert the
+# same conversion between our lookup and our insert.
+_INSERT_CONVERSIONS = BulkInsert(
+    lambda connection: upsert_insert(connection, conversions).on_conflict_do_nothing(
+        index_elements=[conversions.c.key]
+    ),
+    conversions,
+)
+_INSERT_DELIVERIES = BulkInsert(
+    lambda connection: upsert_insert(connection, deliveries).on_conflict_do_nothing(
+        index_elements=[deliveries.c.conversion_key, deliveries.c.destination]
+    ),
+    deliveries,
+)
 
 
 def source_state(connection: Connection, source: str) -> SourceState:
@@ -90,13 +107,9 @@ def record_chunk(
         unique.setdefault(conversion.key, conversion)
     already = existing_keys(connection, unique.keys())
     new = [conversion for key, conversion in unique.items() if key not in already]
-    if new:
-        # DO NOTHING still matters: a replica on PostgreSQL may insert the same key
-        # between our lookup and this insert.
-        insert = upsert_insert(connection, conversions).on_conflict_do_nothing(
-            index_elements=[conversions.c.key]
-        )
-        connection.execute(insert, [conversion_row(c, run_id=run_id, now=now) for c in new])
+    _INSERT_CONVERSIONS.execute(
+        connection, [conversion_row(c, run_id=run_id, now=now) for c in new]
+    )
 
     new_keys = {conversion.key for conversion in new}
     plan: dict[tuple[str, str], PlannedDelivery] = {}
@@ -104,27 +117,23 @@ def record_chunk(
         if delivery.conversion_key in new_keys:
             plan.setdefault((delivery.conversion_key, delivery.destination), delivery)
     skipped = sum(1 for d in plan.values() if d.state is DeliveryState.SKIPPED)
-    if plan:
-        insert = upsert_insert(connection, deliveries).on_conflict_do_nothing(
-            index_elements=[deliveries.c.conversion_key, deliveries.c.destination]
-        )
-        connection.execute(
-            insert,
-            [
-                {
-                    "conversion_key": d.conversion_key,
-                    "goal": d.goal,
-                    "destination": d.destination,
-                    "state": d.state.value,
-                    "attempts": 0,
-                    "code": d.code,
-                    "message": d.message,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for d in plan.values()
-            ],
-        )
+    _INSERT_DELIVERIES.execute(
+        connection,
+        [
+            {
+                "conversion_key": d.conversion_key,
+                "goal": d.goal,
+                "destination": d.destination,
+                "state": d.state.value,
+                "attempts": 0,
+                "code": d.code,
+                "message": d.message,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for d in plan.values()
+        ],
+    )
 
     rejection_count = _upsert_rejections(connection, rejections, run_id=run_id, now=now)
     if cursor is not None:

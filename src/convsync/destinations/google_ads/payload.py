@@ -56,14 +56,15 @@ def build_click_conversion(
     click = click_id(conversion.ids)
     identifiers = _user_identifiers(conversion.ids) if target.enhanced_for_leads else []
     if click is None and not identifiers:
+        if target.enhanced_for_leads:
+            hint = " and no hashed e-mail or phone for enhanced conversions for leads."
+        elif has_hashed_contact(conversion.ids):
+            hint = "; turn on enhanced_for_leads for this goal to send it by e-mail or phone."
+        else:
+            hint = "."
         raise RowRejected(
             "no_identifier",
-            "The conversion has no Google click id (gclid, gbraid or wbraid)"
-            + (
-                " and no hashed e-mail or phone for enhanced conversions for leads."
-                if target.enhanced_for_leads
-                else "; turn on enhanced_for_leads for this goal to send it by e-mail or phone."
-            ),
+            f"The conversion has no Google click id (gclid, gbraid or wbraid){hint}",
         )
     if click is not None:
         _check_click_id(*click)
