@@ -100,6 +100,7 @@ class DeliveryWorker:
 
     def run(self) -> DestinationStats:
         try:
+            self.dest.connect()
             self._recover()
             while not self.stop.is_set():
                 rows = self.ledger.claim(**self._claim_args())

@@ -24,7 +24,7 @@ from convsync.model import (
     RawRecord,
     RecordRejection,
 )
-from convsync.parsing import normalize_currency, parse_amount
+from convsync.parsing import ParseError, describe_value, normalize_currency, parse_amount
 
 _SEP = "\x1f"
 _CONSENT = {
@@ -81,12 +81,12 @@ class GoalRule:
             if text:
                 try:
                     value = parse_amount(text)
-                except ValueError as exc:
-                    raise _RecordProblem(self._value_field, "bad_value", str(exc)) from None
+                except ParseError as exc:
+                    reason = exc.describe(describe_value(exc.text))
+                    raise _RecordProblem(self._value_field, "bad_value", reason) from None
                 if value < 0:
-                    raise _RecordProblem(
-                        self._value_field, "bad_value", f"value {text!r} is negative"
-                    )
+                    reason = f"value {describe_value(text)} is negative"
+                    raise _RecordProblem(self._value_field, "bad_value", reason)
         currency = self.config.currency
         raw_currency = fields.get("currency")
         if raw_currency:
@@ -95,7 +95,8 @@ class GoalRule:
                 raise _RecordProblem(
                     "currency",
                     "bad_currency",
-                    f"{raw_currency!r} is not an ISO 4217 currency code (RUB, USD, EUR, …)",
+                    f"{describe_value(raw_currency)} is not an ISO 4217 currency code "
+                    "(RUB, USD, EUR, …)",
                 )
         order_id = record.record_id
         if self.config.order_id is not None:

@@ -91,14 +91,16 @@ def parse_timestamp(text: str, tz: ZoneInfo) -> datetime:
             return datetime.combine(dt, dt.time(), tz)
         return dt
     if len(s) >= 8 and (s[1] == "." or s[2] == "."):
-        if s[2] == "." and s[5] == "." and (len(s) == 10 or (len(s) in (16, 19) and s[10] == " ")):
+        n = len(s)
+        if s[2] == s[5] == "." and (n == 10 or (n in (16, 19) and s[10] == " " and s[13] == ":")):
             # Russian Excel's dd.mm.yyyy[ hh:mm[:ss]], reordered for the C parser
             try:
                 dt = datetime.fromisoformat(f"{s[6:10]}-{s[3:5]}-{s[0:2]}{s[10:]}")
             except ValueError:
                 pass  # the slow path below explains what is wrong
             else:
-                return datetime.combine(dt, dt.time(), tz)
+                if dt.tzinfo is None:
+                    return datetime.combine(dt, dt.time(), tz)
         return _from_groups(text, _RU_DATE.fullmatch(s), tz, day_first=True)
     return _from_unix(text, s, tz)
 
@@ -129,7 +131,7 @@ def _fixed_offset(text: str) -> timezone:
 
 
 def _from_unix(text: str, s: str, tz: ZoneInfo) -> datetime:
-    if 9 <= len(s) <= 11 and s.isdigit():
+    if 9 <= len(s) <= 11 and s.isascii() and s.isdigit():
         return datetime.fromtimestamp(int(s), tz)
     m = _UNIX.fullmatch(s)
     if m is not None:

@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel
 
+from convsync.errors import DestinationUnavailable
 from convsync.model import Conversion, OutboundRow, RowOutcome
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
@@ -33,6 +34,13 @@ class Destination(ABC, Generic[ConfigT, TargetT]):
     def __init__(self, name: str, config: ConfigT) -> None:
         self.name = name
         self.config = config
+
+    def connect(self) -> None:
+        """Get ready to send in this run (build the client, check credentials).
+
+        Called once per run before any row is claimed; raising
+        ``DestinationUnavailable`` here skips the destination without touching a row.
+        """
 
     @abstractmethod
     def has_identifier(self, conversion: Conversion, target: TargetT) -> bool:
@@ -64,3 +72,13 @@ class Destination(ABC, Generic[ConfigT, TargetT]):
     def describe(self) -> Mapping[str, Any]:
         """The account, for logs and reports (never a credential)."""
         return {"destination": self.name, "type": self.type}
+
+
+def upload_not_built(platform: str, issue: int) -> DestinationUnavailable:
+    """The error of a platform whose uploads this version does not have yet: visible,
+    and nothing is lost (deliveries stay pending)."""
+    return DestinationUnavailable(
+        "upload_not_built",
+        f"Uploads to {platform} are not part of this convsync version yet (issue #{issue}); "
+        "deliveries stay pending and will be sent once they are.",
+    )

@@ -159,7 +159,7 @@ class CsvSource(Source[CsvSourceConfig]):
         try:
             raw = open(path, "rb")  # noqa: SIM115  # closed by the with below, after detection
         except OSError as exc:
-            raise UserError(f"{rel}: cannot open the file: {exc.strerror}") from None
+            raise UserError(f"{rel}: cannot read the file: {exc.strerror}") from None
         with raw:
             encoding = self._encoding(raw)
             text = io.TextIOWrapper(raw, encoding=encoding, newline="")
@@ -252,7 +252,7 @@ class CsvSource(Source[CsvSourceConfig]):
         shown = ", ".join(repr(cell) for cell in header[:_SHOWN_COLUMNS])
         if len(header) > _SHOWN_COLUMNS:
             shown += f", … ({len(header)} in all)"
-        lines = [f"{rel}: a configured column is missing from the file's header:"]
+        lines = [f"{rel}: the file's header lacks configured columns:"]
         lines += [f"  - {problem}" for problem in problems]
         lines.append(f"The file has the columns: {shown or '(none)'}")
         return "\n".join(lines)
@@ -277,6 +277,7 @@ class CsvSource(Source[CsvSourceConfig]):
                         source, origin, None, "bad_row",
                         f"the row has {len(row)} cells, the header has {width} "
                         "(a delimiter inside an unquoted value?)",
+                        record_id=(row[id_index].strip() or None) if id_index < len(row) else None,
                     )  # fmt: skip
                 continue
             record_id = row[id_index].strip()

@@ -260,7 +260,7 @@ def test_bad_rows_are_rejected_with_column_and_code(tmp_path: Path) -> None:
         ("a.csv:3", "order_id", "missing_id", None),
         ("a.csv:4", "created_at", "bad_time", "3"),
         ("a.csv:5", "created_at", "bad_time", "4"),
-        ("a.csv:6", None, "bad_row", None),
+        ("a.csv:6", None, "bad_row", "5"),
     ]
     reasons = [r.reason for r in rejections_of(chunks)]
     assert reasons[1] == (

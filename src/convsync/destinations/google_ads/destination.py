@@ -6,14 +6,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from convsync.destinations.base import Destination
+from convsync.destinations.base import Destination, upload_not_built
 from convsync.destinations.google_ads.config import GoogleAdsConfig, GoogleAdsTarget
 from convsync.destinations.google_ads.payload import (
     build_click_conversion,
     click_id,
     has_hashed_contact,
 )
-from convsync.errors import DestinationUnavailable
 from convsync.model import Conversion, OutboundRow, RowOutcome
 
 
@@ -35,12 +34,11 @@ class GoogleAdsDestination(Destination[GoogleAdsConfig, GoogleAdsTarget]):
     ) -> dict[str, Any]:
         return build_click_conversion(conversion, self.config.customer_id, target, now)
 
+    def connect(self) -> None:
+        raise upload_not_built("Google Ads", 3)
+
     def send(self, rows: Sequence[OutboundRow]) -> list[RowOutcome]:
-        raise DestinationUnavailable(
-            "upload_not_built",
-            "Uploads to Google Ads are not part of this convsync version yet (issue #3); "
-            "deliveries stay pending and will be sent once they are.",
-        )
+        raise upload_not_built("Google Ads", 3)
 
     def describe(self) -> Mapping[str, Any]:
         return {**super().describe(), "customer_id": self.config.customer_id}

@@ -6,10 +6,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from convsync.destinations.base import Destination
+from convsync.destinations.base import Destination, upload_not_built
 from convsync.destinations.vk_ads.config import VkAdsConfig, VkAdsTarget
 from convsync.destinations.vk_ads.payload import build_event, event_identifier
-from convsync.errors import DestinationUnavailable
 from convsync.model import Conversion, OutboundRow, RowOutcome
 
 
@@ -35,12 +34,11 @@ class VkAdsDestination(Destination[VkAdsConfig, VkAdsTarget]):
             max_event_age=self.config.max_event_age,
         )
 
+    def connect(self) -> None:
+        raise upload_not_built("VK Ads", 4)
+
     def send(self, rows: Sequence[OutboundRow]) -> list[RowOutcome]:
-        raise DestinationUnavailable(
-            "upload_not_built",
-            "Uploads to VK Ads are not part of this convsync version yet (issue #4); "
-            "deliveries stay pending and will be sent once they are.",
-        )
+        raise upload_not_built("VK Ads", 4)
 
     def describe(self) -> Mapping[str, Any]:
         return {**super().describe(), "pixel_id": self.config.pixel_id}

@@ -6,10 +6,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from convsync.destinations.base import Destination
+from convsync.destinations.base import Destination, upload_not_built
 from convsync.destinations.yandex_metrica.config import MetricaConfig, MetricaTarget
 from convsync.destinations.yandex_metrica.payload import build_row, identifier_columns
-from convsync.errors import DestinationUnavailable
 from convsync.model import Conversion, OutboundRow, RowOutcome
 
 
@@ -29,12 +28,11 @@ class MetricaDestination(Destination[MetricaConfig, MetricaTarget]):
     def build(self, conversion: Conversion, target: MetricaTarget, now: datetime) -> dict[str, Any]:
         return build_row(conversion, self.config.counter_id, target, now)
 
+    def connect(self) -> None:
+        raise upload_not_built("Yandex.Metrica", 4)
+
     def send(self, rows: Sequence[OutboundRow]) -> list[RowOutcome]:
-        raise DestinationUnavailable(
-            "upload_not_built",
-            "Uploads to Yandex.Metrica are not part of this convsync version yet (issue #4); "
-            "deliveries stay pending and will be sent once they are.",
-        )
+        raise upload_not_built("Yandex.Metrica", 4)
 
     def describe(self) -> Mapping[str, Any]:
         return {**super().describe(), "counter_id": self.config.counter_id}
