@@ -26,10 +26,11 @@ from convsync.destinations import load_destination_class
 from convsync.destinations.base import Destination
 from convsync.errors import RowDeferred, RowRejected, UserError
 from convsync.goals import GoalMapper
-from convsync.model import ClaimedDelivery, Conversion, PlannedDelivery, RecordRejection
+from convsync.model import ClaimedDelivery, Conversion, RecordRejection
 from convsync.plan import PlanWriter
+from convsync.recorder import ChunkRecorder
 from convsync.sources import load_source_class
-from convsync.sources.base import PulledChunk, Source, SourceContext
+from convsync.sources.base import Source, SourceContext
 from convsync.store.ledger import Ledger
 
 log = structlog.get_logger("convsync.pipeline")
@@ -185,59 +186,42 @@ class SyncPipeline:
         stats = summary.sources.setdefault(name, Counter())
         if not mapper.rules:
             return
-        # a goal filter maps only some goals: the cursor must not move past records that
-        # the other goals have not seen yet
-        partial = bool(options.goals)
-        for chunk in self.source(name).pull(self.ledger.source_state(name)):
-            mapped = mapper.map(chunk.records)
-            rejections = [*chunk.rejections, *mapped.rejections]
-            stats["pulled"] += len(chunk.records) + len(chunk.rejections)
-            stats["rejected"] += len(rejections)
-            for conversion in mapped.conversions:
-                summary.goals.setdefault(conversion.goal, Counter())["mapped"] += 1
-            if plan is not None:
-                stats["new"] += self._plan_new(mapped.conversions, plan, summary)
-            else:
-                self._record(
-                    name, chunk, mapped.conversions, mapped.deliveries, rejections, partial, summary
-                )
-            for rejection in rejections:
-                log.warning(
-                    "record rejected",
-                    source=name,
-                    origin=rejection.origin,
-                    column=rejection.column,
-                    code=rejection.code,
-                    reason=rejection.reason,
-                    goal=rejection.goal,
-                )
-            if self.stop.is_set():
-                break
-
-    def _record(
-        self,
-        source: str,
-        chunk: PulledChunk,
-        conversions: Sequence[Conversion],
-        deliveries: Sequence[PlannedDelivery],
-        rejections: Sequence[RecordRejection],
-        partial: bool,
-        summary: RunSummary,
-    ) -> None:
-        counts = self.ledger.record_chunk(
+        recorder = ChunkRecorder(
+            self.ledger,
             run_id=summary.run_id,
-            source=source,
-            conversions=conversions,
-            deliveries=deliveries,
-            rejections=rejections,
-            cursor=None if partial else chunk.cursor,
-            files_done=[] if partial else chunk.files_done,
-            now=self.clock(),
+            source=name,
+            stats=stats,
+            clock=self.clock,
+            keep_cursor=not options.goals,
         )
-        stats = summary.sources[source]
-        stats["new"] += counts.new_conversions
-        stats["planned"] += counts.pending
-        stats["skipped"] += counts.skipped
+        with recorder:
+            for chunk in self.source(name).pull(self.ledger.source_state(name)):
+                mapped = mapper.map(chunk.records)
+                rejections = [*chunk.rejections, *mapped.rejections]
+                stats["pulled"] += len(chunk.records) + len(chunk.rejections)
+                stats["rejected"] += len(rejections)
+                for conversion in mapped.conversions:
+                    summary.goals.setdefault(conversion.goal, Counter())["mapped"] += 1
+                if plan is not None:
+                    stats["new"] += self._plan_new(mapped.conversions, plan, summary)
+                else:
+                    recorder.submit(chunk, mapped.conversions, mapped.deliveries, rejections)
+                self._log_rejections(name, rejections)
+                if self.stop.is_set():
+                    break
+
+    @staticmethod
+    def _log_rejections(source: str, rejections: Sequence[RecordRejection]) -> None:
+        for rejection in rejections:
+            log.warning(
+                "record rejected",
+                source=source,
+                origin=rejection.origin,
+                column=rejection.column,
+                code=rejection.code,
+                reason=rejection.reason,
+                goal=rejection.goal,
+            )
 
     def _plan_new(
         self, conversions: Sequence[Conversion], plan: PlanWriter, summary: RunSummary
