@@ -42,16 +42,16 @@ log = structlog.get_logger("convsync.cli")
 def _global(
     ctx: typer.Context,
     config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="Config file [env: CONVSYNC_CONFIG].")
+        Path | None, typer.Option("--config", "-c", help="Config file; env CONVSYNC_CONFIG.")
     ] = None,
     database_url: Annotated[
-        str | None, typer.Option(help="Ledger URL [env: CONVSYNC_DATABASE_URL].")
+        str | None, typer.Option(help="Ledger URL; env CONVSYNC_DATABASE_URL.")
     ] = None,
     log_format: Annotated[
-        str | None, typer.Option(help="auto|json|console [env: CONVSYNC_LOG_FORMAT].")
+        str | None, typer.Option(help="auto|json|console; env CONVSYNC_LOG_FORMAT.")
     ] = None,
     log_level: Annotated[
-        str | None, typer.Option(help="DEBUG|INFO|WARNING|ERROR [env: CONVSYNC_LOG_LEVEL].")
+        str | None, typer.Option(help="DEBUG|INFO|WARNING|ERROR; env CONVSYNC_LOG_LEVEL.")
     ] = None,
 ) -> None:
     try:
