@@ -34,7 +34,11 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="The config file.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
-stdout = Console(soft_wrap=True)
+stdout = Console()
+if not stdout.is_terminal:
+    stdout.width = max(
+        stdout.width, 200
+    )  # piped or `docker exec` without -t: do not squeeze tables
 log = structlog.get_logger("convsync.cli")
 
 

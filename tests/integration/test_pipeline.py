@@ -61,7 +61,7 @@ def states(ledger: Ledger, db: Path) -> dict[str, str]:
     with sqlite3.connect(db) as conn:
         return dict(
             conn.execute(
-                "SELECT c.order_id, d.state FROM deliveries d JOIN conversions c ON c.key = d.conversion_key"
+                "SELECT c.order_id, d.state FROM deliveries d JOIN conversions c ON c.id = d.conversion_id"
             ).fetchall()
         )
 
@@ -147,7 +147,7 @@ def test_rows_that_stay_transient_are_deferred_then_given_up(
     assert states(ledger, db)["A-2"] == "rejected"
     with sqlite3.connect(db) as conn:
         code, attempts = conn.execute(
-            "SELECT d.code, d.attempts FROM deliveries d JOIN conversions c ON c.key = d.conversion_key "
+            "SELECT d.code, d.attempts FROM deliveries d JOIN conversions c ON c.id = d.conversion_id "
             "WHERE c.order_id = 'A-2'"
         ).fetchone()
     assert (code, attempts) == ("retries_exhausted", 3)

@@ -1,0 +1,173 @@
+"""The command as a user runs it: exit codes, messages without tracebacks, the example."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CONVSYNC = str(Path(sys.executable).parent / "convsync")
+DEMO_ENV = {
+    "GOOGLE_ADS_CLIENT_ID": "demo",
+    "GOOGLE_ADS_CLIENT_SECRET": "demo-google-secret",
+    "GOOGLE_ADS_REFRESH_TOKEN": "demo-refresh-token",
+    "METRICA_TOKEN": "demo-metrica-token",
+    "VK_ID": "demo",
+    "VK_SECRET": "demo-vk-secret",
+}
+
+
+def convsync(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CONVSYNC_")}
+    full_env.update(env or {})
+    full_env["CONVSYNC_LOG_FORMAT"] = "json"
+    return subprocess.run(
+        [CONVSYNC, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    return tmp_path / "config" / "example.yaml"
+
+
+def test_validate_ok_and_every_problem_without_traceback(tmp_path: Path, example: Path) -> None:
+    ok = convsync("--config", str(example), "validate", cwd=tmp_path, env=DEMO_ENV)
+    assert ok.returncode == 0, ok.stderr
+    assert "OK" in ok.stdout and "goal purchase: shop → google, metrica, vk" in ok.stdout
+
+    broken = example.read_text(encoding="utf-8").replace(
+        "google:  {conversion", "gogle:  {conversion"
+    )
+    example.write_text(broken, encoding="utf-8")
+    bad = convsync("--config", str(example), "validate", cwd=tmp_path, env={})
+    assert bad.returncode == 2
+    assert "Traceback" not in bad.stderr
+    assert (
+        "goals.purchase.send.gogle: unknown destination 'gogle' (did you mean 'google'?)"
+        in bad.stderr
+    )
+    assert "destinations.metrica.token: environment variable METRICA_TOKEN is not set" in bad.stderr
+
+
+def test_broken_yaml_and_missing_file_are_user_errors(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text("goals: [\n", encoding="utf-8")
+    broken = convsync("--config", "c.yaml", "validate", cwd=tmp_path)
+    assert broken.returncode == 2 and "not valid YAML" in broken.stderr
+    assert "Traceback" not in broken.stderr
+    missing = convsync("--config", "nope.yaml", "sync", "--once", cwd=tmp_path)
+    assert missing.returncode == 2
+    assert "config file nope.yaml does not exist" in missing.stderr
+
+
+def test_schema_is_json_schema(tmp_path: Path) -> None:
+    out = convsync("config", "schema", cwd=tmp_path)
+    assert out.returncode == 0
+    schema = json.loads(out.stdout)
+    assert schema["title"] == "convsync configuration"
+    assert set(schema["properties"]) >= {"timezone", "sources", "destinations", "goals"}
+
+
+def test_example_dry_run_then_real_runs_twice(tmp_path: Path, example: Path) -> None:
+    db = tmp_path / "ledger.db"
+    url = f"sqlite:///{db}"
+    dry = convsync(
+        "--config", str(example), "--database-url", url,
+        "sync", "--once", "--dry-run", "--output", "plan.jsonl",
+        cwd=tmp_path, env=DEMO_ENV,
+    )  # fmt: skip
+    assert dry.returncode == 1, dry.stderr  # the sample holds two bad rows on purpose
+    assert not db.exists()
+    assert "Dry run (nothing recorded, nothing sent)" in dry.stdout
+    plan = [json.loads(line) for line in (tmp_path / "plan.jsonl").read_text().splitlines()]
+    destinations = [p["destination"] for p in plan]
+    assert destinations == sorted(destinations)
+    # the cp1251, ';'-separated CRM export with Russian dates and "1 500,00"
+    d501 = next(p for p in plan if p["payload"].get("order_id") == "D-501")
+    assert d501["payload"]["conversion_value"] == 1500.0
+    assert d501["payload"]["conversion_date_time"] == "2026-11-20 14:03:00+03:00"
+
+    first = convsync(
+        "--config",
+        str(example),
+        "--database-url",
+        url,
+        "sync",
+        "--once",
+        cwd=tmp_path,
+        env=DEMO_ENV,
+    )
+    assert first.returncode == 1  # bad rows, and the uploads are not built yet
+    with sqlite3.connect(db) as conn:
+        conversions = conn.execute("SELECT count(*) FROM conversions").fetchone()[0]
+        pending = conn.execute(
+            "SELECT count(*) FROM deliveries WHERE state = 'pending'"
+        ).fetchone()[0]
+    assert conversions == 7 and pending == 9
+    assert "upload_not_built" in first.stderr
+
+    second = convsync(
+        "--config",
+        str(example),
+        "--database-url",
+        url,
+        "sync",
+        "--once",
+        cwd=tmp_path,
+        env=DEMO_ENV,
+    )
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM conversions").fetchone()[0] == conversions
+        assert conn.execute("SELECT count(*) FROM deliveries").fetchone()[0] > 0
+    finished = [json.loads(x) for x in second.stderr.splitlines() if '"run finished"' in x]
+    # unchanged files are not read again
+    assert finished[0]["sources"] == {"shop": {}, "crm": {}}
+
+    runs = convsync("--database-url", url, "runs", cwd=tmp_path)
+    assert runs.returncode == 0 and runs.stdout.count("once") == 2
+    report = convsync("--database-url", url, "report", "--since", "3650d", cwd=tmp_path)
+    assert report.returncode == 0
+    assert "purchase" in report.stdout and "deal_won" in report.stdout
+    failures = convsync("--database-url", url, "failures", "--since", "3650d", cwd=tmp_path)
+    assert "crm-export.csv:5" in failures.stdout and "bad_time" in failures.stdout
+    assert "orders-2026-11.csv:8" in failures.stdout and "bad_value" in failures.stdout
+
+
+def test_output_without_dry_run_and_bad_since_are_refused(tmp_path: Path, example: Path) -> None:
+    out = convsync(
+        "--config",
+        str(example),
+        "sync",
+        "--once",
+        "--output",
+        "x.jsonl",
+        cwd=tmp_path,
+        env=DEMO_ENV,
+    )
+    assert out.returncode == 2 and "use it with --dry-run" in out.stderr
+    since = convsync(
+        "--database-url", f"sqlite:///{tmp_path}/l.db", "report", "--since", "soon", cwd=tmp_path
+    )
+    assert since.returncode == 2 and "--since" in since.stderr
+    goal = convsync(
+        "--config",
+        str(example),
+        "sync",
+        "--once",
+        "--dry-run",
+        "--goal",
+        "nope",
+        cwd=tmp_path,
+        env=DEMO_ENV,
+    )
+    assert goal.returncode == 2 and "--goal nope: no such goal" in goal.stderr
