@@ -1,84 +1,78 @@
 """Many-row INSERTs at the speed of the driver's ``executemany``.
 
 ``connection.execute(insert, rows)`` builds and type-processes every parameter set in
-Python (about 4 µs a row with two timestamps), which costs more than SQLite's own
-insert and halves the record step's throughput. Here a Core INSERT (ON CONFLICT
-included) is compiled once per dialect and column set, the few typed columns are
-converted with the column type's own bind processor (memoised: a chunk repeats the
-same ``now`` on every row), and the rows go to ``cursor.executemany`` through
-``exec_driver_sql``. The SQL text and the conversions are still SQLAlchemy's; only the
-per-row bookkeeping is skipped.
+Python (about 4 µs a row with two timestamps), more than SQLite's own insert costs,
+and the record step writes four rows per record. Here a Core INSERT (ON CONFLICT
+included) is compiled once per dialect, callers pass tuples already converted to the
+database's form (with the column types' own bind processors, see :func:`to_db`), and
+the rows go to ``cursor.executemany`` through ``exec_driver_sql``. The SQL text and
+the conversions stay SQLAlchemy's; only its per-row bookkeeping is skipped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from operator import itemgetter
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Connection
 
-_Processor = Callable[[Any], Any]
+_Convert = Callable[[Any], Any]
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def to_db(connection: Connection, column: sa.Column[Any]) -> _Convert:
+    """The function that turns a Python value of ``column`` into what the driver takes."""
+    dialect = connection.dialect
+    process: _Convert | None = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return _identity if process is None else process
 
 
 class BulkInsert:
-    """An INSERT statement run with many rows; all rows must have the same keys."""
+    """An INSERT of fixed ``columns`` run with many rows of driver-ready values."""
 
-    def __init__(self, build: Callable[[Connection], Any], table: sa.Table) -> None:
+    def __init__(
+        self,
+        build: Callable[[Connection], Any],
+        columns: Sequence[str],
+    ) -> None:
         self._build = build  # the statement depends on the dialect (ON CONFLICT syntax)
-        self._table = table
-        self._compiled: dict[tuple[str, tuple[str, ...]], tuple[str, tuple[str, ...]]] = {}
+        self.columns = tuple(columns)
+        self._compiled: dict[str, tuple[str, tuple[int, ...] | None]] = {}
 
-    def execute(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    def execute(self, connection: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert ``rows``: tuples in :attr:`columns` order, values already converted."""
         if not rows:
             return
-        dialect = connection.dialect
-        keys = tuple(rows[0])
-        sql, order = self._compile(connection, keys)
-        getter = itemgetter(*order)
-        # (position, processor, memo) of each column whose type converts its values
-        typed: list[tuple[int, _Processor, dict[Any, Any]]] = [
-            (position, process, {})
-            for position, name in enumerate(order)
-            if (process := _processor(self._table, name, dialect)) is not None
-        ]
-        params: list[Any] = []
-        for row in rows:
-            values = list(getter(row)) if len(order) > 1 else [getter(row)]
-            for position, process, memo in typed:
-                value = values[position]
-                if value is not None:
-                    converted = memo.get(value)
-                    if converted is None:
-                        converted = memo[value] = process(value)
-                    values[position] = converted
-            params.append(
-                tuple(values) if dialect.positional else dict(zip(order, values, strict=True))
-            )
-        connection.exec_driver_sql(sql, params)
+        sql, order = self._compile(connection)
+        if order is None:  # named parameters (psycopg): one dict per row
+            connection.exec_driver_sql(sql, [dict(zip(self.columns, r, strict=True)) for r in rows])
+        elif order == tuple(range(len(self.columns))):
+            connection.exec_driver_sql(sql, list(rows))
+        else:
+            connection.exec_driver_sql(sql, [tuple(r[i] for i in order) for r in rows])
 
-    def _compile(
-        self, connection: Connection, keys: tuple[str, ...]
-    ) -> tuple[str, tuple[str, ...]]:
-        cache_key = (connection.dialect.name, keys)
-        found = self._compiled.get(cache_key)
+    def _compile(self, connection: Connection) -> tuple[str, tuple[int, ...] | None]:
+        found = self._compiled.get(connection.dialect.name)
         if found is None:
             compiled = self._build(connection).compile(
-                dialect=connection.dialect, column_keys=list(keys)
+                dialect=connection.dialect, column_keys=list(self.columns)
             )
-            if connection.dialect.positional:
-                order = tuple(compiled.positiontup or ())
-            else:
-                order = tuple(compiled.bind_names.values())
-            unknown = set(order) - set(keys)
-            if unknown:  # a bind we would not fill: the statement has more than columns
-                raise ValueError(f"bulk insert cannot fill parameters {sorted(unknown)}")
-            found = self._compiled[cache_key] = (str(compiled), order)
+            names = (
+                list(compiled.positiontup or ())
+                if connection.dialect.positional
+                else list(compiled.bind_names.values())
+            )
+            if sorted(names) != sorted(self.columns):
+                # the statement binds something besides the row's columns: not for us
+                raise ValueError(f"bulk insert parameters {names} are not {self.columns}")
+            order = (
+                tuple(self.columns.index(name) for name in names)
+                if connection.dialect.positional
+                else None
+            )
+            found = self._compiled[connection.dialect.name] = (str(compiled), order)
         return found
-
-
-def _processor(table: sa.Table, key: str, dialect: Dialect) -> _Processor | None:
-    column_type = table.c[key].type
-    process: _Processor | None = column_type.dialect_impl(dialect).bind_processor(dialect)
-    return process

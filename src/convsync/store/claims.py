@@ -23,13 +23,19 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from convsync.model import ClaimedDelivery, DeliveryState, Transition
-from convsync.store.rows import chunked, fetch_claimed
-from convsync.store.schema import deliveries, delivery_events
+from convsync.store.bulk import BulkInsert, to_db
+from convsync.store.rows import ID, KEY, batches, fetch_claimed, one_of
+from convsync.store.schema import conversions, deliveries, delivery_events
 
 _PENDING = DeliveryState.PENDING.value
 _DEFERRED = DeliveryState.DEFERRED.value
 _SENDING = DeliveryState.SENDING.value
 
+
+_INSERT_EVENTS = BulkInsert(
+    lambda _connection: delivery_events.insert(),
+    ("delivery_id", "run_id", "at", "from_state", "to_state", "code", "message", "batch_id"),
+)
 
 #: (id, state, batch_id) of a delivery about to be claimed
 _Row = tuple[int, str, str | None]
@@ -138,23 +144,17 @@ def _take(
     if not rows:
         return []
     ids = [delivery_id for delivery_id, _, _ in rows]
-    for batch in chunked(ids):
+    for batch in batches(connection, ids):
         connection.execute(
             deliveries.update()
-            .where(deliveries.c.id.in_(batch))
+            .where(one_of(connection, deliveries.c.id, batch, ID))
             .values(state=_SENDING, batch_id=batch_id, lease_until=now + lease, updated_at=now)
         )
-    connection.execute(
-        delivery_events.insert(),
+    at = to_db(connection, delivery_events.c.at)(now)
+    _INSERT_EVENTS.execute(
+        connection,
         [
-            {
-                "delivery_id": delivery_id,
-                "run_id": run_id,
-                "at": now,
-                "from_state": from_state,
-                "to_state": _SENDING,
-                "batch_id": batch_id,
-            }
+            (delivery_id, run_id, at, from_state, _SENDING, None, None, batch_id)
             for delivery_id, from_state, _ in rows
         ],
     )
@@ -173,7 +173,8 @@ def apply(
         raise KeyError(f"no such deliveries in the ledger: {sorted(missing)[:10]}")
     keep_lease: list[dict[str, Any]] = []
     clear_lease: list[dict[str, Any]] = []
-    events: list[dict[str, Any]] = []
+    events: list[tuple[Any, ...]] = []
+    at = to_db(connection, delivery_events.c.at)(now)
     for t in transitions:
         from_state, batch_id = current[t.delivery_id]
         params = {
@@ -187,23 +188,14 @@ def apply(
         # only a row that is still being sent keeps its lease; any other state clears it
         (keep_lease if t.state is DeliveryState.SENDING else clear_lease).append(params)
         events.append(
-            {
-                "delivery_id": t.delivery_id,
-                "run_id": run_id,
-                "at": now,
-                "from_state": from_state,
-                "to_state": t.state.value,
-                "code": t.code,
-                "message": t.message,
-                "batch_id": batch_id,
-            }
+            (t.delivery_id, run_id, at, from_state, t.state.value, t.code, t.message, batch_id)
         )
         current[t.delivery_id] = (t.state.value, batch_id)
     if keep_lease:
         connection.execute(_update(now, clear_lease=False), keep_lease)
     if clear_lease:
         connection.execute(_update(now, clear_lease=True), clear_lease)
-    connection.execute(delivery_events.insert(), events)
+    _INSERT_EVENTS.execute(connection, events)
 
 
 def _update(now: datetime, *, clear_lease: bool) -> sa.Update:
@@ -222,9 +214,9 @@ def _update(now: datetime, *, clear_lease: bool) -> sa.Update:
 
 def _current(connection: Connection, ids: Collection[int]) -> dict[int, tuple[str, str | None]]:
     out: dict[int, tuple[str, str | None]] = {}
-    for batch in chunked(ids):
+    for batch in batches(connection, ids):
         query = sa.select(deliveries.c.id, deliveries.c.state, deliveries.c.batch_id).where(
-            deliveries.c.id.in_(batch)
+            one_of(connection, deliveries.c.id, batch, ID)
         )
         out.update((row.id, (row.state, row.batch_id)) for row in connection.execute(query))
     return out
@@ -234,10 +226,12 @@ def delivery_states(
     connection: Connection, keys: Collection[str]
 ) -> dict[tuple[str, str], DeliveryState]:
     out: dict[tuple[str, str], DeliveryState] = {}
-    for batch in chunked(keys):
-        query = sa.select(
-            deliveries.c.conversion_key, deliveries.c.destination, deliveries.c.state
-        ).where(deliveries.c.conversion_key.in_(batch))
+    for batch in batches(connection, keys):
+        query = (
+            sa.select(conversions.c.key, deliveries.c.destination, deliveries.c.state)
+            .join_from(deliveries, conversions, deliveries.c.conversion_id == conversions.c.id)
+            .where(one_of(connection, conversions.c.key, batch, KEY))
+        )
         for row in connection.execute(query):
-            out[(row.conversion_key, row.destination)] = DeliveryState(row.state)
+            out[(row.key, row.destination)] = DeliveryState(row.state)
     return out

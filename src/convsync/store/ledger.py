@@ -36,6 +36,14 @@ __all__ = ["FailureRow", "FunnelRow", "Ledger", "LedgerReadOnlyError", "RecordCo
 _DUE_PAGE = 1000
 
 
+def _aware(*moments: datetime | None) -> None:
+    """Refuse naive datetimes up front, as a plain ValueError on both databases (inside
+    SQLAlchemy the column type's refusal would arrive wrapped in a StatementError)."""
+    for moment in moments:
+        if moment is not None and moment.utcoffset() is None:
+            raise ValueError(f"naive datetime {moment.isoformat()} given to the ledger")
+
+
 class LedgerReadOnlyError(RuntimeError):
     """A write was attempted on a ledger opened with ``read_only=True`` (a dry-run bug)."""
 
@@ -121,6 +129,7 @@ class Ledger:
         """Record a chunk in ONE transaction: new conversions (deduplicated within the
         chunk and against the ledger), the planned deliveries of the new ones only,
         rejections (upserted), the cursor and the processed files."""
+        _aware(now)
         with self._write() as connection:
             return recording.record_chunk(
                 connection,
@@ -148,6 +157,7 @@ class Ledger:
     ) -> list[ClaimedDelivery]:
         """Move up to ``limit`` due deliveries (pending, or deferred with retry_at ≤ now),
         lowest ids first, to ``sending`` under ``batch_id`` and a lease."""
+        _aware(now)
         with self._write() as connection:
             return claims.claim(
                 connection,
@@ -171,6 +181,7 @@ class Ledger:
     ) -> list[ClaimedDelivery]:
         """Take over ``sending`` rows whose lease expired; each comes back with its OLD
         ``batch_id`` (the ledger row now carries the new one)."""
+        _aware(now)
         with self._write() as connection:
             return claims.reclaim_expired(
                 connection,
@@ -183,12 +194,14 @@ class Ledger:
             )
 
     def apply(self, transitions: Sequence[Transition], *, run_id: str, now: datetime) -> None:
+        _aware(now, *(t.retry_at for t in transitions))
         with self._write() as connection:
             claims.apply(connection, transitions, run_id=run_id, now=now)
 
     def due_deliveries(self, *, destination: str, now: datetime) -> Iterator[ClaimedDelivery]:
         """What ``claim`` would take, changing nothing; streamed page by page (keyset on
         id), so no connection is held between pages and memory stays flat."""
+        _aware(now)
         after_id = 0
         while True:
             with self._read() as connection:
@@ -208,12 +221,14 @@ class Ledger:
     # --- runs and leases -----------------------------------------------------------
 
     def start_run(self, *, run_id: str, trigger: str, started_at: datetime) -> None:
+        _aware(started_at)
         with self._write() as connection:
             runs.start_run(connection, run_id=run_id, trigger=trigger, started_at=started_at)
 
     def finish_run(
         self, *, run_id: str, status: str, finished_at: datetime, summary: Mapping[str, Any]
     ) -> None:
+        _aware(finished_at)
         with self._write() as connection:
             runs.finish_run(
                 connection, run_id=run_id, status=status, finished_at=finished_at, summary=summary
@@ -224,10 +239,12 @@ class Ledger:
             return runs.recent_runs(connection, limit)
 
     def acquire_lease(self, name: str, holder: str, ttl: timedelta, now: datetime) -> bool:
+        _aware(now)
         with self._write() as connection:
             return runs.acquire_lease(connection, name, holder, ttl, now)
 
     def renew_lease(self, name: str, holder: str, ttl: timedelta, now: datetime) -> bool:
+        _aware(now)
         with self._write() as connection:
             return runs.renew_lease(connection, name, holder, ttl, now)
 
@@ -238,14 +255,17 @@ class Ledger:
     # --- reports -------------------------------------------------------------------
 
     def funnel(self, since: datetime) -> list[FunnelRow]:
+        _aware(since)
         with self._read() as connection:
             return reports.funnel(connection, since)
 
     def pulled_since(self, since: datetime) -> dict[str, int]:
+        _aware(since)
         with self._read() as connection:
             return runs.pulled_since(connection, since)
 
     def failures(self, since: datetime, limit: int = 100) -> list[FailureRow]:
+        _aware(since)
         with self._read() as connection:
             return reports.failures(connection, since, limit)
 

@@ -1,9 +1,9 @@
 """The record step's queries: the hot path of a sync run.
 
 Everything here runs on a connection already inside one (write) transaction opened by
-the Ledger. Rows go in with ``executemany`` (one statement, many parameter sets), never
-one round trip per row, and nothing asks for RETURNING: which conversions are new is
-decided by one key lookup per 500 keys before the insert.
+the Ledger. Rows go in with the driver's ``executemany`` (see ``bulk.py``), never one
+round trip per row. Which conversions are new (only they get deliveries planned) is
+learnt without per-row RETURNING: see :func:`_insert_new`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,16 @@ from sqlalchemy.engine import Connection
 
 from convsync.model import Conversion, DeliveryState, PlannedDelivery, RecordRejection
 from convsync.sources.base import FileMark, SourceState
-from convsync.store.bulk import BulkInsert
-from convsync.store.rows import chunked, conversion_row, upsert_insert
+from convsync.store.bulk import BulkInsert, to_db
+from convsync.store.rows import (
+    CONVERSION_VALUE_COLUMNS,
+    ID,
+    KEY,
+    batches,
+    conversion_values,
+    one_of,
+    upsert_insert,
+)
 from convsync.store.schema import (
     conversions,
     deliveries,
@@ -51,19 +59,29 @@ class RecordCounts:
         )
 
 
-# DO NOTHING still matters after the key lookup: a replica on PostgreSQL may insert the
-# same conversion between our lookup and our insert.
+# ON CONFLICT DO NOTHING: a conversion already in the ledger is left as it is.
 _INSERT_CONVERSIONS = BulkInsert(
     lambda connection: upsert_insert(connection, conversions).on_conflict_do_nothing(
         index_elements=[conversions.c.key]
     ),
-    conversions,
+    ("id", *CONVERSION_VALUE_COLUMNS),
 )
+# ON CONFLICT DO NOTHING: a delivery is planned once, whatever a caller passes twice.
 _INSERT_DELIVERIES = BulkInsert(
     lambda connection: upsert_insert(connection, deliveries).on_conflict_do_nothing(
-        index_elements=[deliveries.c.conversion_key, deliveries.c.destination]
+        index_elements=[deliveries.c.conversion_id, deliveries.c.destination]
     ),
-    deliveries,
+    (
+        "conversion_id",
+        "goal",
+        "destination",
+        "state",
+        "attempts",
+        "code",
+        "message",
+        "created_at",
+        "updated_at",
+    ),
 )
 
 
@@ -84,8 +102,10 @@ def source_state(connection: Connection, source: str) -> SourceState:
 
 def existing_keys(connection: Connection, keys: Collection[str]) -> set[str]:
     found: set[str] = set()
-    for batch in chunked(keys):
-        query = sa.select(conversions.c.key).where(conversions.c.key.in_(batch))
+    for batch in batches(connection, keys):
+        query = sa.select(conversions.c.key).where(
+            one_of(connection, conversions.c.key, batch, KEY)
+        )
         found.update(connection.execute(query).scalars())
     return found
 
@@ -105,32 +125,28 @@ def record_chunk(
     unique: dict[str, Conversion] = {}
     for conversion in conversions_in:
         unique.setdefault(conversion.key, conversion)
-    already = existing_keys(connection, unique.keys())
-    new = [conversion for key, conversion in unique.items() if key not in already]
-    _INSERT_CONVERSIONS.execute(
-        connection, [conversion_row(c, run_id=run_id, now=now) for c in new]
-    )
+    new_ids = _insert_new(connection, unique, run_id=run_id, now=now)
 
-    new_keys = {conversion.key for conversion in new}
     plan: dict[tuple[str, str], PlannedDelivery] = {}
     for delivery in planned:
-        if delivery.conversion_key in new_keys:
+        if delivery.conversion_key in new_ids:
             plan.setdefault((delivery.conversion_key, delivery.destination), delivery)
     skipped = sum(1 for d in plan.values() if d.state is DeliveryState.SKIPPED)
+    at = to_db(connection, deliveries.c.created_at)(now)
     _INSERT_DELIVERIES.execute(
         connection,
         [
-            {
-                "conversion_key": d.conversion_key,
-                "goal": d.goal,
-                "destination": d.destination,
-                "state": d.state.value,
-                "attempts": 0,
-                "code": d.code,
-                "message": d.message,
-                "created_at": now,
-                "updated_at": now,
-            }
+            (
+                new_ids[d.conversion_key],
+                d.goal,
+                d.destination,
+                str(d.state),
+                0,
+                d.code,
+                d.message,
+                at,
+                at,
+            )
             for d in plan.values()
         ],
     )
@@ -140,11 +156,71 @@ def record_chunk(
         _save_cursor(connection, source, cursor, run_id=run_id, now=now)
     _save_files(connection, source, files_done, run_id=run_id, now=now)
     return RecordCounts(
-        new_conversions=len(new),
+        new_conversions=len(new_ids),
         pending=len(plan) - skipped,
         skipped=skipped,
         rejections=rejection_count,
     )
+
+
+def _insert_new(
+    connection: Connection, unique: Mapping[str, Conversion], *, run_id: str, now: datetime
+) -> dict[str, int]:
+    """Insert the conversions the ledger does not hold yet; the new ones' ids by key.
+
+    Each row goes in with an id reserved for this transaction alone, under ON CONFLICT
+    (key) DO NOTHING; afterwards the reserved ids that exist are exactly the rows this
+    transaction wrote, so the new conversions are known without RETURNING and the rows
+    can go through the driver's executemany.
+    """
+    if not unique:
+        return {}
+    ids = _reserve_ids(connection, len(unique))
+    occurred_at = to_db(connection, conversions.c.occurred_at)
+    recorded_at = to_db(connection, conversions.c.recorded_at)(now)
+    _INSERT_CONVERSIONS.execute(
+        connection,
+        [
+            (
+                conversion_id,
+                *conversion_values(
+                    c, occurred_at=occurred_at, recorded_at=recorded_at, run_id=run_id
+                ),
+            )
+            for conversion_id, c in zip(ids, unique.values(), strict=True)
+        ],
+    )
+    inserted: set[int] = set()
+    if connection.dialect.name == "postgresql":
+        for batch in batches(connection, ids):
+            query = sa.select(conversions.c.id).where(
+                one_of(connection, conversions.c.id, batch, ID)
+            )
+            inserted.update(connection.execute(query).scalars())
+    else:
+        query = sa.select(conversions.c.id).where(conversions.c.id >= ids[0])
+        inserted.update(connection.execute(query).scalars())
+    return {
+        key: conversion_id
+        for conversion_id, key in zip(ids, unique, strict=True)
+        if conversion_id in inserted
+    }
+
+
+def _reserve_ids(connection: Connection, count: int) -> list[int]:
+    """``count`` conversion ids no other transaction will use."""
+    if connection.dialect.name == "postgresql":
+        # from the column's own sequence (one round trip), as a default would take them
+        query = sa.select(
+            sa.func.nextval(sa.func.pg_get_serial_sequence("conversions", "id"))
+        ).select_from(sa.func.generate_series(1, count))
+        return list(connection.execute(query).scalars())
+    # SQLite: this transaction holds the database's only write lock (BEGIN IMMEDIATE),
+    # so every id above the largest one is free until it commits.
+    largest = connection.execute(
+        sa.select(sa.func.coalesce(sa.func.max(conversions.c.id), 0))
+    ).scalar_one()
+    return list(range(largest + 1, largest + 1 + count))
 
 
 def _upsert_rejections(

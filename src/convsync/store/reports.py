@@ -65,7 +65,7 @@ def funnel(connection: Connection, since: datetime) -> list[FunnelRow]:
             deliveries.c.code,
             sa.func.count(),
         )
-        .join_from(deliveries, conversions, deliveries.c.conversion_key == conversions.c.key)
+        .join_from(deliveries, conversions, deliveries.c.conversion_id == conversions.c.id)
         .where(conversions.c.recorded_at >= since)
         .group_by(
             deliveries.c.goal, deliveries.c.destination, deliveries.c.state, deliveries.c.code
@@ -139,14 +139,14 @@ def failures(connection: Connection, since: datetime, limit: int) -> list[Failur
             deliveries.c.goal,
             deliveries.c.destination,
             deliveries.c.state,
-            deliveries.c.conversion_key,
+            conversions.c.key,
             deliveries.c.attempts,
             deliveries.c.retry_at,
             conversions.c.order_id,
             conversions.c.source,
             conversions.c.record_id,
         )
-        .join_from(deliveries, conversions, deliveries.c.conversion_key == conversions.c.key)
+        .join_from(deliveries, conversions, deliveries.c.conversion_id == conversions.c.id)
         .where(deliveries.c.state.in_(_FAILED), deliveries.c.updated_at >= since)
         .order_by(deliveries.c.updated_at.desc(), deliveries.c.id.desc())
         .limit(limit)
@@ -160,7 +160,7 @@ def failures(connection: Connection, since: datetime, limit: int) -> list[Failur
             goal=row.goal,
             destination=row.destination,
             state=DeliveryState(row.state),
-            conversion_key=row.conversion_key,
+            conversion_key=row.key,
             order_id=row.order_id,
             attempts=row.attempts,
             retry_at=row.retry_at,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from itertools import islice
@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.engine import Connection
 
 from convsync.model import ClaimedDelivery, Conversion, DeliveryState, Identifiers
 from convsync.store.schema import conversions, deliveries
@@ -22,11 +22,38 @@ IN_CHUNK = 500
 
 T = TypeVar("T")
 
+#: element types of the arrays :func:`one_of` binds
+ID = sa.BigInteger()
+KEY = sa.String()
+
+
+#: PostgreSQL gets a whole batch as one array parameter (``= ANY(:array)``): no 500
+#: placeholders for psycopg to parse on every statement
+PG_ARRAY_CHUNK = 10_000
+
 
 def chunked(items: Iterable[T], size: int = IN_CHUNK) -> Iterator[list[T]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
         yield batch
+
+
+def batches(connection: Connection, items: Iterable[T]) -> Iterator[list[T]]:
+    """``items`` in batches sized for :func:`one_of` on this connection's database."""
+    pg = connection.dialect.name == "postgresql"
+    return chunked(items, PG_ARRAY_CHUNK if pg else IN_CHUNK)
+
+
+def one_of(
+    connection: Connection,
+    column: sa.ColumnElement[Any],
+    values: Sequence[Any],
+    item_type: sa.types.TypeEngine[Any],
+) -> sa.ColumnElement[bool]:
+    """``column IN (values)``: one array parameter on PostgreSQL, a bound list on SQLite."""
+    if connection.dialect.name == "postgresql":
+        return column == sa.any_(sa.literal(list(values), postgresql.ARRAY(item_type)))
+    return column.in_(values)
 
 
 def upsert_insert(connection: Connection, table: sa.Table) -> Any:
@@ -40,25 +67,56 @@ def upsert_insert(connection: Connection, table: sa.Table) -> Any:
     return sqlite.insert(table)
 
 
-def conversion_row(conversion: Conversion, *, run_id: str, now: datetime) -> dict[str, Any]:
+#: the columns :func:`conversion_values` fills, in its order (``id`` is the caller's)
+CONVERSION_VALUE_COLUMNS = (
+    "key",
+    "source",
+    "record_id",
+    "goal",
+    "order_id",
+    "occurred_at",
+    "utc_offset_min",
+    "value",
+    "currency",
+    "ids",
+    "consent",
+    "recorded_at",
+    "run_id",
+)
+
+
+def conversion_values(
+    conversion: Conversion,
+    *,
+    occurred_at: Callable[[datetime], Any],
+    recorded_at: Any,
+    run_id: str,
+) -> tuple[Any, ...]:
+    """One conversions row in :data:`CONVERSION_VALUE_COLUMNS` order.
+
+    ``occurred_at`` converts the moment for the statement (the column type's bind
+    processor for a driver-level insert, identity for a Core one); ``recorded_at`` is
+    passed already in that form, being the same for a whole chunk.
+    """
     offset = conversion.occurred_at.utcoffset()
     if offset is None:
         raise ValueError(f"conversion {conversion.key} has a naive occurred_at")
-    return {
-        "key": conversion.key,
-        "source": conversion.source,
-        "record_id": conversion.record_id,
-        "goal": conversion.goal,
-        "order_id": conversion.order_id,
-        "occurred_at": conversion.occurred_at,
-        "utc_offset_min": int(offset.total_seconds()) // 60,
-        "value": None if conversion.value is None else str(conversion.value),
-        "currency": conversion.currency,
-        "ids": json.dumps(conversion.ids.as_dict(), separators=(",", ":"), sort_keys=True),
-        "consent": conversion.consent,
-        "recorded_at": now,
-        "run_id": run_id,
-    }
+    value = conversion.value
+    return (
+        conversion.key,
+        conversion.source,
+        conversion.record_id,
+        conversion.goal,
+        conversion.order_id,
+        occurred_at(conversion.occurred_at),
+        int(offset.total_seconds()) // 60,
+        None if value is None else str(value),
+        conversion.currency,
+        json.dumps(conversion.ids.as_dict(), separators=(",", ":")),
+        conversion.consent,
+        recorded_at,
+        run_id,
+    )
 
 
 #: the conversions columns a ClaimedDelivery needs, labelled apart from deliveries'
@@ -80,7 +138,7 @@ CONVERSION_COLUMNS: tuple[sa.Label[Any], ...] = tuple(
 )
 
 
-def conversion_from_row(row: RowMapping) -> Conversion:
+def conversion_from_row(row: Mapping[Any, Any]) -> Conversion:
     """A Conversion from a row selected with :data:`CONVERSION_COLUMNS`."""
     offset_min: int = row["c_utc_offset_min"]
     occurred_utc: datetime = row["c_occurred_at"]
@@ -110,10 +168,10 @@ def claimed_select() -> sa.Select[Any]:
         deliveries.c.attempts,
         deliveries.c.batch_id,
         *CONVERSION_COLUMNS,
-    ).join_from(deliveries, conversions, deliveries.c.conversion_key == conversions.c.key)
+    ).join_from(deliveries, conversions, deliveries.c.conversion_id == conversions.c.id)
 
 
-def claimed_from_row(row: RowMapping) -> ClaimedDelivery:
+def claimed_from_row(row: Mapping[Any, Any]) -> ClaimedDelivery:
     return ClaimedDelivery(
         delivery_id=row["id"],
         destination=row["destination"],
@@ -128,8 +186,8 @@ def claimed_from_row(row: RowMapping) -> ClaimedDelivery:
 def fetch_claimed(connection: Connection, ids: Sequence[int]) -> list[ClaimedDelivery]:
     """The deliveries ``ids`` with their conversions, in id order."""
     out: list[ClaimedDelivery] = []
-    for batch in chunked(ids):
-        query = claimed_select().where(deliveries.c.id.in_(batch))
+    for batch in batches(connection, ids):
+        query = claimed_select().where(one_of(connection, deliveries.c.id, batch, ID))
         out.extend(claimed_from_row(row) for row in connection.execute(query).mappings())
     out.sort(key=lambda claimed: claimed.delivery_id)
     return out

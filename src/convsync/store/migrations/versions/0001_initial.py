@@ -30,6 +30,7 @@ _STATE = sa.String(16)
 def upgrade() -> None:
     op.create_table(
         "conversions",
+        sa.Column("id", _ID, autoincrement=True, nullable=False),
         sa.Column("key", sa.String(64), nullable=False),
         sa.Column("source", _NAME, nullable=False),
         sa.Column("record_id", sa.Text(), nullable=False),
@@ -43,7 +44,8 @@ def upgrade() -> None:
         sa.Column("consent", sa.String(16), nullable=True),
         sa.Column("recorded_at", _TS, nullable=False),
         sa.Column("run_id", _TOKEN, nullable=False),
-        sa.PrimaryKeyConstraint("key", name="pk_conversions"),
+        sa.PrimaryKeyConstraint("id", name="pk_conversions"),
+        sa.UniqueConstraint("key", name="uq_conversions_key"),
     )
     op.create_index("ix_conversions_goal", "conversions", ["goal"])
     op.create_index("ix_conversions_recorded_at", "conversions", ["recorded_at"])
@@ -51,7 +53,7 @@ def upgrade() -> None:
     op.create_table(
         "deliveries",
         sa.Column("id", _ID, autoincrement=True, nullable=False),
-        sa.Column("conversion_key", sa.String(64), nullable=False),
+        sa.Column("conversion_id", _ID, nullable=False),
         sa.Column("goal", _NAME, nullable=False),
         sa.Column("destination", _NAME, nullable=False),
         sa.Column("state", _STATE, nullable=False),
@@ -65,10 +67,10 @@ def upgrade() -> None:
         sa.Column("updated_at", _TS, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_deliveries"),
         sa.ForeignKeyConstraint(
-            ["conversion_key"], ["conversions.key"], name="fk_deliveries_conversion_key"
+            ["conversion_id"], ["conversions.id"], name="fk_deliveries_conversion_id"
         ),
         sa.UniqueConstraint(
-            "conversion_key", "destination", name="uq_deliveries_conversion_key_destination"
+            "conversion_id", "destination", name="uq_deliveries_conversion_id_destination"
         ),
     )
     op.create_index("ix_deliveries_claim", "deliveries", ["destination", "state", "id"])
