@@ -28,7 +28,6 @@ from convsync.errors import RowDeferred, RowRejected, UserError
 from convsync.goals import GoalMapper
 from convsync.model import ClaimedDelivery, Conversion, RecordRejection
 from convsync.plan import PlanWriter
-from convsync.recorder import ChunkRecorder
 from convsync.sources import load_source_class
 from convsync.sources.base import Source, SourceContext
 from convsync.store.ledger import Ledger
@@ -186,29 +185,35 @@ class SyncPipeline:
         stats = summary.sources.setdefault(name, Counter())
         if not mapper.rules:
             return
-        recorder = ChunkRecorder(
-            self.ledger,
-            run_id=summary.run_id,
-            source=name,
-            stats=stats,
-            clock=self.clock,
-            keep_cursor=not options.goals,
-        )
-        with recorder:
-            for chunk in self.source(name).pull(self.ledger.source_state(name)):
-                mapped = mapper.map(chunk.records)
-                rejections = [*chunk.rejections, *mapped.rejections]
-                stats["pulled"] += len(chunk.records) + len(chunk.rejections)
-                stats["rejected"] += len(rejections)
-                for conversion in mapped.conversions:
-                    summary.goals.setdefault(conversion.goal, Counter())["mapped"] += 1
-                if plan is not None:
-                    stats["new"] += self._plan_new(mapped.conversions, plan, summary)
-                else:
-                    recorder.submit(chunk, mapped.conversions, mapped.deliveries, rejections)
-                self._log_rejections(name, rejections)
-                if self.stop.is_set():
-                    break
+        # a goal filter maps only some goals: then the cursor must not move past records
+        # that the other goals have not seen yet
+        keep_cursor = not options.goals
+        for chunk in self.source(name).pull(self.ledger.source_state(name)):
+            mapped = mapper.map(chunk.records)
+            rejections = [*chunk.rejections, *mapped.rejections]
+            stats["pulled"] += len(chunk.records) + len(chunk.rejections)
+            stats["rejected"] += len(rejections)
+            for conversion in mapped.conversions:
+                summary.goals.setdefault(conversion.goal, Counter())["mapped"] += 1
+            if plan is not None:
+                stats["new"] += self._plan_new(mapped.conversions, plan, summary)
+            else:
+                counts = self.ledger.record_chunk(
+                    run_id=summary.run_id,
+                    source=name,
+                    conversions=mapped.conversions,
+                    deliveries=mapped.deliveries,
+                    rejections=rejections,
+                    cursor=chunk.cursor if keep_cursor else None,
+                    files_done=chunk.files_done if keep_cursor else [],
+                    now=self.clock(),
+                )
+                stats["new"] += counts.new_conversions
+                stats["planned"] += counts.pending
+                stats["skipped"] += counts.skipped
+            self._log_rejections(name, rejections)
+            if self.stop.is_set():
+                break
 
     @staticmethod
     def _log_rejections(source: str, rejections: Sequence[RecordRejection]) -> None:
