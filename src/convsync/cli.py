@@ -107,7 +107,9 @@ def sync(
         settings, _load(settings), dry_run, output, tuple(source or ()), tuple(goal or ())
     )
     views.print_run_summary(stdout, summary, output)
-    raise typer.Exit(1 if summary.has_failures else 0)
+    for problem in summary.user_errors:
+        print(f"convsync: {problem}", file=sys.stderr)
+    raise typer.Exit(2 if summary.user_errors else 1 if summary.has_failures else 0)
 
 
 @app.command()

@@ -61,6 +61,7 @@ class RunSummary:
     goals: dict[str, Counter[str]] = field(default_factory=dict)
     destinations: dict[str, dict[str, Any]] = field(default_factory=dict)
     plan: dict[tuple[str, str], Counter[str]] = field(default_factory=dict)
+    user_errors: list[str] = field(default_factory=list)
 
     @property
     def has_failures(self) -> bool:
@@ -135,14 +136,23 @@ class SyncPipeline:
                     continue
                 if self.stop.is_set():
                     break
-                self._pull_and_record(name, options, summary, plan)
+                try:
+                    self._pull_and_record(name, options, summary, plan)
+                except UserError as exc:
+                    # a source the user must fix (a file without a mapped column) stops
+                    # alone: the other sources and the deliveries still go on
+                    summary.user_errors.append(str(exc))
+                    log.error("source stopped", source=name, reason=str(exc))
             if plan is not None:
                 self._plan_queued(options, plan)
                 plan.finish()
                 summary.plan = plan.counts
             elif not self.stop.is_set():
                 self._deliver(summary)
-            summary.status = "interrupted" if self.stop.is_set() else "ok"
+            if self.stop.is_set():
+                summary.status = "interrupted"
+            else:
+                summary.status = "failed" if summary.user_errors else "ok"
         finally:
             if plan is not None:
                 plan.close()

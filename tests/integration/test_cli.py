@@ -171,3 +171,17 @@ def test_output_without_dry_run_and_bad_since_are_refused(tmp_path: Path, exampl
         env=DEMO_ENV,
     )
     assert goal.returncode == 2 and "--goal nope: no such goal" in goal.stderr
+
+
+def test_a_csv_without_the_mapped_columns_exits_2_naming_file_and_key(
+    tmp_path: Path, example: Path
+) -> None:
+    (example.parent / "sample" / "orders-broken.csv").write_text(
+        "order_id,created_at\nZ-1,2026-11-20 10:00\n", encoding="utf-8"
+    )
+    out = convsync(
+        "--config", str(example), "sync", "--once", "--dry-run", cwd=tmp_path, env=DEMO_ENV
+    )
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    assert "orders-broken.csv" in out.stderr and "sources.shop.fields" in out.stderr

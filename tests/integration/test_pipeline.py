@@ -340,3 +340,18 @@ def test_stop_event_ends_the_run_between_batches(workdir: Path, ledger: Ledger) 
     summary = pipeline.run(SyncOptions())
     assert summary.status == "interrupted"
     assert len(dest.batches) == 1
+
+
+def test_a_file_without_a_mapped_column_stops_its_source_only(
+    workdir: Path, ledger: Ledger
+) -> None:
+    write_orders(workdir, rows(2))
+    (workdir / "orders" / "b.csv").write_text(
+        "order_id,created_at\nB-1,2026-11-20\n", encoding="utf-8"
+    )
+    pipeline, dest, _ = make(workdir, ledger)
+    summary = pipeline.run(SyncOptions())
+    assert summary.status == "failed" and summary.has_failures
+    (problem,) = summary.user_errors
+    assert "orders/b.csv" in problem and "sources.shop.fields.status" in problem
+    assert sorted(dest.sent_orders) == ["A-1", "A-2"]  # a.csv came first and was delivered

@@ -122,19 +122,8 @@ def conversion_values(
 #: the conversions columns a ClaimedDelivery needs, labelled apart from deliveries'
 CONVERSION_COLUMNS: tuple[sa.Label[Any], ...] = tuple(
     conversions.c[name].label(f"c_{name}")
-    for name in (
-        "key",
-        "source",
-        "record_id",
-        "goal",
-        "order_id",
-        "occurred_at",
-        "utc_offset_min",
-        "value",
-        "currency",
-        "ids",
-        "consent",
-    )
+    for name in CONVERSION_VALUE_COLUMNS
+    if name not in ("recorded_at", "run_id")  # bookkeeping, not part of a Conversion
 )
 
 
