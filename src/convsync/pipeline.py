@@ -142,7 +142,7 @@ class SyncPipeline:
                     # a source the user must fix (a file without a mapped column) stops
                     # alone: the other sources and the deliveries still go on
                     summary.user_errors.append(str(exc))
-                    log.error("source stopped", source=name, reason=str(exc))
+                    log.error("source stopped", source=name, reason=str(exc))  # noqa: TRY400 (a user error: no traceback)
             if plan is not None:
                 self._plan_queued(options, plan)
                 plan.finish()
