@@ -9,14 +9,22 @@ from convsync.config_loader import config_schema, parse_config
 from convsync.destinations.google_ads.config import GoogleAdsTarget, OAuthRefreshTokenAuth
 from convsync.errors import ConfigError
 
+#: the config example of DESIGN.md, copied verbatim (the test below keeps them equal)
+DESIGN_EXAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "design_example.yaml"
 DESIGN = Path(__file__).resolve().parents[3] / "shared" / "DESIGN.md"
 ENV = {"METRICA_TOKEN": "metrica-token-123", "VK_ID": "vk-client", "VK_SECRET": "vk-secret-456"}
 
 
 def design_example() -> str:
+    return DESIGN_EXAMPLE.read_text(encoding="utf-8")
+
+
+def test_the_copied_example_is_the_one_in_design_md() -> None:
+    if not DESIGN.exists():
+        pytest.skip(f"{DESIGN} is not beside this checkout")
     text = DESIGN.read_text(encoding="utf-8")
     block = text.split("## Config file", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
-    return block
+    assert block.lstrip("\n") == design_example()
 
 
 def load(text: str, tmp_path: Path, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
