@@ -1,11 +1,10 @@
-"""Reading a config file: YAML with line numbers, ``${…}`` interpolation, every problem
-at once (structure, cross-references, literal secrets), JSON Schema."""
+"""Reading a config file: every problem at once (structure, cross-references, send
+targets, literal secrets) with its path and line, and the JSON Schema."""
 
 from __future__ import annotations
 
 import copy
 import os
-import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,15 +22,12 @@ from convsync.config import (
     ScheduleConfig,
     suggest,
 )
+from convsync.config_text import ConfigPath, Interpolator, LineIndex, dotted
 from convsync.destinations.google_ads.config import GoogleAdsConfig
 from convsync.destinations.vk_ads.config import VkAdsConfig
 from convsync.destinations.yandex_metrica.config import MetricaConfig
 from convsync.errors import ConfigError, ConfigProblem, UserError
 from convsync.sources.csv_config import CsvSourceConfig
-
-_REFERENCE = re.compile(r"\$\{([^}]*)\}")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-Path_ = tuple[str | int, ...]
 
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> LoadedConfig:
@@ -61,11 +57,10 @@ def parse_config(text: str, path: Path, env: Mapping[str, str]) -> LoadedConfig:
     if not isinstance(raw, dict):
         raise ConfigError([ConfigProblem("", "expected a mapping of keys at the top level")], file)
 
-    lines = _LineIndex(node)
-    problems: list[ConfigProblem] = []
-    interpolated: set[Path_] = set()
-    secrets: list[str] = []
-    data = _interpolate(raw, (), env, path.parent, problems, interpolated, secrets, lines)
+    lines = LineIndex(node)
+    interpolator = Interpolator(env, path.parent, lines)
+    data = interpolator.apply(raw)
+    problems = list(interpolator.problems)
 
     app: AppConfig | None = None
     try:
@@ -75,102 +70,17 @@ def parse_config(text: str, path: Path, env: Mapping[str, str]) -> LoadedConfig:
     problems += _cross_check(data, lines)
     targets = _validate_targets(data, problems, lines)
     if app is not None:
-        problems += _literal_secrets(app, interpolated, lines)
+        problems += _literal_secrets(app, interpolator.interpolated, lines)
     if problems:
         problems.sort(key=lambda p: (p.line or 0, p.path))
         raise ConfigError(problems, file)
     assert app is not None  # no problems means validation succeeded
-    return LoadedConfig(app=app, path=path.resolve(), targets=targets, secrets=tuple(secrets))
+    return LoadedConfig(
+        app=app, path=path.resolve(), targets=targets, secrets=tuple(interpolator.secrets)
+    )
 
 
-class _LineIndex:
-    """Dotted path → line number, from the YAML node tree."""
-
-    def __init__(self, root: yaml.Node | None) -> None:
-        self.root = root
-
-    def line(self, path: Path_) -> int | None:
-        node = self.root
-        best = node.start_mark.line + 1 if node is not None else None
-        for part in path:
-            if isinstance(node, yaml.MappingNode):
-                found = next((v for k, v in node.value if k.value == str(part)), None)
-                if found is None:
-                    key = next((k for k, _ in node.value if k.value == str(part)), None)
-                    return key.start_mark.line + 1 if key is not None else best
-                node = found
-            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-                if part >= len(node.value):
-                    return best
-                node = node.value[part]
-            else:
-                return best
-            best = node.start_mark.line + 1
-        return best
-
-
-def _interpolate(
-    value: Any,
-    path: Path_,
-    env: Mapping[str, str],
-    base_dir: Path,
-    problems: list[ConfigProblem],
-    interpolated: set[Path_],
-    secrets: list[str],
-    lines: _LineIndex,
-) -> Any:
-    if isinstance(value, dict):
-        return {
-            k: _interpolate(
-                v, (*path, str(k)), env, base_dir, problems, interpolated, secrets, lines
-            )
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [
-            _interpolate(v, (*path, i), env, base_dir, problems, interpolated, secrets, lines)
-            for i, v in enumerate(value)
-        ]
-    if not isinstance(value, str) or "${" not in value:
-        return value
-
-    def replace(match: re.Match[str]) -> str:
-        ref = match.group(1).strip()
-        resolved = _resolve(ref, env, base_dir)
-        if isinstance(resolved, ConfigProblem):
-            problems.append(ConfigProblem(_dotted(path), resolved.message, lines.line(path)))
-            return ""
-        secrets.append(resolved)
-        return resolved
-
-    interpolated.add(path)
-    return _REFERENCE.sub(replace, value)
-
-
-def _resolve(ref: str, env: Mapping[str, str], base_dir: Path) -> str | ConfigProblem:
-    if ref.startswith("file:"):
-        target = Path(ref[5:].strip())
-        if not target.is_absolute():
-            target = base_dir / target
-        try:
-            return target.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            return ConfigProblem("", f"cannot read secret file {target}: {reason}")
-    if not _ENV_NAME.match(ref):
-        return ConfigProblem(
-            "", f"${{{ref}}} is not a reference: use ${{ENV_VAR}} or ${{file:/run/secrets/name}}"
-        )
-    if ref not in env:
-        return ConfigProblem("", f"environment variable {ref} is not set")
-    return env[ref]
-
-
-def _dotted(path: Path_) -> str:
-    return ".".join(str(p) for p in path)
-
-
-def _translate(exc: ValidationError, data: Any, lines: _LineIndex) -> list[ConfigProblem]:
+def _translate(exc: ValidationError, data: Any, lines: LineIndex) -> list[ConfigProblem]:
     """Pydantic errors → problems with the user's own path (union tags dropped)."""
     out: list[ConfigProblem] = []
     for err in exc.errors(include_url=False):
@@ -188,11 +98,11 @@ def _translate(exc: ValidationError, data: Any, lines: _LineIndex) -> list[Confi
             message = f"unknown type {err.get('ctx', {}).get('tag')!r} (known: {expected})"
         else:
             message = err["msg"].removeprefix("Value error, ")
-        out.append(ConfigProblem(_dotted(path), message, lines.line(path)))
+        out.append(ConfigProblem(dotted(path), message, lines.line(path)))
     return out
 
 
-def _user_path(loc: tuple[str | int, ...], data: Any) -> Path_:
+def _user_path(loc: tuple[str | int, ...], data: Any) -> ConfigPath:
     """Drop the discriminator tags pydantic inserts into locations."""
     path: list[str | int] = []
     node = data
@@ -219,7 +129,7 @@ def _is_tag(part: str | int) -> bool:
     return isinstance(part, str) and part in tags
 
 
-def _walk(data: Any, path: Path_) -> Any:
+def _walk(data: Any, path: ConfigPath) -> Any:
     for part in path:
         if isinstance(data, dict):
             data = data.get(part)
@@ -230,7 +140,7 @@ def _walk(data: Any, path: Path_) -> Any:
     return data
 
 
-def _allowed_keys(path: Path_, parent: Any) -> list[str]:
+def _allowed_keys(path: ConfigPath, parent: Any) -> list[str]:
     """Keys the model at ``path[:-1]`` accepts, to suggest the one meant."""
     head = path[:-1]
     model: type[BaseModel] | None = None
@@ -258,7 +168,7 @@ _DESTINATION_MODELS: dict[str, type[BaseModel]] = {
 }
 
 
-def _cross_check(data: dict[str, Any], lines: _LineIndex) -> list[ConfigProblem]:
+def _cross_check(data: dict[str, Any], lines: LineIndex) -> list[ConfigProblem]:
     """References between sections, checked on the raw data so that they are reported
     together with structural problems."""
     problems: list[ConfigProblem] = []
@@ -266,8 +176,8 @@ def _cross_check(data: dict[str, Any], lines: _LineIndex) -> list[ConfigProblem]
     destinations = _section(data, "destinations")
     goals = _section(data, "goals")
 
-    def add(path: Path_, message: str) -> None:
-        problems.append(ConfigProblem(_dotted(path), message, lines.line(path)))
+    def add(path: ConfigPath, message: str) -> None:
+        problems.append(ConfigProblem(dotted(path), message, lines.line(path)))
 
     for name, src in sources.items():
         fields = src.get("fields") if isinstance(src, dict) else None
@@ -321,7 +231,7 @@ def _mapped_fields(src: Any) -> set[str] | None:
     return {str(k) for k in src.get("fields", {})}
 
 
-def _field_references(goal: dict[str, Any]) -> Iterator[tuple[str, Path_]]:
+def _field_references(goal: dict[str, Any]) -> Iterator[tuple[str, ConfigPath]]:
     when = goal.get("when")
     if isinstance(when, dict):
         for key in when:
@@ -333,7 +243,7 @@ def _field_references(goal: dict[str, Any]) -> Iterator[tuple[str, Path_]]:
 
 
 def _validate_targets(
-    data: dict[str, Any], problems: list[ConfigProblem], lines: _LineIndex
+    data: dict[str, Any], problems: list[ConfigProblem], lines: LineIndex
 ) -> dict[str, dict[str, BaseModel]]:
     """Each ``send`` block against its destination type's target model (raw data, so
     these problems are reported along with structural ones)."""
@@ -350,7 +260,7 @@ def _validate_targets(
             model = TARGET_MODELS.get(kind) if isinstance(kind, str) else None
             if model is None:
                 continue  # unknown destination or type: reported elsewhere
-            base: Path_ = ("goals", goal_name, "send", dest_name)
+            base: ConfigPath = ("goals", goal_name, "send", dest_name)
             try:
                 targets[goal_name][dest_name] = model.model_validate(raw or {})
             except ValidationError as exc:
@@ -360,12 +270,12 @@ def _validate_targets(
                     if msg.startswith("unknown key"):
                         hint = suggest(str(full[-1]), sorted(model.model_fields))
                         msg = f"unknown key {full[-1]!r} for a {kind} target{hint}"
-                    problems.append(ConfigProblem(_dotted(full), msg, lines.line(full)))
+                    problems.append(ConfigProblem(dotted(full), msg, lines.line(full)))
     return targets
 
 
 def _literal_secrets(
-    app: AppConfig, interpolated: set[Path_], lines: _LineIndex
+    app: AppConfig, interpolated: set[ConfigPath], lines: LineIndex
 ) -> list[ConfigProblem]:
     problems: list[ConfigProblem] = []
     for name, dest in app.destinations.items():
@@ -373,7 +283,7 @@ def _literal_secrets(
             if path not in interpolated:
                 problems.append(
                     ConfigProblem(
-                        _dotted(path),
+                        dotted(path),
                         "credentials are not accepted as literals in the file: write "
                         "${ENV_VAR} or ${file:/run/secrets/name}",
                         lines.line(path),
@@ -382,7 +292,7 @@ def _literal_secrets(
     return problems
 
 
-def _secret_paths(model: BaseModel, path: Path_) -> Iterator[Path_]:
+def _secret_paths(model: BaseModel, path: ConfigPath) -> Iterator[ConfigPath]:
     for name in type(model).model_fields:
         value = getattr(model, name)
         if isinstance(value, SecretStr):

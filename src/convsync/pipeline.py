@@ -340,7 +340,10 @@ class SyncPipeline:
                 log.error("delivery failed", destination=name, exc_info=error)
                 first_error = first_error or error
             else:
-                log.info("destination summary", destination=name, **stats.as_dict())
+                # describe(): the account (customer, counter, pixel) for the reader at 3 am
+                log.info(
+                    "destination summary", **self.destinations[name].describe(), **stats.as_dict()
+                )
         if first_error is not None:
             raise first_error
 

@@ -177,3 +177,15 @@ def test_schema_offers_every_platform_target_under_send() -> None:
     }
     assert "conversion_action" in schema["$defs"]["GoogleAdsTarget"]["properties"]
     assert schema["additionalProperties"] is False
+
+
+def test_a_malformed_reference_is_named(tmp_path: Path) -> None:
+    text = """\
+sources: {shop: {type: csv, path: "${1BAD}", id: id, time: t}}
+destinations: {vk: {type: vk_ads, pixel_id: 1}}
+goals: {g: {source: shop, send: {vk: {goal: lead}}}}
+"""
+    assert problems(text, tmp_path) == [
+        "1: sources.shop.path: ${1BAD} is not a reference: "
+        "use ${ENV_VAR} or ${file:/run/secrets/name}"
+    ]
