@@ -187,7 +187,7 @@ def _since(text: str) -> datetime:
 def _ledger(ctx: typer.Context) -> Iterator[Ledger]:
     from convsync.store.ledger import Ledger
 
-    ledger = Ledger.open(_settings(ctx).database_url)
+    ledger = Ledger.open(_settings(ctx).database_url, read_only=True)  # reports change nothing
     try:
         yield ledger
     finally:

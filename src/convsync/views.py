@@ -89,6 +89,8 @@ def print_runs(out: Console, runs: Sequence[RunRow]) -> None:
             f"{r.host}:{r.pid}",
         )
     out.print(table)
+    if not runs:
+        out.print("No runs recorded in this ledger yet (check --database-url).")
 
 
 def print_report(
