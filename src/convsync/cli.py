@@ -20,7 +20,7 @@ from convsync.config_loader import config_schema, load_config
 from convsync.configbase import parse_duration
 from convsync.errors import RunRefused, UserError
 from convsync.logging import configure_logging, register_secret
-from convsync.settings import Settings, load_settings
+from convsync.settings import Settings, database_password, load_settings
 
 if TYPE_CHECKING:
     from convsync.store.ledger import Ledger
@@ -68,6 +68,9 @@ def _global(
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise UserError(f"invalid setting: {exc}") from None
     configure_logging(settings.log_format, settings.log_level)
+    password = database_password(settings.database_url)
+    if password:
+        register_secret(password)
     ctx.obj = settings
 
 

@@ -38,3 +38,14 @@ def load_settings(**overrides: object) -> Settings:
     secrets_dir = SECRETS_DIR if SECRETS_DIR.is_dir() else None
     values: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
     return Settings(_secrets_dir=secrets_dir, **values)
+
+
+def database_password(url: str) -> str | None:
+    """The password inside a database URL, so that logs can mask it."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).password
+    except ArgumentError:
+        return None

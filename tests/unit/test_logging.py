@@ -275,3 +275,19 @@ def test_configure_twice_replaces_the_handler() -> None:
 def test_bad_format_or_level_is_a_user_error(fmt: str, level: str) -> None:
     with pytest.raises(UserError):
         configure_logging(fmt, level, stream=io.StringIO())
+
+
+def test_the_database_password_from_the_url_is_masked_in_logs() -> None:
+    import io
+
+    from convsync.logging import configure_logging, get_logger, register_secret
+    from convsync.settings import database_password
+
+    stream = io.StringIO()
+    configure_logging("json", "INFO", stream=stream)
+    password = database_password("postgresql+psycopg://convsync:Pg-pass-0042@db/ledger")
+    assert password == "Pg-pass-0042"
+    register_secret(password)
+    get_logger("t").info("connecting", url="postgresql+psycopg://convsync:Pg-pass-0042@db/ledger")
+    assert "Pg-pass-0042" not in stream.getvalue()
+    assert "**********" in stream.getvalue()
