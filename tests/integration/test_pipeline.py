@@ -4,7 +4,6 @@ retries, deferral, recovery, through a scripted destination."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -14,6 +13,7 @@ import pytest
 
 from convsync.config_loader import load_config
 from convsync.errors import DestinationUnavailable, PermanentError, TransientError
+from convsync.goals import conversion_key
 from convsync.model import OutboundRow, OutcomeKind, RowOutcome
 from convsync.pipeline import SyncOptions, SyncPipeline
 from convsync.store.ledger import Ledger
@@ -57,17 +57,15 @@ def unavailable(batch: Sequence[OutboundRow]) -> list[RowOutcome]:
     raise DestinationUnavailable("invalid_token", "the OAuth token was revoked")
 
 
-def states(ledger: Ledger, db: Path) -> dict[str, str]:
-    with sqlite3.connect(db) as conn:
-        return dict(
-            conn.execute(
-                "SELECT c.order_id, d.state FROM deliveries d JOIN conversions c ON c.id = d.conversion_id"
-            ).fetchall()
-        )
+def states(ledger: Ledger) -> dict[str, str]:
+    """order id → delivery state, through the ledger's API (works on both databases)."""
+    keys = {conversion_key("shop", f"A-{i}", "purchase"): f"A-{i}" for i in range(1, 10)}
+    found = ledger.delivery_states(list(keys))
+    return {keys[key]: str(state) for (key, _dest), state in found.items()}
 
 
 def test_records_delivers_in_batches_and_a_second_run_changes_nothing(
-    workdir: Path, ledger: Ledger, tmp_path: Path
+    workdir: Path, ledger: Ledger
 ) -> None:
     write_orders(workdir, [*rows(7), "B-1,2026-11-20 11:00:00,new,5,RUB,,,clickB,"])
     pipeline, dest, _ = make(workdir, ledger)
@@ -77,7 +75,7 @@ def test_records_delivers_in_batches_and_a_second_run_changes_nothing(
     assert summary.sources["shop"]["new"] == 7
     assert [len(b) for b in dest.batches] == [3, 3, 1]  # max_batch = 3
     assert sorted(dest.sent_orders) == sorted(f"A-{i}" for i in range(1, 8))
-    assert set(states(ledger, tmp_path / "ledger.db").values()) == {"delivered"}
+    assert set(states(ledger).values()) == {"delivered"}
 
     again, dest2, _ = make(workdir, ledger)
     summary2 = again.run(SyncOptions())
@@ -99,7 +97,7 @@ def test_changed_file_is_reread_and_only_new_rows_are_sent(workdir: Path, ledger
 
 
 def test_transient_batch_failure_is_retried_in_the_run_honouring_retry_after(
-    workdir: Path, ledger: Ledger, tmp_path: Path
+    workdir: Path, ledger: Ledger
 ) -> None:
     write_orders(workdir, rows(2))
     calls = {"n": 0}
@@ -115,12 +113,10 @@ def test_transient_batch_failure_is_retried_in_the_run_honouring_retry_after(
     assert sleeps == [7.0]
     assert len(dest.batches) == 2
     assert summary.destinations["vk"]["requests"] == 2
-    assert set(states(ledger, tmp_path / "ledger.db").values()) == {"delivered"}
+    assert set(states(ledger).values()) == {"delivered"}
 
 
-def test_rows_that_stay_transient_are_deferred_then_given_up(
-    workdir: Path, ledger: Ledger, tmp_path: Path
-) -> None:
+def test_rows_that_stay_transient_are_deferred_then_given_up(workdir: Path, ledger: Ledger) -> None:
     write_orders(workdir, rows(2))
 
     def half_broken(batch: Sequence[OutboundRow]) -> list[RowOutcome]:
@@ -136,26 +132,19 @@ def test_rows_that_stay_transient_are_deferred_then_given_up(
     pipeline.run(SyncOptions())
     # retries_in_run: 1 → the failing row is tried twice in the run, then deferred
     assert dest.sent_orders == ["A-1", "A-2", "A-2"]
-    db = tmp_path / "ledger.db"
-    assert states(ledger, db) == {"A-1": "delivered", "A-2": "deferred"}
+    assert states(ledger) == {"A-1": "delivered", "A-2": "deferred"}
 
     pipeline.run(SyncOptions())  # not due yet: nothing is sent
     assert len(dest.batches) == 2
     for _ in range(2):  # max_attempts: 3 failed runs in all
         clock.now += timedelta(days=2)
         pipeline.run(SyncOptions())
-    assert states(ledger, db)["A-2"] == "rejected"
-    with sqlite3.connect(db) as conn:
-        code, attempts = conn.execute(
-            "SELECT d.code, d.attempts FROM deliveries d JOIN conversions c ON c.id = d.conversion_id "
-            "WHERE c.order_id = 'A-2'"
-        ).fetchone()
-    assert (code, attempts) == ("retries_exhausted", 3)
+    assert states(ledger)["A-2"] == "rejected"
+    (failure,) = [f for f in ledger.failures(clock.now - timedelta(days=30)) if f.order_id == "A-2"]
+    assert (failure.code, failure.attempts) == ("retries_exhausted", 3)
 
 
-def test_platform_deferral_waits_until_retry_at(
-    workdir: Path, ledger: Ledger, tmp_path: Path
-) -> None:
+def test_platform_deferral_waits_until_retry_at(workdir: Path, ledger: Ledger) -> None:
     write_orders(workdir, rows(1))
     clock = Clock()
     later = clock.now + timedelta(hours=6)
@@ -166,18 +155,18 @@ def test_platform_deferral_waits_until_retry_at(
 
     pipeline, dest, _ = make(workdir, ledger, script, clock)
     pipeline.run(SyncOptions())
-    assert states(ledger, tmp_path / "ledger.db") == {"A-1": "deferred"}
+    assert states(ledger) == {"A-1": "deferred"}
     clock.now += timedelta(hours=5)
     pipeline.run(SyncOptions())
     assert len(dest.batches) == 1
     clock.now += timedelta(hours=2)
     pipeline.run(SyncOptions())
     assert len(dest.batches) == 2
-    assert states(ledger, tmp_path / "ledger.db") == {"A-1": "delivered"}
+    assert states(ledger) == {"A-1": "delivered"}
 
 
 def test_unavailable_destination_leaves_rows_pending_without_an_attempt(
-    workdir: Path, ledger: Ledger, tmp_path: Path
+    workdir: Path, ledger: Ledger
 ) -> None:
     write_orders(workdir, rows(4))
     pipeline, dest, _ = make(workdir, ledger, unavailable)
@@ -185,17 +174,16 @@ def test_unavailable_destination_leaves_rows_pending_without_an_attempt(
     assert len(dest.batches) == 1  # stopped after the first refusal
     assert summary.destinations["vk"]["stopped"] == "invalid_token: the OAuth token was revoked"
     assert summary.has_failures
-    with sqlite3.connect(tmp_path / "ledger.db") as conn:
-        assert conn.execute("SELECT DISTINCT state, attempts FROM deliveries").fetchall() == [
-            ("pending", 0)
-        ]
+    assert set(states(ledger).values()) == {"pending"}
+    due = list(ledger.due_deliveries(destination="vk", now=datetime.now(UTC)))
+    assert len(due) == 4 and {d.attempts for d in due} == {0}
     fixed, dest2, _ = make(workdir, ledger)
     fixed.run(SyncOptions())
     assert sorted(dest2.sent_orders) == ["A-1", "A-2", "A-3", "A-4"]
 
 
 def test_permanent_batch_error_and_preflight_rejections_are_recorded(
-    workdir: Path, ledger: Ledger, tmp_path: Path
+    workdir: Path, ledger: Ledger
 ) -> None:
     write_orders(workdir, [*rows(1), "A-9,2026-11-20 10:59:00,paid,1,RUB,,,reject-me,"])
 
@@ -209,11 +197,11 @@ def test_permanent_batch_error_and_preflight_rejections_are_recorded(
         "invalid_uploading": 1,
         "bad_click_id": 1,
     }
-    assert states(ledger, tmp_path / "ledger.db") == {"A-1": "rejected", "A-9": "rejected"}
+    assert states(ledger) == {"A-1": "rejected", "A-9": "rejected"}
 
 
 def test_unknown_error_fails_loudly_and_recovery_resends_after_the_lease(
-    workdir: Path, ledger: Ledger, tmp_path: Path
+    workdir: Path, ledger: Ledger
 ) -> None:
     write_orders(workdir, rows(2))
     clock = Clock()
@@ -222,7 +210,7 @@ def test_unknown_error_fails_loudly_and_recovery_resends_after_the_lease(
         pipeline.run(SyncOptions())
     runs = ledger.recent_runs(1)
     assert runs[0].status == "failed"
-    assert states(ledger, tmp_path / "ledger.db") == {"A-1": "sending", "A-2": "sending"}
+    assert states(ledger) == {"A-1": "sending", "A-2": "sending"}
 
     fixed, dest2, _ = make(workdir, ledger, clock=clock)
     fixed.run(SyncOptions())
@@ -231,12 +219,10 @@ def test_unknown_error_fails_loudly_and_recovery_resends_after_the_lease(
     fixed.run(SyncOptions())
     assert len(dest2.recovered) == 1 and len(dest2.recovered[0]) == 2
     assert sorted(dest2.sent_orders) == ["A-1", "A-2"]
-    assert set(states(ledger, tmp_path / "ledger.db").values()) == {"delivered"}
+    assert set(states(ledger).values()) == {"delivered"}
 
 
-def test_recovery_verdicts_from_the_destination_are_recorded(
-    workdir: Path, ledger: Ledger, tmp_path: Path
-) -> None:
+def test_recovery_verdicts_from_the_destination_are_recorded(workdir: Path, ledger: Ledger) -> None:
     write_orders(workdir, rows(2))
     clock = Clock()
     pipeline, _, _ = make(workdir, ledger, crash, clock)
@@ -249,21 +235,21 @@ def test_recovery_verdicts_from_the_destination_are_recorded(
     ]
     fixed.run(SyncOptions())
     assert dest.batches == []  # uncertain rows are never re-sent automatically
-    assert set(states(ledger, tmp_path / "ledger.db").values()) == {"uncertain"}
+    assert set(states(ledger).values()) == {"uncertain"}
 
 
-def test_no_identifier_is_skipped_not_failed(workdir: Path, ledger: Ledger, tmp_path: Path) -> None:
+def test_no_identifier_is_skipped_not_failed(workdir: Path, ledger: Ledger) -> None:
     write_orders(workdir, ["A-1,2026-11-20 10:00:00,paid,1,RUB,a@example.com,,,"])
     pipeline, dest, _ = make(workdir, ledger)
     summary = pipeline.run(SyncOptions())
     assert not summary.has_failures
     assert summary.sources["shop"]["skipped"] == 1
     assert dest.batches == []
-    assert states(ledger, tmp_path / "ledger.db") == {"A-1": "skipped"}
+    assert states(ledger) == {"A-1": "skipped"}
 
 
 def test_bad_rows_are_rejected_with_place_and_the_rest_goes_on(
-    workdir: Path, ledger: Ledger, tmp_path: Path
+    workdir: Path, ledger: Ledger
 ) -> None:
     write_orders(
         workdir,
