@@ -179,6 +179,51 @@ def failures(
         views.print_failures(stdout, ledger.failures(_since(since), limit))
 
 
+@app.command()
+def retry(
+    ctx: typer.Context,
+    state: Annotated[
+        list[str] | None,
+        typer.Option(help="rejected (default), deferred or uncertain; repeatable."),
+    ] = None,
+    destination: Annotated[str | None, typer.Option(help="Only this destination.")] = None,
+    goal: Annotated[str | None, typer.Option(help="Only this goal.")] = None,
+    code: Annotated[str | None, typer.Option(help="Only this reason code.")] = None,
+    since: Annotated[str, typer.Option(help="Changed within this window.")] = "7d",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count them.")] = False,
+) -> None:
+    """Send deliveries again after fixing their cause (a goal id, a token): matching
+    rejected, deferred or uncertain deliveries go back to pending for the next run."""
+    import uuid
+
+    from convsync.model import DeliveryState
+    from convsync.store.ledger import Ledger
+
+    try:
+        states = [DeliveryState(s) for s in (state or ["rejected"])]
+    except ValueError:
+        raise UserError("--state: use rejected, deferred or uncertain") from None
+    start = _since(since)
+    ledger = Ledger.open(_settings(ctx).database_url, read_only=dry_run)
+    try:
+        count = ledger.requeue(
+            states=states,
+            since=start,
+            now=datetime.now(UTC),
+            run_id=f"retry-{uuid.uuid4().hex[:10]}",
+            destination=destination,
+            goal=goal,
+            code=code,
+            dry_run=dry_run,
+        )
+    except ValueError as exc:
+        raise UserError(f"--state: {exc}") from None
+    finally:
+        ledger.close()
+    verb = "would go" if dry_run else "go"
+    stdout.print(f"{count} deliveries {verb} back to pending; the next sync sends them.")
+
+
 def _since(text: str) -> datetime:
     try:
         return datetime.now(UTC) - parse_duration(text)

@@ -197,7 +197,8 @@ class ClaimedDelivery:
 class Transition:
     """A state change of one delivery, written with an event-log row.
 
-    ``count_attempt`` adds one to the delivery's ``attempts`` (a request left for it).
+    ``count_attempt`` adds one to the delivery's ``attempts`` (a request left for it);
+    ``reset_attempts`` starts the count again (an operator re-queued it).
     """
 
     delivery_id: int
@@ -206,3 +207,4 @@ class Transition:
     message: str | None = None
     retry_at: datetime | None = None
     count_attempt: bool = False
+    reset_attempts: bool = False

@@ -185,3 +185,18 @@ def test_a_csv_without_the_mapped_columns_exits_2_naming_file_and_key(
     assert out.returncode == 2
     assert "Traceback" not in out.stderr
     assert "orders-broken.csv" in out.stderr and "sources.shop.fields" in out.stderr
+
+
+def test_retry_counts_and_refuses_states_it_cannot_requeue(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    counted = convsync(
+        "--database-url", url, "retry", "--state", "uncertain", "--dry-run", cwd=tmp_path
+    )
+    assert counted.returncode == 0, counted.stderr
+    assert "0 deliveries would go back to pending" in counted.stdout
+    refused = convsync("--database-url", url, "retry", "--state", "delivered", cwd=tmp_path)
+    assert refused.returncode == 2 and "cannot re-queue" in refused.stderr
+    unknown = convsync("--database-url", url, "retry", "--state", "lost", cwd=tmp_path)
+    assert (
+        unknown.returncode == 2 and "--state: use rejected, deferred or uncertain" in unknown.stderr
+    )

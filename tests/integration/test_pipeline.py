@@ -14,7 +14,7 @@ import pytest
 from convsync.config_loader import load_config
 from convsync.errors import DestinationUnavailable, PermanentError, TransientError
 from convsync.goals import conversion_key
-from convsync.model import OutboundRow, OutcomeKind, RowOutcome
+from convsync.model import DeliveryState, OutboundRow, OutcomeKind, RowOutcome
 from convsync.pipeline import SyncOptions, SyncPipeline
 from convsync.store.ledger import Ledger
 
@@ -341,3 +341,35 @@ def test_a_file_without_a_mapped_column_stops_its_source_only(
     (problem,) = summary.user_errors
     assert "orders/b.csv" in problem and "sources.shop.fields.status" in problem
     assert sorted(dest.sent_orders) == ["A-1", "A-2"]  # a.csv came first and was delivered
+
+
+def test_an_operator_retry_sends_rejected_rows_again_with_fresh_attempts(
+    workdir: Path, ledger: Ledger
+) -> None:
+    write_orders(workdir, rows(3))
+    clock = Clock()
+    answers = {"A-1": RowOutcome.rejected("no_conversion_action_found", "wrong goal id")}
+
+    def script(batch: Sequence[OutboundRow]) -> list[RowOutcome]:
+        return [answers.get(str(r.payload["order"]), RowOutcome.delivered()) for r in batch]
+
+    pipeline, dest, _ = make(workdir, ledger, script, clock)
+    pipeline.run(SyncOptions())
+    assert states(ledger) == {"A-1": "rejected", "A-2": "delivered", "A-3": "delivered"}
+
+    since = clock.now - timedelta(days=1)
+    count = {"states": [DeliveryState.REJECTED], "since": since, "now": clock.now, "run_id": "op"}
+    assert ledger.requeue(**count, code="other_code") == 0
+    assert ledger.requeue(**count, dry_run=True) == 1
+    assert states(ledger)["A-1"] == "rejected"  # a dry run changes nothing
+    assert ledger.requeue(**count, destination="vk", goal="purchase") == 1
+    assert states(ledger)["A-1"] == "pending"
+    (due,) = ledger.due_deliveries(destination="vk", now=clock.now)
+    assert due.attempts == 0
+
+    answers.clear()  # the goal id was fixed
+    pipeline.run(SyncOptions())
+    assert dest.sent_orders == ["A-1", "A-2", "A-3", "A-1"]  # delivered ones never again
+    assert set(states(ledger).values()) == {"delivered"}
+    with pytest.raises(ValueError, match="cannot re-queue"):
+        ledger.requeue(**{**count, "states": [DeliveryState.DELIVERED]})

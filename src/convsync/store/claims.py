@@ -184,6 +184,7 @@ def apply(
             "b_message": t.message,
             "b_retry_at": t.retry_at,
             "b_attempt": 1 if t.count_attempt else 0,
+            "b_keep": 0 if t.reset_attempts else 1,
         }
         # only a row that is still being sent keeps its lease; any other state clears it
         (keep_lease if t.state is DeliveryState.SENDING else clear_lease).append(params)
@@ -204,7 +205,8 @@ def _update(now: datetime, *, clear_lease: bool) -> sa.Update:
         "code": sa.bindparam("b_code"),
         "message": sa.bindparam("b_message"),
         "retry_at": sa.bindparam("b_retry_at", type_=deliveries.c.retry_at.type),
-        "attempts": deliveries.c.attempts + sa.bindparam("b_attempt", type_=sa.Integer()),
+        "attempts": deliveries.c.attempts * sa.bindparam("b_keep", type_=sa.Integer())
+        + sa.bindparam("b_attempt", type_=sa.Integer()),
         "updated_at": now,
     }
     if clear_lease:
@@ -235,3 +237,34 @@ def delivery_states(
         for row in connection.execute(query):
             out[(row.key, row.destination)] = DeliveryState(row.state)
     return out
+
+
+#: states an operator may send again with ``convsync retry``
+REQUEUABLE = frozenset({DeliveryState.REJECTED, DeliveryState.DEFERRED, DeliveryState.UNCERTAIN})
+
+
+def requeue_ids(
+    connection: Connection,
+    *,
+    states: Collection[DeliveryState],
+    since: datetime,
+    destination: str | None = None,
+    goal: str | None = None,
+    code: str | None = None,
+    lock: bool = True,
+) -> list[int]:
+    """Deliveries in ``states`` last changed since ``since`` (and matching the filters)."""
+    unknown = set(states) - REQUEUABLE
+    if unknown:
+        raise ValueError(f"cannot re-queue deliveries in state {sorted(map(str, unknown))}")
+    query = sa.select(deliveries.c.id).where(
+        deliveries.c.state.in_([str(s) for s in states]), deliveries.c.updated_at >= since
+    )
+    if destination is not None:
+        query = query.where(deliveries.c.destination == destination)
+    if goal is not None:
+        query = query.where(deliveries.c.goal == goal)
+    if code is not None:
+        query = query.where(deliveries.c.code == code)
+    query = query.order_by(deliveries.c.id)
+    return list(connection.execute(_locked(connection, query) if lock else query).scalars())

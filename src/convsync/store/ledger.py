@@ -198,6 +198,47 @@ class Ledger:
         with self._write() as connection:
             claims.apply(connection, transitions, run_id=run_id, now=now)
 
+    def requeue(
+        self,
+        *,
+        states: Collection[DeliveryState],
+        since: datetime,
+        now: datetime,
+        run_id: str,
+        destination: str | None = None,
+        goal: str | None = None,
+        code: str | None = None,
+        dry_run: bool = False,
+    ) -> int:
+        """Send deliveries again (``convsync retry``): matching rejected, deferred or
+        uncertain rows go back to ``pending`` with their attempts counted from zero, an
+        event row each. Returns how many (with ``dry_run``, how many it would)."""
+        _aware(since, now)
+        filters: dict[str, Any] = {
+            "states": states,
+            "since": since,
+            "destination": destination,
+            "goal": goal,
+            "code": code,
+        }
+        if dry_run:
+            with self._read() as connection:
+                return len(claims.requeue_ids(connection, lock=False, **filters))
+        with self._write() as connection:
+            ids = claims.requeue_ids(connection, **filters)
+            transitions = [
+                Transition(
+                    i,
+                    DeliveryState.PENDING,
+                    "requeued",
+                    "sent again on an operator's request (convsync retry)",
+                    reset_attempts=True,
+                )
+                for i in ids
+            ]
+            claims.apply(connection, transitions, run_id=run_id, now=now)
+            return len(ids)
+
     def due_deliveries(self, *, destination: str, now: datetime) -> Iterator[ClaimedDelivery]:
         """What ``claim`` would take, changing nothing; streamed page by page (keyset on
         id), so no connection is held between pages and memory stays flat."""
