@@ -107,18 +107,6 @@ class DeliveryState(enum.StrEnum):
     UNMATCHED = "unmatched"
 
 
-#: states a delivery never leaves on its own
-FINAL_STATES = frozenset(
-    {
-        DeliveryState.DELIVERED,
-        DeliveryState.REJECTED,
-        DeliveryState.SKIPPED,
-        DeliveryState.MATCHED,
-        DeliveryState.UNMATCHED,
-    }
-)
-
-
 class OutcomeKind(enum.StrEnum):
     """What a destination says happened to one row of a batch."""
 

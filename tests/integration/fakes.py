@@ -24,7 +24,6 @@ class ScriptedDestination(Destination[VkAdsConfig, VkAdsTarget]):
 
     type = "vk_ads"
     max_batch = 3
-    target_model = VkAdsTarget
 
     def __init__(self, name: str, config: VkAdsConfig, script: Script = deliver_all) -> None:
         super().__init__(name, config)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -29,7 +28,6 @@ class Destination(ABC, Generic[ConfigT, TargetT]):
     type: ClassVar[str]
     max_batch: ClassVar[int]
     # builtins.type: inside this class body `type` is the ClassVar above
-    target_model: ClassVar[builtins.type[BaseModel]]
 
     def __init__(self, name: str, config: ConfigT) -> None:
         self.name = name

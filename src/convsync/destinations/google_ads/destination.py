@@ -22,7 +22,6 @@ class GoogleAdsDestination(Destination[GoogleAdsConfig, GoogleAdsTarget]):
     type = "google_ads"
     #: UploadClickConversionsRequest takes at most 2,000 conversions
     max_batch = 2000
-    target_model = GoogleAdsTarget
 
     def has_identifier(self, conversion: Conversion, target: GoogleAdsTarget) -> bool:
         if click_id(conversion.ids) is not None:

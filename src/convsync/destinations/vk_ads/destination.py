@@ -20,7 +20,6 @@ class VkAdsDestination(Destination[VkAdsConfig, VkAdsTarget]):
     # It is kept small because the tracker gives no receipt: rows of a batch a crash
     # interrupts end up `uncertain` (never re-sent automatically), and fewer is better.
     max_batch = 200
-    target_model = VkAdsTarget
 
     def has_identifier(self, conversion: Conversion, target: VkAdsTarget) -> bool:
         return event_identifier(conversion.ids) is not None

@@ -20,7 +20,6 @@ class MetricaDestination(Destination[MetricaConfig, MetricaTarget]):
     # scarce resource is requests (5,000 a day per user), not rows. The cap only bounds
     # the memory of one batch; 100,000 rows are a few megabytes, far below the 1 GB limit.
     max_batch = 100_000
-    target_model = MetricaTarget
 
     def has_identifier(self, conversion: Conversion, target: MetricaTarget) -> bool:
         return bool(identifier_columns(conversion.ids))
