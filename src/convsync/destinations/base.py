@@ -27,7 +27,6 @@ class Destination(ABC, Generic[ConfigT, TargetT]):
 
     type: ClassVar[str]
     max_batch: ClassVar[int]
-    # builtins.type: inside this class body `type` is the ClassVar above
 
     def __init__(self, name: str, config: ConfigT) -> None:
         self.name = name
