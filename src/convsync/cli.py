@@ -136,9 +136,20 @@ def health(ctx: typer.Context) -> None:
 
 @app.command()
 def validate(ctx: typer.Context) -> None:
-    """Check the config file; list every problem with its path and line."""
+    """Check the config file (every problem with its path and line) and the headers of
+    the source files it names."""
+    from convsync.pipeline import make_source
+
     loaded = _load(_settings(ctx))
-    views.print_validation(stdout, loaded)
+    problems: list[str] = []
+    notes: list[str] = []
+    for name in loaded.app.sources:
+        found, noted = make_source(loaded, name).check()
+        problems += found
+        notes += noted
+    views.print_validation(stdout, loaded, notes)
+    if problems:
+        raise UserError("\n".join(problems))
 
 
 @config_app.command("schema")

@@ -37,6 +37,13 @@ log = structlog.get_logger("convsync.pipeline")
 AnyDestination = Destination[BaseModel, BaseModel]
 
 
+def make_source(loaded: LoadedConfig, name: str, chunk_size: int = 5000) -> Source[Any]:
+    cfg = loaded.app.sources[name]
+    tz = ZoneInfo(cfg.timezone or loaded.app.timezone)
+    context = SourceContext(timezone=tz, base_dir=loaded.base_dir, chunk_size=chunk_size)
+    return load_source_class(cfg.type)(name, cfg, context)  # type: ignore[no-any-return]
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -111,12 +118,7 @@ class SyncPipeline:
                 self.destinations[name] = load_destination_class(cfg.type)(name, cfg)
 
     def source(self, name: str) -> Source[Any]:
-        cfg = self.loaded.app.sources[name]
-        tz = ZoneInfo(cfg.timezone or self.loaded.app.timezone)
-        context = SourceContext(
-            timezone=tz, base_dir=self.loaded.base_dir, chunk_size=self.chunk_size
-        )
-        return load_source_class(cfg.type)(name, cfg, context)  # type: ignore[no-any-return]
+        return make_source(self.loaded, name, self.chunk_size)
 
     def run(self, options: SyncOptions) -> RunSummary:
         self._check_filters(options)

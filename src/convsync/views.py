@@ -66,9 +66,11 @@ def _print_destinations(out: Console, destinations: Mapping[str, Mapping[str, An
         out.print(table)
 
 
-def print_validation(out: Console, loaded: LoadedConfig) -> None:
+def print_validation(out: Console, loaded: LoadedConfig, notes: Sequence[str]) -> None:
     app = loaded.app
     out.print(f"[green]OK[/green] {loaded.path}")
+    for note in notes:
+        out.print(f"  note: {note}")
     out.print(f"  sources: {', '.join(f'{n} ({s.type})' for n, s in app.sources.items())}")
     out.print(
         f"  destinations: {', '.join(f'{n} ({d.type})' for n, d in app.destinations.items())}"

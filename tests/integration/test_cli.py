@@ -200,3 +200,19 @@ def test_retry_counts_and_refuses_states_it_cannot_requeue(tmp_path: Path) -> No
     assert (
         unknown.returncode == 2 and "--state: use rejected, deferred or uncertain" in unknown.stderr
     )
+
+
+def test_validate_checks_the_source_files_headers(tmp_path: Path, example: Path) -> None:
+    (example.parent / "sample" / "orders-broken.csv").write_text(
+        "order_id,created_at\nZ-1,2026-11-20 10:00\n", encoding="utf-8"
+    )
+    bad = convsync("--config", str(example), "validate", cwd=tmp_path, env=DEMO_ENV)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "orders-broken.csv: the file's header lacks configured columns" in bad.stderr
+    assert "'status' (sources.shop.fields.status) is not in the header" in bad.stderr
+
+    for csv_file in (example.parent / "sample").glob("orders-*.csv"):
+        csv_file.unlink()
+    empty = convsync("--config", str(example), "validate", cwd=tmp_path, env=DEMO_ENV)
+    assert empty.returncode == 0, empty.stderr
+    assert "note: sources.shop.path: no file matches" in empty.stdout

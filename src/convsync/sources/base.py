@@ -73,6 +73,11 @@ class Source(ABC, Generic[ConfigT]):
         self.config = config
         self.context = context
 
+    def check(self) -> tuple[list[str], list[str]]:
+        """``(problems, notes)`` found without pulling (``convsync validate``): problems
+        will stop a sync; notes are worth knowing (no input yet)."""
+        return [], []
+
     @abstractmethod
     def pull(self, state: SourceState) -> Iterator[PulledChunk]:
         """Yield records changed since ``state`` in chunks of about ``chunk_size``.

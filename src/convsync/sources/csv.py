@@ -18,7 +18,7 @@ import os
 import re
 import stat
 from _csv import Reader
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, ClassVar
@@ -136,6 +136,23 @@ class CsvSource(Source[CsvSourceConfig]):
         if size or chunk.files_done:
             yield chunk
 
+    def check(self) -> tuple[list[str], list[str]]:
+        """Every matching file's header against the mapped columns; no rows are read."""
+        files = self.matching_files()
+        if not files:
+            where = self.context.base_dir / self.config.path
+            return [], [f"sources.{self.name}.path: no file matches {where} yet"]
+        problems: list[str] = []
+        for rel, path in files:
+            reading = self._read_file(rel, path, self.context.timezone)
+            try:
+                next(reading, None)  # the header is checked before the first row is yielded
+            except UserError as exc:
+                problems.append(str(exc))
+            finally:
+                reading.close()
+        return problems, []
+
     def matching_files(self) -> list[tuple[str, Path]]:
         """(path as shown in origins, full path) of the files the glob matches, sorted."""
         base = self.context.base_dir
@@ -155,7 +172,7 @@ class CsvSource(Source[CsvSourceConfig]):
 
     def _read_file(
         self, rel: str, path: Path, tz: ZoneInfo
-    ) -> Iterator[RawRecord | RecordRejection]:
+    ) -> Generator[RawRecord | RecordRejection, None, None]:
         try:
             raw = open(path, "rb")  # noqa: SIM115  # closed by the with below, after detection
         except OSError as exc:
