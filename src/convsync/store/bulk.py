@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 
 _Convert = Callable[[Any], Any]
 
@@ -24,9 +24,9 @@ def _identity(value: Any) -> Any:
     return value
 
 
-def to_db(connection: Connection, column: sa.Column[Any]) -> _Convert:
+def to_db(on: Connection | Dialect, column: sa.Column[Any]) -> _Convert:
     """The function that turns a Python value of ``column`` into what the driver takes."""
-    dialect = connection.dialect
+    dialect = on.dialect if isinstance(on, Connection) else on
     process: _Convert | None = column.type.dialect_impl(dialect).bind_processor(dialect)
     return _identity if process is None else process
 

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 
 from convsync.model import (
     ClaimedDelivery,
@@ -130,14 +130,45 @@ class Ledger:
         chunk and against the ledger), the planned deliveries of the new ones only,
         rejections (upserted), the cursor and the processed files."""
         _aware(now)
+        prepared = recording.prepare_chunk(
+            conversions, deliveries, dialect=self.dialect, run_id=run_id, now=now
+        )
+        return self.write_chunk(
+            prepared,
+            run_id=run_id,
+            source=source,
+            rejections=rejections,
+            cursor=cursor,
+            files_done=files_done,
+            now=now,
+        )
+
+    @property
+    def dialect(self) -> Dialect:
+        """The database's SQLAlchemy dialect: what ``prepare_chunk`` converts rows for."""
+        return self._engine.dialect
+
+    def write_chunk(
+        self,
+        prepared: recording.PreparedChunk,
+        *,
+        run_id: str,
+        source: str,
+        rejections: Sequence[RecordRejection],
+        cursor: Mapping[str, Any] | None,
+        files_done: Sequence[FileMark],
+        now: datetime,
+    ) -> RecordCounts:
+        """``record_chunk`` for rows prepared beforehand (by ``recording.prepare_chunk``,
+        possibly in another process)."""
+        _aware(now)
         with self._write() as connection:
-            return recording.record_chunk(
+            return recording.write_chunk(
                 connection,
+                prepared,
                 run_id=run_id,
-                source=source,
-                conversions_in=conversions,
-                planned=deliveries,
                 rejections=rejections,
+                source=source,
                 cursor=cursor,
                 files_done=files_done,
                 now=now,

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 
 from convsync.model import Conversion, DeliveryState, PlannedDelivery, RecordRejection
 from convsync.sources.base import FileMark, SourceState
@@ -110,46 +110,71 @@ def existing_keys(connection: Connection, keys: Collection[str]) -> set[str]:
     return found
 
 
-def record_chunk(
-    connection: Connection,
-    *,
-    run_id: str,
+@dataclass(slots=True)
+class PreparedChunk:
+    """A chunk's rows already in the database's own form, made without a connection, so
+    that a mapping process can prepare them while the recording one writes.
+
+    ``conversion_rows`` are in :data:`CONVERSION_VALUE_COLUMNS` order, one per distinct
+    key of ``keys``; ``delivery_rows`` pair a conversion key with the rest of a
+    deliveries row (everything but ``conversion_id``, which the write assigns).
+    """
+
+    keys: list[str]
+    conversion_rows: list[tuple[Any, ...]]
+    delivery_rows: list[tuple[str, tuple[Any, ...]]]
+
+
+def prepare_chunk(
     conversions_in: Sequence[Conversion],
     planned: Sequence[PlannedDelivery],
+    *,
+    dialect: Dialect,
+    run_id: str,
+    now: datetime,
+) -> PreparedChunk:
+    """The rows of a chunk: conversions deduplicated by key (the first wins), each
+    (conversion, destination) delivery once."""
+    unique: dict[str, Conversion] = {}
+    for conversion in conversions_in:
+        unique.setdefault(conversion.key, conversion)
+    occurred_at = to_db(dialect, conversions.c.occurred_at)
+    recorded_at = to_db(dialect, conversions.c.recorded_at)(now)
+    rows = [
+        conversion_values(c, occurred_at=occurred_at, recorded_at=recorded_at, run_id=run_id)
+        for c in unique.values()
+    ]
+    at = to_db(dialect, deliveries.c.created_at)(now)
+    plan: dict[tuple[str, str], tuple[str, tuple[Any, ...]]] = {}
+    for d in planned:
+        if d.conversion_key in unique:
+            plan.setdefault(
+                (d.conversion_key, d.destination),
+                (
+                    d.conversion_key,
+                    (d.goal, d.destination, str(d.state), 0, d.code, d.message, at, at),
+                ),
+            )
+    return PreparedChunk(list(unique), rows, list(plan.values()))
+
+
+def write_chunk(
+    connection: Connection,
+    prepared: PreparedChunk,
+    *,
+    run_id: str,
     rejections: Sequence[RecordRejection],
     source: str,
     cursor: Mapping[str, Any] | None,
     files_done: Sequence[FileMark],
     now: datetime,
 ) -> RecordCounts:
-    unique: dict[str, Conversion] = {}
-    for conversion in conversions_in:
-        unique.setdefault(conversion.key, conversion)
-    new_ids = _insert_new(connection, unique, run_id=run_id, now=now)
-
-    plan: dict[tuple[str, str], PlannedDelivery] = {}
-    for delivery in planned:
-        if delivery.conversion_key in new_ids:
-            plan.setdefault((delivery.conversion_key, delivery.destination), delivery)
-    skipped = sum(1 for d in plan.values() if d.state is DeliveryState.SKIPPED)
-    at = to_db(connection, deliveries.c.created_at)(now)
-    _INSERT_DELIVERIES.execute(
-        connection,
-        [
-            (
-                new_ids[d.conversion_key],
-                d.goal,
-                d.destination,
-                str(d.state),
-                0,
-                d.code,
-                d.message,
-                at,
-                at,
-            )
-            for d in plan.values()
-        ],
-    )
+    """Write a prepared chunk; deliveries only for the conversions that were new."""
+    new_ids = _insert_new(connection, prepared)
+    skipped_state = str(DeliveryState.SKIPPED)
+    rows = [(new_ids[key], *row) for key, row in prepared.delivery_rows if key in new_ids]
+    skipped = sum(1 for row in rows if row[3] == skipped_state)
+    _INSERT_DELIVERIES.execute(connection, rows)
 
     rejection_count = _upsert_rejections(connection, rejections, run_id=run_id, now=now)
     if cursor is not None:
@@ -157,15 +182,13 @@ def record_chunk(
     _save_files(connection, source, files_done, run_id=run_id, now=now)
     return RecordCounts(
         new_conversions=len(new_ids),
-        pending=len(plan) - skipped,
+        pending=len(rows) - skipped,
         skipped=skipped,
         rejections=rejection_count,
     )
 
 
-def _insert_new(
-    connection: Connection, unique: Mapping[str, Conversion], *, run_id: str, now: datetime
-) -> dict[str, int]:
+def _insert_new(connection: Connection, prepared: PreparedChunk) -> dict[str, int]:
     """Insert the conversions the ledger does not hold yet; the new ones' ids by key.
 
     Each row goes in with an id reserved for this transaction alone, under ON CONFLICT
@@ -173,22 +196,12 @@ def _insert_new(
     transaction wrote, so the new conversions are known without RETURNING and the rows
     can go through the driver's executemany.
     """
-    if not unique:
+    if not prepared.keys:
         return {}
-    ids = _reserve_ids(connection, len(unique))
-    occurred_at = to_db(connection, conversions.c.occurred_at)
-    recorded_at = to_db(connection, conversions.c.recorded_at)(now)
+    ids = _reserve_ids(connection, len(prepared.keys))
     _INSERT_CONVERSIONS.execute(
         connection,
-        [
-            (
-                conversion_id,
-                *conversion_values(
-                    c, occurred_at=occurred_at, recorded_at=recorded_at, run_id=run_id
-                ),
-            )
-            for conversion_id, c in zip(ids, unique.values(), strict=True)
-        ],
+        [(i, *row) for i, row in zip(ids, prepared.conversion_rows, strict=True)],
     )
     inserted: set[int] = set()
     if connection.dialect.name == "postgresql":
@@ -202,7 +215,7 @@ def _insert_new(
         inserted.update(connection.execute(query).scalars())
     return {
         key: conversion_id
-        for conversion_id, key in zip(ids, unique, strict=True)
+        for conversion_id, key in zip(ids, prepared.keys, strict=True)
         if conversion_id in inserted
     }
 
