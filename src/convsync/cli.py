@@ -138,7 +138,7 @@ def health(ctx: typer.Context) -> None:
 def validate(ctx: typer.Context) -> None:
     """Check the config file (every problem with its path and line) and the headers of
     the source files it names."""
-    from convsync.pipeline import make_source
+    from convsync.mapping import make_source
 
     loaded = _load(_settings(ctx))
     problems: list[str] = []

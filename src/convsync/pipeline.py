@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import structlog
 from pydantic import BaseModel
@@ -26,22 +25,15 @@ from convsync.destinations import load_destination_class
 from convsync.destinations.base import Destination
 from convsync.errors import RowDeferred, RowRejected, UserError
 from convsync.goals import GoalMapper
+from convsync.mapping import MapJob, MappingProcess, make_source, ready_chunks
 from convsync.model import ClaimedDelivery, Conversion, RecordRejection
 from convsync.plan import PlanWriter
-from convsync.sources import load_source_class
-from convsync.sources.base import Source, SourceContext
+from convsync.sources.base import Source
 from convsync.store.ledger import Ledger
 
 log = structlog.get_logger("convsync.pipeline")
 
 AnyDestination = Destination[BaseModel, BaseModel]
-
-
-def make_source(loaded: LoadedConfig, name: str, chunk_size: int = 5000) -> Source[Any]:
-    cfg = loaded.app.sources[name]
-    tz = ZoneInfo(cfg.timezone or loaded.app.timezone)
-    context = SourceContext(timezone=tz, base_dir=loaded.base_dir, chunk_size=chunk_size)
-    return load_source_class(cfg.type)(name, cfg, context)  # type: ignore[no-any-return]
 
 
 def utc_now() -> datetime:
@@ -103,6 +95,8 @@ class SyncPipeline:
         stop: threading.Event | None = None,
         chunk_size: int = 5000,
         initial_wait: float = 5.0,
+        map_process_min_bytes: int | None = None,
+        child_logging: tuple[str, str] = ("json", "INFO"),
     ) -> None:
         self.loaded = loaded
         self.ledger = ledger
@@ -111,6 +105,10 @@ class SyncPipeline:
         self.stop = stop or threading.Event()
         self.chunk_size = chunk_size
         self.initial_wait = initial_wait
+        # inputs at least this large are mapped in a second process (None: never); only
+        # with the configured destinations, which a child can build for itself
+        self.map_process_min_bytes = None if destinations else map_process_min_bytes
+        self.child_logging = child_logging
         app = loaded.app
         self.destinations: dict[str, AnyDestination] = dict(destinations or {})
         for name, cfg in app.destinations.items():
@@ -193,13 +191,72 @@ class SyncPipeline:
     def _pull_and_record(
         self, name: str, options: SyncOptions, summary: RunSummary, plan: PlanWriter | None
     ) -> None:
+        if plan is not None:
+            self._pull_and_plan(name, options, summary, plan)
+            return
+        stats = summary.sources.setdefault(name, Counter())
+        state = self.ledger.source_state(name)
+        dialect = self.ledger.dialect
+        job = MapJob(
+            loaded=self.loaded,
+            source=name,
+            goals=options.goals,
+            chunk_size=self.chunk_size,
+            state=state,
+            run_id=summary.run_id,
+            dialect=f"{dialect.name}+{dialect.driver}",
+            log_format=self.child_logging[0],
+            log_level=self.child_logging[1],
+        )
+        backlog = self.source(name).backlog_bytes(state)
+        child = (
+            self.map_process_min_bytes is not None
+            and backlog is not None
+            and backlog >= self.map_process_min_bytes
+        )
+        if child:
+            log.info("mapping in a second process", source=name, backlog_bytes=backlog)
+        process = MappingProcess(job) if child else None
+        chunks = (
+            process
+            if process is not None
+            else ready_chunks(job, self.destinations, dialect, self.clock)
+        )
+        # a goal filter maps only some goals: then the cursor must not move past records
+        # that the other goals have not seen yet
+        keep_cursor = not options.goals
+        try:
+            for ready in chunks:
+                stats["pulled"] += ready.pulled
+                stats["rejected"] += len(ready.rejections)
+                for goal, count in ready.mapped.items():
+                    summary.goals.setdefault(goal, Counter())["mapped"] += count
+                counts = self.ledger.write_chunk(
+                    ready.prepared,
+                    run_id=summary.run_id,
+                    source=name,
+                    rejections=ready.rejections,
+                    cursor=ready.cursor if keep_cursor else None,
+                    files_done=ready.files_done if keep_cursor else [],
+                    now=self.clock(),
+                )
+                stats["new"] += counts.new_conversions
+                stats["planned"] += counts.pending
+                stats["skipped"] += counts.skipped
+                self._log_rejections(name, ready.rejections)
+                if self.stop.is_set():
+                    break
+        finally:
+            if process is not None:
+                process.close()
+
+    def _pull_and_plan(
+        self, name: str, options: SyncOptions, summary: RunSummary, plan: PlanWriter
+    ) -> None:
         mapper = GoalMapper(self.loaded, name, self.destinations, options.goals or None)
         stats = summary.sources.setdefault(name, Counter())
         if not mapper.rules:
             return
-        # a goal filter maps only some goals: then the cursor must not move past records
-        # that the other goals have not seen yet
-        keep_cursor = not options.goals
         for chunk in self.source(name).pull(self.ledger.source_state(name)):
             mapped = mapper.map(chunk.records)
             rejections = [*chunk.rejections, *mapped.rejections]
@@ -207,22 +264,7 @@ class SyncPipeline:
             stats["rejected"] += len(rejections)
             for conversion in mapped.conversions:
                 summary.goals.setdefault(conversion.goal, Counter())["mapped"] += 1
-            if plan is not None:
-                stats["new"] += self._plan_new(mapped.conversions, plan, summary)
-            else:
-                counts = self.ledger.record_chunk(
-                    run_id=summary.run_id,
-                    source=name,
-                    conversions=mapped.conversions,
-                    deliveries=mapped.deliveries,
-                    rejections=rejections,
-                    cursor=chunk.cursor if keep_cursor else None,
-                    files_done=chunk.files_done if keep_cursor else [],
-                    now=self.clock(),
-                )
-                stats["new"] += counts.new_conversions
-                stats["planned"] += counts.pending
-                stats["skipped"] += counts.skipped
+            stats["new"] += self._plan_new(mapped.conversions, plan, summary)
             self._log_rejections(name, rejections)
             if self.stop.is_set():
                 break

@@ -17,6 +17,15 @@ from convsync.store.ledger import Ledger
 log = structlog.get_logger("convsync.runner")
 
 
+def make_pipeline(settings: Settings, loaded: LoadedConfig, ledger: Ledger) -> SyncPipeline:
+    return SyncPipeline(
+        loaded,
+        ledger,
+        map_process_min_bytes=settings.map_process_min_bytes,
+        child_logging=(settings.log_format, settings.log_level),
+    )
+
+
 def run_once(
     settings: Settings,
     loaded: LoadedConfig,
@@ -29,7 +38,7 @@ def run_once(
     options = SyncOptions(dry_run=dry_run, output=output, sources=sources, goals=goals)
     ledger = Ledger.open(settings.database_url, read_only=dry_run)
     try:
-        pipeline = SyncPipeline(loaded, ledger)
+        pipeline = make_pipeline(settings, loaded, ledger)
         if dry_run:
             return pipeline.run(options)  # reads only: no lease needed, none taken
         try:
@@ -45,7 +54,7 @@ def serve(settings: Settings, loaded: LoadedConfig) -> None:
     """``convsync run``: the schedule plus the health endpoint, until SIGTERM."""
     ledger = Ledger.open(settings.database_url)
     try:
-        scheduler = SyncScheduler(loaded, ledger, SyncPipeline(loaded, ledger))
+        scheduler = SyncScheduler(loaded, ledger, make_pipeline(settings, loaded, ledger))
         server = None
         if settings.health_port:
             server = HealthServer(settings.health_host, settings.health_port, scheduler.health)

@@ -78,6 +78,11 @@ class Source(ABC, Generic[ConfigT]):
         will stop a sync; notes are worth knowing (no input yet)."""
         return [], []
 
+    def backlog_bytes(self, state: SourceState) -> int | None:
+        """Roughly how much input the next pull reads, if the source can tell cheaply;
+        a large backlog is mapped in a second process."""
+        return None
+
     @abstractmethod
     def pull(self, state: SourceState) -> Iterator[PulledChunk]:
         """Yield records changed since ``state`` in chunks of about ``chunk_size``.

@@ -153,6 +153,17 @@ class CsvSource(Source[CsvSourceConfig]):
                 reading.close()
         return problems, []
 
+    def backlog_bytes(self, state: SourceState) -> int | None:
+        total = 0
+        for rel, path in self.matching_files():
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue  # pull reports it
+            if state.files.get(rel) != FileMark(rel, st.st_size, st.st_mtime_ns):
+                total += st.st_size
+        return total
+
     def matching_files(self) -> list[tuple[str, Path]]:
         """(path as shown in origins, full path) of the files the glob matches, sorted."""
         base = self.context.base_dir

@@ -1,0 +1,160 @@
+"""Pull → map → prepare rows, in this process or in a second one.
+
+The record step is bound by SQLite; mapping (parsing, normalising, hashing) is Python.
+Threads cannot overlap them (binding rows holds the GIL), so a large backlog is
+mapped in a child process that sends prepared rows, while this process writes them.
+Prepared rows, not the model's dataclasses, cross the process boundary: pickling a
+chunk of dataclasses costs more than the overlap gains. Small runs stay in one
+process: starting a child costs about half a second of imports.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import traceback
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+from pydantic import BaseModel
+from sqlalchemy.engine import Dialect, make_url
+
+from convsync.config import LoadedConfig
+from convsync.destinations import load_destination_class
+from convsync.destinations.base import Destination
+from convsync.errors import ConvsyncError, UserError
+from convsync.goals import GoalMapper
+from convsync.model import RecordRejection
+from convsync.sources import load_source_class
+from convsync.sources.base import FileMark, Source, SourceContext, SourceState
+from convsync.store.recording import PreparedChunk, prepare_chunk
+
+AnyDestination = Destination[BaseModel, BaseModel]
+
+
+def make_source(loaded: LoadedConfig, name: str, chunk_size: int = 5000) -> Source[Any]:
+    cfg = loaded.app.sources[name]
+    tz = ZoneInfo(cfg.timezone or loaded.app.timezone)
+    context = SourceContext(timezone=tz, base_dir=loaded.base_dir, chunk_size=chunk_size)
+    return load_source_class(cfg.type)(name, cfg, context)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class MapJob:
+    """Everything a mapping process needs (picklable)."""
+
+    loaded: LoadedConfig
+    source: str
+    goals: tuple[str, ...]
+    chunk_size: int
+    state: SourceState
+    run_id: str
+    dialect: str  # "sqlite+pysqlite", "postgresql+psycopg": rows are prepared for it
+    log_format: str = "json"
+    log_level: str = "INFO"
+
+
+@dataclass(slots=True)
+class ReadyChunk:
+    """A pulled chunk, mapped, its rows prepared for the ledger."""
+
+    pulled: int
+    rejections: list[RecordRejection]
+    mapped: Counter[str]  # conversions per goal
+    cursor: Mapping[str, Any] | None
+    files_done: list[FileMark]
+    prepared: PreparedChunk = field(repr=False)
+
+
+def ready_chunks(
+    job: MapJob,
+    destinations: Mapping[str, AnyDestination],
+    dialect: Dialect,
+    clock: Callable[[], datetime],
+) -> Iterator[ReadyChunk]:
+    mapper = GoalMapper(job.loaded, job.source, destinations, job.goals or None)
+    if not mapper.rules:
+        return
+    for chunk in make_source(job.loaded, job.source, job.chunk_size).pull(job.state):
+        mapped = mapper.map(chunk.records)
+        prepared = prepare_chunk(
+            mapped.conversions, mapped.deliveries, dialect=dialect, run_id=job.run_id, now=clock()
+        )
+        yield ReadyChunk(
+            pulled=len(chunk.records) + len(chunk.rejections),
+            rejections=[*chunk.rejections, *mapped.rejections],
+            mapped=Counter(c.goal for c in mapped.conversions),
+            cursor=chunk.cursor,
+            files_done=chunk.files_done,
+            prepared=prepared,
+        )
+
+
+class MappingFailed(ConvsyncError):
+    """The mapping process ended with an unexpected error (its traceback is the text)."""
+
+
+def _child_main(job: MapJob, out: multiprocessing.Queue[tuple[str, Any]]) -> None:
+    from convsync.logging import configure_logging, register_secret
+
+    configure_logging(job.log_format, job.log_level)
+    for secret in job.loaded.secrets:
+        register_secret(secret)
+    structlog.contextvars.bind_contextvars(run_id=job.run_id, process="mapping")
+    destinations = {
+        name: load_destination_class(cfg.type)(name, cfg)
+        for name, cfg in job.loaded.app.destinations.items()
+    }
+    dialect = make_url(f"{job.dialect}://").get_dialect()()
+    try:
+        for ready in ready_chunks(job, destinations, dialect, lambda: datetime.now(UTC)):
+            out.put(("chunk", ready))
+        out.put(("done", None))
+    except UserError as exc:
+        out.put(("user_error", str(exc)))
+    except Exception:  # noqa: BLE001 (the child process's top-level handler: the parent re-raises it)
+        out.put(("error", traceback.format_exc()))
+
+
+class MappingProcess:
+    """Iterates the ready chunks a child process maps; at most two wait in the pipe."""
+
+    def __init__(self, job: MapJob) -> None:
+        context = multiprocessing.get_context("spawn")  # no fork: the parent has threads
+        self._queue: multiprocessing.Queue[tuple[str, Any]] = context.Queue(maxsize=2)
+        self._process = context.Process(
+            target=_child_main, args=(job, self._queue), name="convsync-mapping", daemon=True
+        )
+
+    def __iter__(self) -> Iterator[ReadyChunk]:
+        self._process.start()
+        while True:
+            try:
+                kind, payload = self._queue.get(timeout=1.0)
+            except queue.Empty:
+                if not self._process.is_alive():
+                    raise MappingFailed(
+                        f"the mapping process ended (exit code {self._process.exitcode}) "
+                        "without finishing"
+                    ) from None
+                continue
+            if kind == "chunk":
+                yield payload
+            elif kind == "done":
+                return
+            elif kind == "user_error":
+                raise UserError(payload)
+            else:
+                raise MappingFailed(f"the mapping process failed:\n{payload}")
+
+    def close(self) -> None:
+        if self._process.is_alive():
+            self._process.terminate()
+        if self._process.pid is not None:
+            self._process.join(timeout=10)
+        self._queue.close()
