@@ -30,6 +30,7 @@ from convsync.destinations.base import Destination
 from convsync.errors import ConvsyncError, UserError
 from convsync.goals import GoalMapper
 from convsync.model import RecordRejection
+from convsync.plan import PlanEntry, plan_conversion
 from convsync.sources import load_source_class
 from convsync.sources.base import FileMark, Source, SourceContext, SourceState
 from convsync.store.recording import PreparedChunk, prepare_chunk
@@ -57,6 +58,10 @@ class MapJob:
     dialect: str  # "sqlite+pysqlite", "postgresql+psycopg": rows are prepared for it
     log_format: str = "json"
     log_level: str = "INFO"
+    #: "record": prepared ledger rows; "plan": dry-run plan entries (with JSON lines
+    #: when ``plan_lines``)
+    mode: str = "record"
+    plan_lines: bool = False
 
 
 @dataclass(slots=True)
@@ -95,6 +100,43 @@ def ready_chunks(
         )
 
 
+@dataclass(slots=True)
+class PlannedChunk:
+    """A pulled chunk, mapped, each conversion's dry-run plan entries made."""
+
+    pulled: int
+    rejections: list[RecordRejection]
+    mapped: Counter[str]  # conversions per goal
+    #: (conversion key, goal, its plan entries, destinations it is skipped for)
+    conversions: list[tuple[str, str, list[PlanEntry], list[str]]]
+
+
+def planned_chunks(
+    job: MapJob,
+    destinations: Mapping[str, AnyDestination],
+    clock: Callable[[], datetime],
+) -> Iterator[PlannedChunk]:
+    mapper = GoalMapper(job.loaded, job.source, destinations, job.goals or None)
+    if not mapper.rules:
+        return
+    for chunk in make_source(job.loaded, job.source, job.chunk_size).pull(job.state):
+        mapped = mapper.map(chunk.records)
+        now = clock()
+        planned = []
+        for c in mapped.conversions:
+            targets = job.loaded.targets[c.goal]
+            entries, skipped = plan_conversion(
+                c, targets, destinations, now, with_line=job.plan_lines
+            )
+            planned.append((c.key, c.goal, entries, skipped))
+        yield PlannedChunk(
+            pulled=len(chunk.records) + len(chunk.rejections),
+            rejections=[*chunk.rejections, *mapped.rejections],
+            mapped=Counter(c.goal for c in mapped.conversions),
+            conversions=planned,
+        )
+
+
 class MappingFailed(ConvsyncError):
     """The mapping process ended with an unexpected error (its traceback is the text)."""
 
@@ -110,9 +152,18 @@ def _child_main(job: MapJob, out: multiprocessing.Queue[tuple[str, Any]]) -> Non
         name: load_destination_class(cfg.type)(name, cfg)
         for name, cfg in job.loaded.app.destinations.items()
     }
-    dialect = make_url(f"{job.dialect}://").get_dialect()()
+
+    def clock() -> datetime:
+        return datetime.now(UTC)
+
     try:
-        for ready in ready_chunks(job, destinations, dialect, lambda: datetime.now(UTC)):
+        chunks: Iterator[ReadyChunk | PlannedChunk]
+        if job.mode == "plan":
+            chunks = planned_chunks(job, destinations, clock)
+        else:
+            dialect = make_url(f"{job.dialect}://").get_dialect()()
+            chunks = ready_chunks(job, destinations, dialect, clock)
+        for ready in chunks:
             out.put(("chunk", ready))
         out.put(("done", None))
     except UserError as exc:
@@ -122,16 +173,17 @@ def _child_main(job: MapJob, out: multiprocessing.Queue[tuple[str, Any]]) -> Non
 
 
 class MappingProcess:
-    """Iterates the ready chunks a child process maps; at most two wait in the pipe."""
+    """Iterates the chunks a child process maps (``ReadyChunk`` or, in plan mode,
+    ``PlannedChunk``); at most one waits in the pipe."""
 
     def __init__(self, job: MapJob) -> None:
         context = multiprocessing.get_context("spawn")  # no fork: the parent has threads
-        self._queue: multiprocessing.Queue[tuple[str, Any]] = context.Queue(maxsize=2)
+        self._queue: multiprocessing.Queue[tuple[str, Any]] = context.Queue(maxsize=1)
         self._process = context.Process(
             target=_child_main, args=(job, self._queue), name="convsync-mapping", daemon=True
         )
 
-    def __iter__(self) -> Iterator[ReadyChunk]:
+    def __iter__(self) -> Iterator[Any]:
         self._process.start()
         while True:
             try:

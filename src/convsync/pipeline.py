@@ -23,12 +23,17 @@ from convsync.config import LoadedConfig
 from convsync.delivery import DeliveryWorker
 from convsync.destinations import load_destination_class
 from convsync.destinations.base import Destination
-from convsync.errors import RowDeferred, RowRejected, UserError
-from convsync.goals import GoalMapper
-from convsync.mapping import MapJob, MappingProcess, make_source, ready_chunks
-from convsync.model import ClaimedDelivery, Conversion, RecordRejection
-from convsync.plan import PlanWriter
-from convsync.sources.base import Source
+from convsync.errors import UserError
+from convsync.mapping import (
+    MapJob,
+    MappingProcess,
+    make_source,
+    planned_chunks,
+    ready_chunks,
+)
+from convsync.model import ClaimedDelivery, RecordRejection
+from convsync.plan import PlanEntry, PlanWriter, plan_entry
+from convsync.sources.base import Source, SourceState
 from convsync.store.ledger import Ledger
 
 log = structlog.get_logger("convsync.pipeline")
@@ -196,41 +201,19 @@ class SyncPipeline:
             return
         stats = summary.sources.setdefault(name, Counter())
         state = self.ledger.source_state(name)
-        dialect = self.ledger.dialect
-        job = MapJob(
-            loaded=self.loaded,
-            source=name,
-            goals=options.goals,
-            chunk_size=self.chunk_size,
-            state=state,
-            run_id=summary.run_id,
-            dialect=f"{dialect.name}+{dialect.driver}",
-            log_format=self.child_logging[0],
-            log_level=self.child_logging[1],
-        )
-        backlog = self.source(name).backlog_bytes(state)
-        child = (
-            self.map_process_min_bytes is not None
-            and backlog is not None
-            and backlog >= self.map_process_min_bytes
-        )
-        if child:
-            log.info("mapping in a second process", source=name, backlog_bytes=backlog)
-        process = MappingProcess(job) if child else None
+        job = self._job(name, options, summary, state, mode="record", plan_lines=False)
+        process = self._mapping_process(name, state, job)
         chunks = (
             process
             if process is not None
-            else ready_chunks(job, self.destinations, dialect, self.clock)
+            else ready_chunks(job, self.destinations, self.ledger.dialect, self.clock)
         )
         # a goal filter maps only some goals: then the cursor must not move past records
         # that the other goals have not seen yet
         keep_cursor = not options.goals
         try:
             for ready in chunks:
-                stats["pulled"] += ready.pulled
-                stats["rejected"] += len(ready.rejections)
-                for goal, count in ready.mapped.items():
-                    summary.goals.setdefault(goal, Counter())["mapped"] += count
+                self._count_mapped(name, ready.pulled, ready.rejections, ready.mapped, summary)
                 counts = self.ledger.write_chunk(
                     ready.prepared,
                     run_id=summary.run_id,
@@ -243,31 +226,81 @@ class SyncPipeline:
                 stats["new"] += counts.new_conversions
                 stats["planned"] += counts.pending
                 stats["skipped"] += counts.skipped
-                self._log_rejections(name, ready.rejections)
                 if self.stop.is_set():
                     break
         finally:
             if process is not None:
                 process.close()
 
+    def _job(
+        self,
+        name: str,
+        options: SyncOptions,
+        summary: RunSummary,
+        state: SourceState,
+        *,
+        mode: str,
+        plan_lines: bool,
+    ) -> MapJob:
+        dialect = self.ledger.dialect
+        return MapJob(
+            loaded=self.loaded,
+            source=name,
+            goals=options.goals,
+            chunk_size=self.chunk_size,
+            state=state,
+            run_id=summary.run_id,
+            dialect=f"{dialect.name}+{dialect.driver}",
+            log_format=self.child_logging[0],
+            log_level=self.child_logging[1],
+            mode=mode,
+            plan_lines=plan_lines,
+        )
+
+    def _mapping_process(self, name: str, state: SourceState, job: MapJob) -> MappingProcess | None:
+        """A second process for a backlog of at least ``map_process_min_bytes``."""
+        if self.map_process_min_bytes is None:
+            return None
+        backlog = self.source(name).backlog_bytes(state)
+        if backlog is None or backlog < self.map_process_min_bytes:
+            return None
+        log.info("mapping in a second process", source=name, backlog_bytes=backlog)
+        return MappingProcess(job)
+
+    def _count_mapped(
+        self,
+        name: str,
+        pulled: int,
+        rejections: Sequence[RecordRejection],
+        mapped: Mapping[str, int],
+        summary: RunSummary,
+    ) -> None:
+        stats = summary.sources[name]
+        stats["pulled"] += pulled
+        stats["rejected"] += len(rejections)
+        for goal, count in mapped.items():
+            summary.goals.setdefault(goal, Counter())["mapped"] += count
+        self._log_rejections(name, rejections)
+
     def _pull_and_plan(
         self, name: str, options: SyncOptions, summary: RunSummary, plan: PlanWriter
     ) -> None:
-        mapper = GoalMapper(self.loaded, name, self.destinations, options.goals or None)
         stats = summary.sources.setdefault(name, Counter())
-        if not mapper.rules:
-            return
-        for chunk in self.source(name).pull(self.ledger.source_state(name)):
-            mapped = mapper.map(chunk.records)
-            rejections = [*chunk.rejections, *mapped.rejections]
-            stats["pulled"] += len(chunk.records) + len(chunk.rejections)
-            stats["rejected"] += len(rejections)
-            for conversion in mapped.conversions:
-                summary.goals.setdefault(conversion.goal, Counter())["mapped"] += 1
-            stats["new"] += self._plan_new(mapped.conversions, plan, summary)
-            self._log_rejections(name, rejections)
-            if self.stop.is_set():
-                break
+        state = self.ledger.source_state(name)
+        job = self._job(name, options, summary, state, mode="plan", plan_lines=plan.with_lines)
+        process = self._mapping_process(name, state, job)
+        chunks = (
+            process if process is not None else planned_chunks(job, self.destinations, self.clock)
+        )
+        try:
+            for ready in chunks:
+                self._count_mapped(name, ready.pulled, ready.rejections, ready.mapped, summary)
+                stats["new"] += self._plan_new(ready.conversions, plan, summary)
+                if self.stop.is_set():
+                    break
+        finally:
+            if process is not None:
+                process.close()
 
     @staticmethod
     def _log_rejections(source: str, rejections: Sequence[RecordRejection]) -> None:
@@ -283,22 +316,24 @@ class SyncPipeline:
             )
 
     def _plan_new(
-        self, conversions: Sequence[Conversion], plan: PlanWriter, summary: RunSummary
+        self,
+        conversions: Sequence[tuple[str, str, list[PlanEntry], list[str]]],
+        plan: PlanWriter,
+        summary: RunSummary,
     ) -> int:
         """Plan the conversions the ledger does not hold yet; returns how many."""
-        existing = self.ledger.existing_keys([c.key for c in conversions])
+        existing = self.ledger.existing_keys([key for key, _, _, _ in conversions])
         new = 0
-        for conversion in conversions:
-            if conversion.key in existing:
+        for key, goal, entries, skipped in conversions:
+            if key in existing:
                 continue
             new += 1
-            summary.goals[conversion.goal]["new"] += 1
-            for dest_name, target in self.loaded.targets[conversion.goal].items():
-                dest = self.destinations[dest_name]
-                if dest.has_identifier(conversion, target):
-                    self._plan_one(plan, dest, conversion, target, queued=False)
-                else:
-                    summary.goals[conversion.goal][f"skipped:{dest_name}"] += 1
+            counts = summary.goals[goal]
+            counts["new"] += 1
+            for entry in entries:
+                plan.add(entry)
+            for dest_name in skipped:
+                counts[f"skipped:{dest_name}"] += 1
         return new
 
     def _plan_queued(self, options: SyncOptions, plan: PlanWriter) -> None:
@@ -310,41 +345,16 @@ class SyncPipeline:
                     continue
                 target = self.loaded.targets.get(row.goal, {}).get(dest_name)
                 if target is not None:
-                    self._plan_one(plan, dest, row.conversion, target, queued=True)
+                    entry = plan_entry(
+                        dest, row.conversion, target, now, queued=True, with_line=plan.with_lines
+                    )
+                    plan.add(entry)
 
     @staticmethod
     def _selected(row: ClaimedDelivery, options: SyncOptions) -> bool:
         if options.goals and row.goal not in options.goals:
             return False
         return not options.sources or row.conversion.source in options.sources
-
-    def _plan_one(
-        self,
-        plan: PlanWriter,
-        dest: AnyDestination,
-        conversion: Conversion,
-        target: BaseModel,
-        *,
-        queued: bool,
-    ) -> None:
-        payload: dict[str, Any] | None = None
-        rejected = deferred = None
-        try:
-            payload = dest.build(conversion, target, self.clock())
-        except RowRejected as exc:
-            rejected = {"code": exc.code, "message": exc.message}
-        except RowDeferred as exc:
-            retry_at = exc.retry_at.isoformat()
-            deferred = {"code": exc.code, "message": exc.message, "retry_at": retry_at}
-        plan.add(
-            destination=dest.name,
-            type_name=dest.type,
-            conversion=conversion,
-            payload=payload,
-            rejected=rejected,
-            deferred=deferred,
-            queued=queued,
-        )
 
     # --- deliver -----------------------------------------------------------------------
 

@@ -8,12 +8,80 @@ import sqlite3
 import tempfile
 from collections import Counter
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from pydantic import BaseModel
+
+from convsync.destinations.base import Destination
+from convsync.errors import RowDeferred, RowRejected
 from convsync.model import Conversion
 
 _SCHEMA = "CREATE TABLE plan (dest TEXT, at REAL, seq INTEGER, line TEXT)"
+
+
+#: one planned delivery: (destination, goal, conversion time as a Unix timestamp,
+#: kind — "send", "deferred" or "rejected" —, its JSON line or None when no plan file is
+#: written). A plain tuple: it crosses from a mapping process cheaply.
+PlanEntry = tuple[str, str, float, str, str | None]
+
+
+def plan_entry(
+    dest: Destination[Any, Any],
+    conversion: Conversion,
+    target: BaseModel,
+    now: datetime,
+    *,
+    queued: bool,
+    with_line: bool,
+) -> PlanEntry:
+    """What would happen to one delivery: the exact payload, or why pre-flight holds it."""
+    line: dict[str, Any] = {
+        "destination": dest.name,
+        "type": dest.type,
+        "goal": conversion.goal,
+        "conversion_key": conversion.key,
+    }
+    if queued:
+        line["queued"] = True  # planned by an earlier run, due now
+    try:
+        payload = dest.build(conversion, target, now)
+    except RowRejected as exc:
+        kind = "rejected"
+        line["rejected"] = {"code": exc.code, "message": exc.message}
+    except RowDeferred as exc:
+        kind = "deferred"
+        retry_at = exc.retry_at.isoformat()
+        line["deferred"] = {"code": exc.code, "message": exc.message, "retry_at": retry_at}
+    else:
+        kind = "send"
+        line["payload"] = payload
+    text = json.dumps(line, ensure_ascii=False, separators=(",", ":")) if with_line else None
+    return (dest.name, conversion.goal, conversion.occurred_at.timestamp(), kind, text)
+
+
+def plan_conversion(
+    conversion: Conversion,
+    targets: Mapping[str, BaseModel],
+    destinations: Mapping[str, Destination[Any, Any]],
+    now: datetime,
+    *,
+    with_line: bool,
+) -> tuple[list[PlanEntry], list[str]]:
+    """The entries of a new conversion, and the destinations it is skipped for (no
+    identifier the platform can match)."""
+    entries: list[PlanEntry] = []
+    skipped: list[str] = []
+    for dest_name, target in targets.items():
+        dest = destinations[dest_name]
+        if dest.has_identifier(conversion, target):
+            entries.append(
+                plan_entry(dest, conversion, target, now, queued=False, with_line=with_line)
+            )
+        else:
+            skipped.append(dest_name)
+    return entries, skipped
 
 
 class PlanWriter:
@@ -32,40 +100,18 @@ class PlanWriter:
             self._db = sqlite3.connect(Path(self._tmp.name) / "plan.db")
             self._db.execute(_SCHEMA)
 
-    def add(
-        self,
-        *,
-        destination: str,
-        type_name: str,
-        conversion: Conversion,
-        payload: Mapping[str, Any] | None = None,
-        rejected: Mapping[str, str] | None = None,
-        deferred: Mapping[str, str] | None = None,
-        queued: bool = False,
-    ) -> None:
-        """One planned delivery: its payload, or why pre-flight holds it back."""
-        kind = "rejected" if rejected else "deferred" if deferred else "send"
-        key = (destination, conversion.goal)
-        self.counts.setdefault(key, Counter())[kind] += 1
-        if self._db is None:
+    @property
+    def with_lines(self) -> bool:
+        """Whether entries need their JSON line (a plan file is written)."""
+        return self._db is not None
+
+    def add(self, entry: PlanEntry) -> None:
+        destination, goal, at, kind, line = entry
+        self.counts.setdefault((destination, goal), Counter())[kind] += 1
+        if self._db is None or line is None:
             return
-        line: dict[str, Any] = {
-            "destination": destination,
-            "type": type_name,
-            "goal": conversion.goal,
-            "conversion_key": conversion.key,
-        }
-        if queued:
-            line["queued"] = True  # planned by an earlier run, due now
-        if rejected:
-            line["rejected"] = dict(rejected)
-        elif deferred:
-            line["deferred"] = dict(deferred)
-        else:
-            line["payload"] = payload
         self._seq += 1
-        text = json.dumps(line, ensure_ascii=False, separators=(",", ":"))
-        self._pending.append((destination, conversion.occurred_at.timestamp(), self._seq, text))
+        self._pending.append((destination, at, self._seq, line))
         if len(self._pending) >= 10_000:
             self._flush()
 

@@ -68,3 +68,23 @@ def test_a_source_error_in_the_mapping_process_stops_that_source(
     (problem,) = summary.user_errors
     assert "orders/b.csv" in problem and "sources.shop.fields.status" in problem
     assert summary.status == "failed"
+
+
+def test_a_dry_run_plans_the_same_in_a_mapping_process(workdir: Path, tmp_path: Path) -> None:
+    write_orders(workdir, ROWS)
+    loaded = load_config(workdir / "convsync.yaml", env={})
+    plans = []
+    for min_bytes, name in ((None, "one.jsonl"), (0, "two.jsonl")):
+        ledger = Ledger.open(f"sqlite:///{tmp_path / 'absent.db'}", read_only=True)
+        try:
+            pipeline = SyncPipeline(loaded, ledger, map_process_min_bytes=min_bytes)
+            summary = pipeline.run(SyncOptions(dry_run=True, output=tmp_path / name))
+        finally:
+            ledger.close()
+        plans.append(((tmp_path / name).read_text(encoding="utf-8"), summary.plan, summary.goals))
+    assert plans[0] == plans[1]
+    text, counts, goals = plans[0]
+    assert '"order":"A-1"' not in text and '"rb_clickid":"click1"' in text
+    assert counts == {("vk", "purchase"): {"send": 1}}
+    assert goals["purchase"]["skipped:vk"] == 1
+    assert not (tmp_path / "absent.db").exists()
