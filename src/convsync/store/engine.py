@@ -38,7 +38,7 @@ WRITE = "convsync_write"
 SQLITE_BUSY_TIMEOUT_S = 60.0
 #: page cache per SQLite connection (KiB). The key index is written in random order, so a
 #: larger cache helps a little (64 MB: ~10 % faster at 1M records) but costs resident memory.
-SQLITE_CACHE_KIB = 24 * 1024
+SQLITE_CACHE_KIB = 16 * 1024
 #: WAL pages before an automatic checkpoint (about 120 MB of 4 KiB pages), and the size
 #: the WAL file is cut back to after one
 SQLITE_CHECKPOINT_PAGES = 30_000
