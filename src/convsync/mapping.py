@@ -141,6 +141,19 @@ class MappingFailed(ConvsyncError):
     """The mapping process ended with an unexpected error (its traceback is the text)."""
 
 
+def _put(out: multiprocessing.Queue[tuple[str, Any]], item: tuple[str, Any]) -> None:
+    """Hand an item over; give up (exit) if the parent died: nobody would ever read it."""
+    parent = multiprocessing.parent_process()
+    while True:
+        try:
+            out.put(item, timeout=1.0)
+        except queue.Full:
+            if parent is not None and not parent.is_alive():
+                raise SystemExit(1) from None
+        else:
+            return
+
+
 def _child_main(job: MapJob, out: multiprocessing.Queue[tuple[str, Any]]) -> None:
     from convsync.logging import configure_logging, register_secret
 
@@ -164,12 +177,12 @@ def _child_main(job: MapJob, out: multiprocessing.Queue[tuple[str, Any]]) -> Non
             dialect = make_url(f"{job.dialect}://").get_dialect()()
             chunks = ready_chunks(job, destinations, dialect, clock)
         for ready in chunks:
-            out.put(("chunk", ready))
-        out.put(("done", None))
+            _put(out, ("chunk", ready))
+        _put(out, ("done", None))
     except UserError as exc:
-        out.put(("user_error", str(exc)))
+        _put(out, ("user_error", str(exc)))
     except Exception:  # noqa: BLE001 (the child process's top-level handler: the parent re-raises it)
-        out.put(("error", traceback.format_exc()))
+        _put(out, ("error", traceback.format_exc()))
 
 
 class MappingProcess:
