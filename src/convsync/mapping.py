@@ -28,11 +28,11 @@ from convsync.config import LoadedConfig
 from convsync.destinations import load_destination_class
 from convsync.destinations.base import Destination
 from convsync.errors import ConvsyncError, UserError
-from convsync.goals import GoalMapper
+from convsync.goals import GoalMapper, MappedChunk
 from convsync.model import RecordRejection
 from convsync.plan import PlanEntry, plan_conversion
 from convsync.sources import load_source_class
-from convsync.sources.base import FileMark, Source, SourceContext, SourceState
+from convsync.sources.base import FileMark, PulledChunk, Source, SourceContext, SourceState
 from convsync.store.recording import PreparedChunk, prepare_chunk
 
 AnyDestination = Destination[BaseModel, BaseModel]
@@ -76,17 +76,24 @@ class ReadyChunk:
     prepared: PreparedChunk = field(repr=False)
 
 
+def _mapped(
+    job: MapJob, destinations: Mapping[str, AnyDestination]
+) -> Iterator[tuple[PulledChunk, MappedChunk]]:
+    """The source's chunks with their goal mapping (nothing when no goal reads it)."""
+    mapper = GoalMapper(job.loaded, job.source, destinations, job.goals or None)
+    if not mapper.rules:
+        return
+    for chunk in make_source(job.loaded, job.source, job.chunk_size).pull(job.state):
+        yield chunk, mapper.map(chunk.records)
+
+
 def ready_chunks(
     job: MapJob,
     destinations: Mapping[str, AnyDestination],
     dialect: Dialect,
     clock: Callable[[], datetime],
 ) -> Iterator[ReadyChunk]:
-    mapper = GoalMapper(job.loaded, job.source, destinations, job.goals or None)
-    if not mapper.rules:
-        return
-    for chunk in make_source(job.loaded, job.source, job.chunk_size).pull(job.state):
-        mapped = mapper.map(chunk.records)
+    for chunk, mapped in _mapped(job, destinations):
         prepared = prepare_chunk(
             mapped.conversions, mapped.deliveries, dialect=dialect, run_id=job.run_id, now=clock()
         )
@@ -116,11 +123,7 @@ def planned_chunks(
     destinations: Mapping[str, AnyDestination],
     clock: Callable[[], datetime],
 ) -> Iterator[PlannedChunk]:
-    mapper = GoalMapper(job.loaded, job.source, destinations, job.goals or None)
-    if not mapper.rules:
-        return
-    for chunk in make_source(job.loaded, job.source, job.chunk_size).pull(job.state):
-        mapped = mapper.map(chunk.records)
+    for chunk, mapped in _mapped(job, destinations):
         now = clock()
         planned = []
         for c in mapped.conversions:
