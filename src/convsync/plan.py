@@ -19,6 +19,8 @@ from convsync.errors import RowDeferred, RowRejected
 from convsync.model import Conversion
 
 _SCHEMA = "CREATE TABLE plan (dest TEXT, at REAL, seq INTEGER, line TEXT)"
+# one encoder for every line: json.dumps with options builds a new one per call
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 #: one planned delivery: (destination, goal, conversion time as a Unix timestamp,
@@ -57,7 +59,7 @@ def plan_entry(
     else:
         kind = "send"
         line["payload"] = payload
-    text = json.dumps(line, ensure_ascii=False, separators=(",", ":")) if with_line else None
+    text = _JSON.encode(line) if with_line else None
     return (dest.name, conversion.goal, conversion.occurred_at.timestamp(), kind, text)
 
 

@@ -140,6 +140,8 @@ def json_number(value: Decimal) -> int | float:
 
 def bad_chars(value: str, forbidden: str) -> set[str]:
     """Characters of ``value`` that are in ``forbidden``, whitespace or control characters."""
+    if value.isascii() and value.isalnum() and not any(c.isalnum() for c in forbidden):
+        return set()  # the usual id: letters and digits only, none of them forbidden
     return {c for c in value if c in forbidden or c.isspace() or not c.isprintable()}
 
 

@@ -28,6 +28,7 @@ CLICK_ID_FIELDS = ("gclid", "gbraid", "wbraid")
 #: limit: real ids are roughly 20-150 characters, and these catch a truncated or
 #: concatenated field before Google answers UNPARSEABLE_GCLID for it.
 _CLICK_ID_CHARS = re.compile(r"[A-Za-z0-9_-]")
+_CLICK_ID = re.compile(r"[A-Za-z0-9_-]*")
 _CLICK_ID_MIN, _CLICK_ID_MAX = 10, 1000
 
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
@@ -129,7 +130,13 @@ def format_conversion_date_time(moment: datetime) -> str:
 
 def _check_click_id(field: str, value: str) -> None:
     code = f"unparseable_{field}"
-    bad = {c for c in value if not _CLICK_ID_CHARS.fullmatch(c)}
+    # one match for the usual, well-formed id; the character by character scan only
+    # to name what is wrong
+    bad = (
+        set()
+        if _CLICK_ID.fullmatch(value)
+        else {c for c in value if not _CLICK_ID_CHARS.fullmatch(c)}
+    )
     if bad:
         raise RowRejected(
             code,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from convsync.destinations import preflight
@@ -121,6 +122,7 @@ def _is_uint64(value: str) -> bool:
     return bool(_UINT64_TEXT.fullmatch(value)) and int(value) <= _UINT64_MAX
 
 
+@lru_cache(maxsize=256)  # a handful of goal identifiers, checked for every row
 def _check_target(target: str) -> None:
     # The config validates this already; checked again because a wrong Target fails the
     # whole file with "Check your request", not just this row.
