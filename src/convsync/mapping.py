@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -60,7 +60,7 @@ class MapJob:
     log_level: str = "INFO"
     #: "record": prepared ledger rows; "plan": dry-run plan entries (with JSON lines
     #: when ``plan_lines``)
-    mode: str = "record"
+    mode: Literal["record", "plan"] = "record"
     plan_lines: bool = False
 
 

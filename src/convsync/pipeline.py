@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from pydantic import BaseModel
@@ -142,7 +142,10 @@ class SyncPipeline:
                 if self.stop.is_set():
                     break
                 try:
-                    self._pull_and_record(name, options, summary, plan)
+                    if plan is not None:
+                        self._pull_and_plan(name, options, summary, plan)
+                    else:
+                        self._pull_and_record(name, options, summary)
                 except UserError as exc:
                     # a source the user must fix (a file without a mapped column) stops
                     # alone: the other sources and the deliveries still go on
@@ -193,12 +196,7 @@ class SyncPipeline:
 
     # --- pull, map, record -------------------------------------------------------------
 
-    def _pull_and_record(
-        self, name: str, options: SyncOptions, summary: RunSummary, plan: PlanWriter | None
-    ) -> None:
-        if plan is not None:
-            self._pull_and_plan(name, options, summary, plan)
-            return
+    def _pull_and_record(self, name: str, options: SyncOptions, summary: RunSummary) -> None:
         stats = summary.sources.setdefault(name, Counter())
         state = self.ledger.source_state(name)
         job = self._job(name, options, summary, state, mode="record", plan_lines=False)
@@ -239,7 +237,7 @@ class SyncPipeline:
         summary: RunSummary,
         state: SourceState,
         *,
-        mode: str,
+        mode: Literal["record", "plan"],
         plan_lines: bool,
     ) -> MapJob:
         dialect = self.ledger.dialect
