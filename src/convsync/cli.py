@@ -109,7 +109,10 @@ def sync(
     summary = run_once(
         settings, _load(settings), dry_run, output, tuple(source or ()), tuple(goal or ())
     )
-    views.print_run_summary(stdout, summary, output)
+    # with the plan on stdout (--output -), the summary goes to stderr so a pipe gets
+    # only JSON lines
+    console = Console(stderr=True) if output is not None and str(output) == "-" else stdout
+    views.print_run_summary(console, summary, output)
     for problem in summary.user_errors:
         print(f"convsync: {problem}", file=sys.stderr)
     raise typer.Exit(2 if summary.user_errors else 1 if summary.has_failures else 0)

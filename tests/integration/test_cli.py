@@ -216,3 +216,14 @@ def test_validate_checks_the_source_files_headers(tmp_path: Path, example: Path)
     empty = convsync("--config", str(example), "validate", cwd=tmp_path, env=DEMO_ENV)
     assert empty.returncode == 0, empty.stderr
     assert "note: sources.shop.path: no file matches" in empty.stdout
+
+
+def test_a_plan_on_stdout_is_only_json_lines(tmp_path: Path, example: Path) -> None:
+    out = convsync(
+        "--config", str(example), "sync", "--once", "--dry-run", "--output", "-",
+        cwd=tmp_path, env=DEMO_ENV,
+    )  # fmt: skip
+    assert out.returncode == 1, out.stderr  # the sample's two bad rows
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(lines) == 9 and all("destination" in line for line in lines)
+    assert "Dry run (nothing recorded, nothing sent)" in out.stderr
