@@ -227,3 +227,13 @@ def test_a_plan_on_stdout_is_only_json_lines(tmp_path: Path, example: Path) -> N
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert len(lines) == 9 and all("destination" in line for line in lines)
     assert "Dry run (nothing recorded, nothing sent)" in out.stderr
+
+
+def test_an_unreachable_ledger_is_a_clear_user_error(tmp_path: Path, example: Path) -> None:
+    out = convsync(
+        "--config", str(example), "--database-url", "postgresql://convsync:pw-4711@127.0.0.1:1/x",
+        "sync", "--once", cwd=tmp_path, env=DEMO_ENV,
+    )  # fmt: skip
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "cannot open the ledger at postgresql+psycopg://convsync:***@127.0.0.1:1/x" in out.stderr
+    assert "pw-4711" not in out.stderr

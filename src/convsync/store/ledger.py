@@ -14,7 +14,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import OperationalError
 
+from convsync.errors import UserError
 from convsync.model import (
     ClaimedDelivery,
     Conversion,
@@ -72,6 +74,14 @@ class Ledger:
                 migrate.require_head(opened.engine, opened.display_url)
             else:
                 migrate.upgrade(opened.engine, opened.display_url)
+        except OperationalError as exc:
+            # unreachable server, wrong password, unwritable folder: the user's to fix
+            opened.dispose()
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise UserError(
+                f"cannot open the ledger at {opened.display_url}: {reason} "
+                "(check --database-url / CONVSYNC_DATABASE_URL)"
+            ) from None
         except BaseException:
             opened.dispose()
             raise
