@@ -24,7 +24,7 @@ from convsync.model import (
     RawRecord,
     RecordRejection,
 )
-from convsync.parsing import ParseError, describe_value, normalize_currency, parse_amount
+from convsync.parsing import ParseError, describe_value, normalize_currency, parse_money
 
 _SEP = "\x1f"
 _CONSENT = {
@@ -76,18 +76,21 @@ class GoalRule:
     def to_conversion(self, record: RawRecord, ids: Identifiers) -> Conversion:
         fields = record.fields
         value = self._fixed_value
+        written: str | None = None  # a currency written with the amount ("$20", "1 500 ₽")
         if self._value_field is not None:
             text = fields.get(self._value_field)
             if text:
                 try:
-                    value = parse_amount(text)
+                    value, written = parse_money(text)
                 except ParseError as exc:
                     reason = exc.describe(describe_value(exc.text))
                     raise _RecordProblem(self._value_field, "bad_value", reason) from None
                 if value < 0:
                     reason = f"value {describe_value(text)} is negative"
                     raise _RecordProblem(self._value_field, "bad_value", reason)
-        currency = self.config.currency
+        # the record's currency column, else the one written with the amount, else the
+        # goal's default
+        currency = written or self.config.currency
         raw_currency = fields.get("currency")
         if raw_currency:
             currency = normalize_currency(raw_currency)
@@ -97,6 +100,13 @@ class GoalRule:
                     "bad_currency",
                     f"{describe_value(raw_currency)} is not an ISO 4217 currency code "
                     "(RUB, USD, EUR, …)",
+                )
+            if written is not None and written != currency:
+                field = self._value_field or "value"
+                raise _RecordProblem(
+                    field,
+                    "bad_currency",
+                    f"the amount is written in {written} but the currency column says {currency}",
                 )
         order_id = record.record_id
         if self.config.order_id is not None:

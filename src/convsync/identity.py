@@ -113,7 +113,7 @@ def normalize_phone(raw: str, region: str | None) -> str | None:
 
 # Parsing and validating a phone costs ~20 µs, most of a record's mapping time. The same
 # numbers come back: repeat customers, and every row of an appended file that is read
-# again; the scheduler's process keeps this cache between runs.
+# again; the scheduler's process keeps this cache between runs (small runs map there).
 @lru_cache(maxsize=16384)
 def _e164(raw: str, region: str | None) -> str | None:
     try:

@@ -51,7 +51,6 @@ class DeliveryMachine(RuleBasedStateMachine):
         self.now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
         self.answer = "deliver"
         self.delivered: set[str] = set()  # orders the platform has acknowledged
-        self.arrived: dict[str, int] = {}  # orders the platform has received, how often
         self.uncertain: set[str] = set()
 
     def script(self, batch: Sequence[OutboundRow]) -> list[RowOutcome]:
@@ -59,7 +58,6 @@ class DeliveryMachine(RuleBasedStateMachine):
             order = str(row.payload["order"])
             assert order not in self.delivered, f"{order} sent again after delivery"
             assert order not in self.uncertain, f"{order} re-sent while uncertain"
-            self.arrived[order] = self.arrived.get(order, 0) + 1
         a = self.answer
         if a == "batch_transient":
             raise TransientError("503", retry_after=0.0)

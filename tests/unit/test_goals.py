@@ -166,3 +166,15 @@ def test_missing_order_id_is_rejected(loaded) -> None:  # type: ignore[no-untype
     assert [(r.goal, r.code, r.column) for r in out.rejections] == [
         ("order", "missing_order_id", "Заказ")
     ]
+
+
+def test_a_currency_written_with_the_amount_is_kept(loaded) -> None:  # type: ignore[no-untyped-def]
+    m = mapper(loaded)
+    won = lambda out: next(c for c in out.conversions if c.goal == "won")  # noqa: E731
+    dollars = won(m.map([record(status="won", value="$20")]))
+    assert (dollars.value, dollars.currency) == (Decimal(20), "USD")  # not the goal's RUB
+    rubles = won(m.map([record(status="won", value="1 500 ₽")]))
+    assert (rubles.value, rubles.currency) == (Decimal(1500), "RUB")
+    (clash,) = m.map([record(status="won", value="$20", currency="EUR")]).rejections
+    assert (clash.code, clash.column) == ("bad_currency", "Сумма")
+    assert "written in USD" in clash.reason and "says EUR" in clash.reason

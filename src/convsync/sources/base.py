@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 from zoneinfo import ZoneInfo
@@ -46,10 +45,6 @@ class PulledChunk:
     files_done: list[FileMark] = field(default_factory=list)
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(frozen=True, slots=True)
 class SourceContext:
     """What a source needs from its surroundings."""
@@ -57,7 +52,6 @@ class SourceContext:
     timezone: ZoneInfo
     base_dir: Path  # relative paths in the config are relative to the config file
     chunk_size: int = 5000
-    now: Callable[[], datetime] = _utc_now
 
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)

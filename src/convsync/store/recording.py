@@ -50,14 +50,6 @@ class RecordCounts:
     skipped: int = 0
     rejections: int = 0
 
-    def __add__(self, other: RecordCounts) -> RecordCounts:
-        return RecordCounts(
-            self.new_conversions + other.new_conversions,
-            self.pending + other.pending,
-            self.skipped + other.skipped,
-            self.rejections + other.rejections,
-        )
-
 
 # ON CONFLICT DO NOTHING: a conversion already in the ledger is left as it is.
 _INSERT_CONVERSIONS = BulkInsert(
