@@ -132,13 +132,32 @@ class GoalConfig(StrictModel):
     send: dict[str, dict[str, Any]] = Field(
         description="destination name → that platform's target (conversion action, goal…)."
     )
+    retract_when: dict[str, str | list[str] | NotCondition] | None = Field(
+        default=None,
+        description=(
+            "Conditions like `when`: a recorded conversion whose record later matches them "
+            "is retracted where the platform allows it (Google Ads)."
+        ),
+    )
+    restate_on_value_change: bool = Field(
+        default=False,
+        description=(
+            "A recorded conversion whose record later shows another value is restated "
+            "with the new total where the platform allows it (Google Ads)."
+        ),
+    )
 
-    @field_validator("when", mode="before")
+    @field_validator("when", "retract_when", mode="before")
     @classmethod
     def _when_text(cls, value: Any) -> Any:
         if isinstance(value, dict):
             return {k: _condition_text(v) for k, v in value.items()}
         return value
+
+    @property
+    def adjusts(self) -> bool:
+        """Whether records may adjust this goal's conversions after they are recorded."""
+        return bool(self.retract_when) or self.restate_on_value_change
 
     @field_validator("value", mode="before")
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from convsync.config import (
     suggest,
 )
 from convsync.config_text import ConfigPath, Interpolator, LineIndex, dotted
+from convsync.destinations import DESTINATION_TYPES, load_destination_class
 from convsync.destinations.google_ads.config import GoogleAdsConfig
 from convsync.destinations.vk_ads.config import VkAdsConfig
 from convsync.destinations.yandex_metrica.config import MetricaConfig
@@ -208,6 +209,7 @@ def _cross_check(data: dict[str, Any], lines: LineIndex) -> list[ConfigProblem]:
                     )
         send = goal.get("send")
         if isinstance(send, dict):
+            _check_adjusting(goal_name, goal, send, destinations, add)
             if not send:
                 add(("goals", goal_name, "send"), "no destinations: name at least one")
             for dest_name in send:
@@ -218,6 +220,33 @@ def _cross_check(data: dict[str, Any], lines: LineIndex) -> list[ConfigProblem]:
                         + suggest(dest_name, list(destinations)),
                     )
     return problems
+
+
+def _check_adjusting(
+    goal_name: str,
+    goal: dict[str, Any],
+    send: dict[str, Any],
+    destinations: dict[str, Any],
+    add: Callable[[ConfigPath, str], None],
+) -> None:
+    """``retract_when`` / ``restate_on_value_change`` need a destination that takes
+    adjustments; otherwise the user would expect retractions that never happen."""
+    for option in ("retract_when", "restate_on_value_change"):
+        if not goal.get(option):
+            continue
+        kinds = {
+            str(dest.get("type"))
+            for name in send
+            if isinstance(dest := destinations.get(name), dict)
+            and dest.get("type") in DESTINATION_TYPES
+        }
+        if not kinds or any(load_destination_class(kind).supports_adjustments for kind in kinds):
+            continue
+        add(
+            ("goals", goal_name, option),
+            f"none of this goal's destinations ({', '.join(sorted(kinds))}) can retract or "
+            "restate a conversion it received; only google_ads can",
+        )
 
 
 def _section(data: dict[str, Any], key: str) -> dict[str, Any]:
@@ -232,10 +261,11 @@ def _mapped_fields(src: Any) -> set[str] | None:
 
 
 def _field_references(goal: dict[str, Any]) -> Iterator[tuple[str, ConfigPath]]:
-    when = goal.get("when")
-    if isinstance(when, dict):
-        for key in when:
-            yield str(key), ("when", str(key))
+    for section in ("when", "retract_when"):
+        conditions = goal.get(section)
+        if isinstance(conditions, dict):
+            for key in conditions:
+                yield str(key), (section, str(key))
     for key in ("value", "order_id"):
         ref = goal.get(key)
         if isinstance(ref, str):

@@ -16,13 +16,7 @@ from pydantic import BaseModel
 
 from convsync.config import DeliveryConfig
 from convsync.destinations.base import Destination
-from convsync.errors import (
-    DestinationUnavailable,
-    PermanentError,
-    RowDeferred,
-    RowRejected,
-    TransientError,
-)
+from convsync.errors import DestinationUnavailable, PermanentError, TransientError
 from convsync.model import (
     ClaimedDelivery,
     DeliveryState,
@@ -31,6 +25,7 @@ from convsync.model import (
     RowOutcome,
     Transition,
 )
+from convsync.outbound import prepare
 from convsync.retry import transient_retry
 from convsync.store.ledger import Ledger
 
@@ -65,6 +60,16 @@ class DestinationStats:
         if self.stopped:
             out["stopped"] = self.stopped
         return out
+
+
+def _held(delivery_id: int, exc: DestinationUnavailable) -> Transition:
+    """A row in hand when its destination stopped: pending again, or deferred to the
+    moment the platform named (a daily quota's reset)."""
+    if exc.retry_at is None:
+        return Transition(delivery_id, DeliveryState.PENDING, "released", "destination stopped")
+    return Transition(
+        delivery_id, DeliveryState.DEFERRED, exc.code, exc.message, retry_at=exc.retry_at
+    )
 
 
 class _RowsStillTransient(TransientError):
@@ -142,8 +147,19 @@ class DeliveryWorker:
             self._deliver(rows, recovering=True)
 
     def _deliver(self, rows: Sequence[ClaimedDelivery], *, recovering: bool) -> None:
+        # conversions and adjustments go in requests of their own (different RPCs on
+        # Google); conversions first, so an adjustment can follow its conversion
+        conversions = [r for r in rows if r.adjustment is None]
+        adjustments = [r for r in rows if r.adjustment is not None]
+        for group in (conversions, adjustments):
+            if group:
+                self._deliver_group(group, recovering=recovering)
+
+    def _deliver_group(self, rows: Sequence[ClaimedDelivery], *, recovering: bool) -> None:
         now = self.clock()
-        outbound, transitions = self._prepare(rows, now)
+        outbound, transitions = prepare(
+            self.dest, self.targets, rows, now, wait=self.config.retry_backoff
+        )
         if recovering and outbound:
             verdicts = self.dest.recover(outbound)
             resend = []
@@ -156,56 +172,14 @@ class DeliveryWorker:
         try:
             if outbound:
                 transitions += self._send(outbound)
-        except DestinationUnavailable:
+        except DestinationUnavailable as exc:
             sent = {t.delivery_id for t in transitions}
             transitions += [
-                Transition(r.delivery_id, DeliveryState.PENDING, "released", "destination stopped")
-                for r in outbound
-                if r.delivery_id not in sent
+                _held(r.delivery_id, exc) for r in outbound if r.delivery_id not in sent
             ]
             raise
         finally:
             self._apply(transitions)
-
-    def _prepare(
-        self, rows: Sequence[ClaimedDelivery], now: datetime
-    ) -> tuple[list[OutboundRow], list[Transition]]:
-        """Pre-flight: build every payload; rows the platform would refuse never leave."""
-        outbound: list[OutboundRow] = []
-        transitions: list[Transition] = []
-        for row in rows:
-            target = self.targets.get(row.goal, {}).get(self.dest.name)
-            if target is None:
-                transitions.append(
-                    Transition(
-                        row.delivery_id,
-                        DeliveryState.DEFERRED,
-                        "target_not_configured",
-                        f"goal {row.goal!r} no longer sends to {self.dest.name!r} in the config",
-                        retry_at=now + self.config.retry_backoff,
-                    )
-                )
-                continue
-            try:
-                payload = self.dest.build(row.conversion, target, now)
-            except RowRejected as exc:
-                transitions.append(
-                    Transition(row.delivery_id, DeliveryState.REJECTED, exc.code, exc.message)
-                )
-                continue
-            except RowDeferred as exc:
-                transitions.append(
-                    Transition(
-                        row.delivery_id,
-                        DeliveryState.DEFERRED,
-                        exc.code,
-                        exc.message,
-                        retry_at=exc.retry_at,
-                    )
-                )
-                continue
-            outbound.append(OutboundRow(row.delivery_id, row.conversion, payload, row.attempts))
-        return outbound, transitions
 
     def _send(self, outbound: list[OutboundRow]) -> list[Transition]:
         """Send with quick retries of transient failures, then defer what still fails."""

@@ -85,12 +85,17 @@ class PermanentError(ConvsyncError):
 class DestinationUnavailable(ConvsyncError):
     """Authentication, permission, or an upload path not available: skip the destination
     for this run and leave its deliveries pending (nothing is lost, nothing counts as an
-    attempt)."""
+    attempt).
 
-    def __init__(self, code: str, message: str) -> None:
+    With ``retry_at`` (a daily quota is used up), the rows of the batch in hand are
+    deferred to that moment instead, and the destination stops for the run.
+    """
+
+    def __init__(self, code: str, message: str, retry_at: datetime | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+        self.retry_at = retry_at
 
 
 class RowProblem(ConvsyncError):

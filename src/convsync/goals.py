@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from pydantic import BaseModel
@@ -17,6 +17,8 @@ from convsync.config import GoalConfig, LoadedConfig, NotCondition
 from convsync.destinations.base import Destination
 from convsync.identity import build_identifiers
 from convsync.model import (
+    AdjustmentCandidate,
+    AdjustmentKind,
     Conversion,
     DeliveryState,
     Identifiers,
@@ -58,11 +60,31 @@ class _RecordProblem(Exception):
 class GoalRule:
     """One goal compiled for fast matching and mapping."""
 
-    def __init__(self, name: str, config: GoalConfig, targets: Mapping[str, BaseModel]) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: GoalConfig,
+        targets: Mapping[str, BaseModel],
+        destinations: Mapping[str, Destination[BaseModel, BaseModel]],
+    ) -> None:
         self.name = name
         self.config = config
         self.targets = dict(targets)
         self._conditions = [_compile_condition(k, v) for k, v in config.when.items()]
+        self._retract_conditions = [
+            _compile_condition(k, v) for k, v in (config.retract_when or {}).items()
+        ]
+        #: the destinations that can retract or restate what they received
+        self.adjusting = tuple(
+            dest for dest in self.targets if destinations[dest].supports_adjustments
+        )
+        self.restates = config.restate_on_value_change and bool(self.adjusting)
+        #: record fields the destinations keep with the conversion
+        self.attribute_fields = tuple(
+            sorted(
+                set().union(*(destinations[d].attribute_fields(t) for d, t in self.targets.items()))
+            )
+        )
         if isinstance(config.value, str):
             self._value_field: str | None = config.value
             self._fixed_value: Decimal | None = None
@@ -72,6 +94,25 @@ class GoalRule:
 
     def matches(self, fields: Mapping[str, str]) -> bool:
         return all(cond(fields) for cond in self._conditions)
+
+    def retracts(self, fields: Mapping[str, str]) -> bool:
+        """The record says a conversion of this goal is taken back (``retract_when``)."""
+        if not self._retract_conditions or not self.adjusting:
+            return False
+        return all(cond(fields) for cond in self._retract_conditions)
+
+    def key_of(self, record: RawRecord) -> tuple[str, str]:
+        """The conversion key and order id of the record's conversion for this goal."""
+        order_id = record.record_id
+        if self.config.order_id is not None:
+            order_id = record.fields.get(self.config.order_id, "").strip()
+            if not order_id:
+                raise _RecordProblem(
+                    self.config.order_id, "missing_order_id", "the order id is empty"
+                )
+        if self.config.dedup_by == "order_id":
+            return conversion_key("order", self.name, order_id), order_id
+        return conversion_key(record.source, record.record_id, self.name), order_id
 
     def to_conversion(self, record: RawRecord, ids: Identifiers) -> Conversion:
         fields = record.fields
@@ -108,18 +149,11 @@ class GoalRule:
                     "bad_currency",
                     f"the amount is written in {written} but the currency column says {currency}",
                 )
-        order_id = record.record_id
-        if self.config.order_id is not None:
-            order_id = fields.get(self.config.order_id, "").strip()
-            if not order_id:
-                raise _RecordProblem(
-                    self.config.order_id, "missing_order_id", "the order id is empty"
-                )
-        if self.config.dedup_by == "order_id":
-            key = conversion_key("order", self.name, order_id)
-        else:
-            key = conversion_key(record.source, record.record_id, self.name)
+        key, order_id = self.key_of(record)
         consent = fields.get("consent")
+        attributes = None
+        if self.attribute_fields:
+            attributes = {f: v for f in self.attribute_fields if (v := fields.get(f))}
         return Conversion(
             key=key,
             source=record.source,
@@ -131,6 +165,7 @@ class GoalRule:
             currency=currency,
             ids=ids,
             consent=_CONSENT.get(consent.strip().casefold()) if consent else None,
+            attributes=attributes or None,
         )
 
 
@@ -139,6 +174,7 @@ class MappedChunk:
     conversions: list[Conversion]
     deliveries: list[PlannedDelivery]
     rejections: list[RecordRejection]
+    adjustments: list[AdjustmentCandidate] = field(default_factory=list)
 
 
 class GoalMapper:
@@ -156,7 +192,7 @@ class GoalMapper:
         self.phone_region = app.phone_region
         self.destinations = destinations
         self.rules = [
-            GoalRule(name, goal, loaded.targets.get(name, {}))
+            GoalRule(name, goal, loaded.targets.get(name, {}), destinations)
             for name, goal in app.goals.items()
             if goal.source == source and (not goals or name in goals)
         ]
@@ -167,6 +203,9 @@ class GoalMapper:
         for record in records:
             ids: Identifiers | None = None
             for rule in self.rules:
+                if rule.retracts(record.fields):
+                    self._retraction(record, rule, out)
+                    continue
                 if not rule.matches(record.fields):
                     continue
                 if ids is None:
@@ -191,7 +230,28 @@ class GoalMapper:
                 seen.add(conversion.key)
                 out.conversions.append(conversion)
                 out.deliveries.extend(self.plan(conversion, rule))
+                if rule.restates:
+                    out.adjustments.append(
+                        AdjustmentCandidate(
+                            conversion.key,
+                            rule.name,
+                            AdjustmentKind.RESTATEMENT,
+                            rule.adjusting,
+                            conversion.value,
+                            conversion.currency,
+                        )
+                    )
         return out
+
+    @staticmethod
+    def _retraction(record: RawRecord, rule: GoalRule, out: MappedChunk) -> None:
+        try:
+            key, _ = rule.key_of(record)
+        except _RecordProblem:
+            return  # without an order id no conversion of it can have been recorded
+        out.adjustments.append(
+            AdjustmentCandidate(key, rule.name, AdjustmentKind.RETRACTION, rule.adjusting)
+        )
 
     def plan(self, conversion: Conversion, rule: GoalRule) -> list[PlannedDelivery]:
         planned = []

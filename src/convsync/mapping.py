@@ -95,7 +95,12 @@ def ready_chunks(
 ) -> Iterator[ReadyChunk]:
     for chunk, mapped in _mapped(job, destinations):
         prepared = prepare_chunk(
-            mapped.conversions, mapped.deliveries, dialect=dialect, run_id=job.run_id, now=clock()
+            mapped.conversions,
+            mapped.deliveries,
+            dialect=dialect,
+            run_id=job.run_id,
+            now=clock(),
+            adjustments=mapped.adjustments,
         )
         yield ReadyChunk(
             pulled=len(chunk.records) + len(chunk.rejections),

@@ -91,6 +91,30 @@ class Conversion:
     currency: str | None
     ids: Identifiers
     consent: str | None = None  # ad_user_data consent: GRANTED | DENIED | None (unknown)
+    #: record fields a destination asked to keep (custom variables, call details), by name
+    attributes: Mapping[str, str] | None = None
+
+
+class AdjustmentKind(enum.StrEnum):
+    """How a conversion already sent changes: taken back, or its value corrected."""
+
+    RETRACTION = "retraction"
+    RESTATEMENT = "restatement"
+
+
+@dataclass(frozen=True, slots=True)
+class Adjustment:
+    """A change to a recorded conversion, seen by convsync at ``adjusted_at``.
+
+    A restatement carries the new total ``value`` (and its currency); a retraction none.
+    ``adjusted_at`` only grows for one conversion, as a second restatement needs a later
+    adjustment time than the first.
+    """
+
+    kind: AdjustmentKind
+    adjusted_at: datetime
+    value: Decimal | None = None
+    currency: str | None = None
 
 
 class DeliveryState(enum.StrEnum):
@@ -142,6 +166,22 @@ class RowOutcome:
         return cls(OutcomeKind.TRANSIENT, code, message, retry_after=retry_after)
 
 
+@dataclass(slots=True)
+class AdjustmentCandidate:
+    """A record that may change a conversion already recorded (the map step cannot know
+    whether it is; the record step looks the conversion up).
+
+    ``destinations`` are the goal's destinations that take adjustments.
+    """
+
+    conversion_key: str
+    goal: str
+    kind: AdjustmentKind
+    destinations: tuple[str, ...]
+    value: Decimal | None = None
+    currency: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class OutboundRow:
     """One row of a batch handed to ``Destination.send``: the ledger's delivery id, the
@@ -151,6 +191,7 @@ class OutboundRow:
     conversion: Conversion
     payload: Mapping[str, Any]
     attempts: int = 0
+    adjustment: Adjustment | None = None  # set: the row adjusts the conversion
 
 
 @dataclass(slots=True)  # see _HOT_PATH
@@ -179,6 +220,9 @@ class ClaimedDelivery:
     attempts: int
     batch_id: str | None
     conversion: Conversion
+    adjustment: Adjustment | None = None
+    #: for an adjustment: the state of the conversion's own delivery to this destination
+    base_state: DeliveryState | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -224,6 +224,8 @@ class SyncPipeline:
                 stats["new"] += counts.new_conversions
                 stats["planned"] += counts.pending
                 stats["skipped"] += counts.skipped
+                if counts.adjustments:
+                    stats["adjustments"] += counts.adjustments
                 if self.stop.is_set():
                     break
         finally:

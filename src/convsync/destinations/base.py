@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel
 
 from convsync.errors import DestinationUnavailable
-from convsync.model import Conversion, OutboundRow, RowOutcome
+from convsync.model import Adjustment, Conversion, OutboundRow, RowOutcome
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
 TargetT = TypeVar("TargetT", bound=BaseModel)
@@ -27,6 +27,10 @@ class Destination(ABC, Generic[ConfigT, TargetT]):
 
     type: ClassVar[str]
     max_batch: ClassVar[int]
+    #: the platform can retract or restate a conversion it received (``build_adjustment``)
+    supports_adjustments: ClassVar[bool] = False
+    #: the platform can check a batch without recording it (``validate``)
+    supports_validation: ClassVar[bool] = False
 
     def __init__(self, name: str, config: ConfigT) -> None:
         self.name = name
@@ -57,6 +61,21 @@ class Destination(ABC, Generic[ConfigT, TargetT]):
         Raises ``TransientError`` (whole batch may pass: retried), ``PermanentError``
         (whole batch rejected) or ``DestinationUnavailable`` (stop for this run).
         """
+
+    def attribute_fields(self, target: TargetT) -> frozenset[str]:
+        """Record fields a conversion must keep for this target (``Conversion.attributes``)."""
+        return frozenset()
+
+    def build_adjustment(
+        self, conversion: Conversion, adjustment: Adjustment, target: TargetT, now: datetime
+    ) -> dict[str, Any]:
+        """The payload of one adjustment row; raises RowRejected / RowDeferred."""
+        raise NotImplementedError(f"{self.type} takes no adjustments")
+
+    def validate(self, rows: Sequence[OutboundRow]) -> list[RowOutcome]:
+        """Check one batch with the platform without it being recorded there: one outcome
+        per row (``delivered`` = would be accepted). Raises like ``send``."""
+        raise NotImplementedError(f"{self.type} has no validate-only mode")
 
     def recover(self, rows: Sequence[OutboundRow]) -> list[RowOutcome | None]:
         """Rows left in ``sending`` by a crash (lease expired): what happened to them?

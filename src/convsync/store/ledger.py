@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 
 from convsync.errors import UserError
 from convsync.model import (
+    AdjustmentCandidate,
     ClaimedDelivery,
     Conversion,
     DeliveryState,
@@ -135,13 +136,20 @@ class Ledger:
         cursor: Mapping[str, Any] | None,
         files_done: Sequence[FileMark],
         now: datetime,
+        adjustments: Sequence[AdjustmentCandidate] = (),
     ) -> RecordCounts:
         """Record a chunk in ONE transaction: new conversions (deduplicated within the
         chunk and against the ledger), the planned deliveries of the new ones only,
-        rejections (upserted), the cursor and the processed files."""
+        the adjustments of conversions recorded before, rejections (upserted), the
+        cursor and the processed files."""
         _aware(now)
         prepared = recording.prepare_chunk(
-            conversions, deliveries, dialect=self.dialect, run_id=run_id, now=now
+            conversions,
+            deliveries,
+            dialect=self.dialect,
+            run_id=run_id,
+            now=now,
+            adjustments=adjustments,
         )
         return self.write_chunk(
             prepared,

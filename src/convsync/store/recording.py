@@ -9,15 +9,22 @@ learnt without per-row RETURNING: see :func:`_insert_new`.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
-from convsync.model import Conversion, DeliveryState, PlannedDelivery, RecordRejection
+from convsync.model import (
+    AdjustmentCandidate,
+    Conversion,
+    DeliveryState,
+    PlannedDelivery,
+    RecordRejection,
+)
 from convsync.sources.base import FileMark, SourceState
+from convsync.store.adjusting import record_adjustments
 from convsync.store.bulk import BulkInsert, to_db
 from convsync.store.rows import (
     CONVERSION_VALUE_COLUMNS,
@@ -49,6 +56,7 @@ class RecordCounts:
     pending: int = 0
     skipped: int = 0
     rejections: int = 0
+    adjustments: int = 0
 
 
 # ON CONFLICT DO NOTHING: a conversion already in the ledger is left as it is.
@@ -115,6 +123,8 @@ class PreparedChunk:
     keys: list[str]
     conversion_rows: list[tuple[Any, ...]]
     delivery_rows: list[tuple[str, tuple[Any, ...]]]
+    #: records that may retract or restate conversions already recorded
+    adjustments: list[AdjustmentCandidate] = field(default_factory=list)
 
 
 def prepare_chunk(
@@ -124,6 +134,7 @@ def prepare_chunk(
     dialect: Dialect,
     run_id: str,
     now: datetime,
+    adjustments: Sequence[AdjustmentCandidate] = (),
 ) -> PreparedChunk:
     """The rows of a chunk: conversions deduplicated by key (the first wins), each
     (conversion, destination) delivery once."""
@@ -147,7 +158,7 @@ def prepare_chunk(
                     (d.goal, d.destination, str(d.state), 0, d.code, d.message, at, at),
                 ),
             )
-    return PreparedChunk(list(unique), rows, list(plan.values()))
+    return PreparedChunk(list(unique), rows, list(plan.values()), list(adjustments))
 
 
 def write_chunk(
@@ -167,6 +178,7 @@ def write_chunk(
     rows = [(new_ids[key], *row) for key, row in prepared.delivery_rows if key in new_ids]
     skipped = sum(1 for row in rows if row[3] == skipped_state)
     _INSERT_DELIVERIES.execute(connection, rows)
+    adjustments = record_adjustments(connection, prepared.adjustments, run_id=run_id, now=now)
 
     rejection_count = _upsert_rejections(connection, rejections, run_id=run_id, now=now)
     if cursor is not None:
@@ -177,6 +189,7 @@ def write_chunk(
         pending=len(rows) - skipped,
         skipped=skipped,
         rejections=rejection_count,
+        adjustments=adjustments,
     )
 
 

@@ -13,7 +13,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from convsync.model import ClaimedDelivery, Conversion, DeliveryState, Identifiers
+from convsync.model import (
+    Adjustment,
+    AdjustmentKind,
+    ClaimedDelivery,
+    Conversion,
+    DeliveryState,
+    Identifiers,
+)
 from convsync.store.schema import conversions, deliveries
 
 #: SQLite's default limit is 999 bound parameters per statement on old builds; 500
@@ -80,6 +87,7 @@ CONVERSION_VALUE_COLUMNS = (
     "currency",
     "ids",
     "consent",
+    "attributes",
     "recorded_at",
     "run_id",
 )
@@ -114,53 +122,97 @@ def conversion_values(
         conversion.currency,
         json.dumps(conversion.ids.as_dict(), separators=(",", ":")),
         conversion.consent,
+        _attributes_json(conversion.attributes),
         recorded_at,
         run_id,
     )
 
 
+def _attributes_json(attributes: Mapping[str, str] | None) -> str | None:
+    if not attributes:
+        return None
+    return json.dumps(dict(attributes), ensure_ascii=False, separators=(",", ":"))
+
+
+def _columns(table: sa.FromClause, prefix: str) -> tuple[sa.Label[Any], ...]:
+    return tuple(
+        table.c[name].label(f"{prefix}{name}")
+        for name in CONVERSION_VALUE_COLUMNS
+        if name not in ("recorded_at", "run_id")  # bookkeeping, not part of a Conversion
+    )
+
+
 #: the conversions columns a ClaimedDelivery needs, labelled apart from deliveries'
-CONVERSION_COLUMNS: tuple[sa.Label[Any], ...] = tuple(
-    conversions.c[name].label(f"c_{name}")
-    for name in CONVERSION_VALUE_COLUMNS
-    if name not in ("recorded_at", "run_id")  # bookkeeping, not part of a Conversion
-)
+CONVERSION_COLUMNS: tuple[sa.Label[Any], ...] = _columns(conversions, "c_")
+
+#: an adjustment's delivery also reads the conversion it adjusts, and that conversion's
+#: own delivery to the same destination
+_BASE = conversions.alias("base")
+_BASE_DELIVERY = deliveries.alias("base_delivery")
+_BASE_COLUMNS = _columns(_BASE, "b_")
 
 
-def conversion_from_row(row: Mapping[Any, Any]) -> Conversion:
-    """A Conversion from a row selected with :data:`CONVERSION_COLUMNS`."""
-    offset_min: int = row["c_utc_offset_min"]
-    occurred_utc: datetime = row["c_occurred_at"]
+def conversion_from_row(row: Mapping[Any, Any], prefix: str = "c_") -> Conversion:
+    """A Conversion from a row selected with :data:`CONVERSION_COLUMNS` (or another
+    prefix's copy of them)."""
+    offset_min: int = row[f"{prefix}utc_offset_min"]
+    occurred_utc: datetime = row[f"{prefix}occurred_at"]
     zone = UTC if offset_min == 0 else timezone(timedelta(minutes=offset_min))
-    value: str | None = row["c_value"]
+    value: str | None = row[f"{prefix}value"]
+    attributes: str | None = row[f"{prefix}attributes"]
     return Conversion(
-        key=row["c_key"],
-        source=row["c_source"],
-        record_id=row["c_record_id"],
-        goal=row["c_goal"],
-        order_id=row["c_order_id"],
+        key=row[f"{prefix}key"],
+        source=row[f"{prefix}source"],
+        record_id=row[f"{prefix}record_id"],
+        goal=row[f"{prefix}goal"],
+        order_id=row[f"{prefix}order_id"],
         occurred_at=occurred_utc.astimezone(zone),
         value=None if value is None else Decimal(value),
-        currency=row["c_currency"],
-        ids=Identifiers.from_dict(json.loads(row["c_ids"])),
-        consent=row["c_consent"],
+        currency=row[f"{prefix}currency"],
+        ids=Identifiers.from_dict(json.loads(row[f"{prefix}ids"])),
+        consent=row[f"{prefix}consent"],
+        attributes=None if attributes is None else json.loads(attributes),
     )
 
 
 def claimed_select() -> sa.Select[Any]:
     """Deliveries joined to their conversions, as :func:`claimed_from_row` reads them."""
-    return sa.select(
-        deliveries.c.id,
-        deliveries.c.destination,
-        deliveries.c.goal,
-        deliveries.c.state,
-        deliveries.c.attempts,
-        deliveries.c.batch_id,
-        *CONVERSION_COLUMNS,
-    ).join_from(deliveries, conversions, deliveries.c.conversion_id == conversions.c.id)
+    return (
+        sa.select(
+            deliveries.c.id,
+            deliveries.c.destination,
+            deliveries.c.goal,
+            deliveries.c.state,
+            deliveries.c.attempts,
+            deliveries.c.batch_id,
+            *CONVERSION_COLUMNS,
+            conversions.c.adjustment.label("c_adjustment"),
+            conversions.c.recorded_at.label("c_recorded_at"),
+            *_BASE_COLUMNS,
+            _BASE_DELIVERY.c.state.label("b_state"),
+        )
+        .join_from(deliveries, conversions, deliveries.c.conversion_id == conversions.c.id)
+        .outerjoin(_BASE, conversions.c.adjusts_id == _BASE.c.id)
+        .outerjoin(
+            _BASE_DELIVERY,
+            sa.and_(
+                _BASE_DELIVERY.c.conversion_id == _BASE.c.id,
+                _BASE_DELIVERY.c.destination == deliveries.c.destination,
+            ),
+        )
+    )
 
 
 def claimed_from_row(row: Mapping[Any, Any]) -> ClaimedDelivery:
+    kind: str | None = row["c_adjustment"]
+    if kind is None:
+        conversion, adjustment, base_state = conversion_from_row(row), None, None
+    else:
+        own = conversion_from_row(row)
+        conversion = conversion_from_row(row, "b_")
+        adjustment = Adjustment(AdjustmentKind(kind), row["c_recorded_at"], own.value, own.currency)
+        state: str | None = row["b_state"]
+        base_state = None if state is None else DeliveryState(state)
     return ClaimedDelivery(
         delivery_id=row["id"],
         destination=row["destination"],
@@ -168,7 +220,9 @@ def claimed_from_row(row: Mapping[Any, Any]) -> ClaimedDelivery:
         state=DeliveryState(row["state"]),
         attempts=row["attempts"],
         batch_id=row["batch_id"],
-        conversion=conversion_from_row(row),
+        conversion=conversion,
+        adjustment=adjustment,
+        base_state=base_state,
     )
 
 

@@ -107,9 +107,23 @@ conversions = sa.Table(
     sa.Column("consent", sa.String(16), nullable=True),
     sa.Column("recorded_at", UTCDateTime, nullable=False),
     sa.Column("run_id", TOKEN, nullable=False),
+    # An adjustment is a row of its own that changes the conversion ``adjusts_id``:
+    # ``adjustment`` says how (retraction | restatement), ``value``/``currency`` hold a
+    # restatement's new total and ``recorded_at`` is the adjustment's time. Being a
+    # conversion row, its deliveries go through the same state machine.
+    sa.Column(
+        "adjusts_id",
+        BigId,
+        sa.ForeignKey("conversions.id", name="fk_conversions_adjusts_id"),
+        nullable=True,
+    ),
+    sa.Column("adjustment", STATE, nullable=True),
+    # record fields a destination keeps (custom variables, call details), JSON
+    sa.Column("attributes", sa.Text, nullable=True),
     sa.UniqueConstraint("key", name="uq_conversions_key"),
     sa.Index("ix_conversions_goal", "goal"),
     sa.Index("ix_conversions_recorded_at", "recorded_at"),
+    sa.Index("ix_conversions_adjusts_id", "adjusts_id"),
 )
 
 deliveries = sa.Table(

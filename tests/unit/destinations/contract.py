@@ -29,7 +29,7 @@ from pydantic import BaseModel
 from convsync.config import TARGET_MODELS
 from convsync.destinations import load_destination_class
 from convsync.destinations.base import Destination
-from convsync.errors import DestinationUnavailable, RowDeferred, RowProblem, RowRejected
+from convsync.errors import RowDeferred, RowProblem, RowRejected
 from convsync.model import Conversion, Identifiers
 
 #: a day after the DESIGN example conversion (2026-11-20 14:03:00+03:00)
@@ -169,14 +169,6 @@ class DestinationContract:
         assert isinstance(target, TARGET_MODELS[destination.type])
 
     # Replace this test when the destination's upload is built (issues #3 and #4).
-    def test_send_is_not_built_yet_and_keeps_rows_pending(
-        self, destination: AnyDestination
-    ) -> None:
-        with pytest.raises(DestinationUnavailable) as caught:
-            destination.send([])
-        assert caught.value.code == "upload_not_built"
-        assert "pending" in caught.value.message
-
     def test_build_only_ever_returns_json_or_raises_a_row_problem(
         self, destination: AnyDestination, conversion: Conversion, target: BaseModel, now: datetime
     ) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from convsync.destinations.vk_ads import VkAdsDestination
 from convsync.destinations.vk_ads.config import VkAdsConfig, VkAdsTarget
-from convsync.errors import RowDeferred, RowRejected
+from convsync.errors import DestinationUnavailable, RowDeferred, RowRejected
 from convsync.model import Conversion, Identifiers
 
 from .contract import NOW, DestinationContract, assert_explained
@@ -169,3 +169,10 @@ def test_future_event_waits_because_vk_counts_it_on_arrival(
 
 def test_describe_names_the_pixel(destination: VkAdsDestination) -> None:
     assert destination.describe() == {"destination": "vk", "type": "vk_ads", "pixel_id": 3456789}
+
+
+def test_send_is_not_built_yet_and_keeps_rows_pending(destination: Any) -> None:
+    with pytest.raises(DestinationUnavailable) as caught:
+        destination.send([])
+    assert caught.value.code == "upload_not_built"
+    assert "pending" in caught.value.message
