@@ -93,9 +93,21 @@ def sync(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Pull, map and plan; change nothing, send nothing.")
     ] = False,
+    validate: Annotated[
+        bool,
+        typer.Option(
+            "--validate",
+            help="Record as usual, then have the platform check every due delivery "
+            "without recording it (Google Ads validate_only); nothing is delivered.",
+        ),
+    ] = False,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Dry-run plan file (JSON lines); - for stdout."),
+        typer.Option(
+            "--output",
+            "-o",
+            help="Dry-run plan or --validate results (JSON lines); - for stdout.",
+        ),
     ] = None,
     source: Annotated[list[str] | None, typer.Option(help="Only this source (repeatable).")] = None,
     goal: Annotated[list[str] | None, typer.Option(help="Only this goal (repeatable).")] = None,
@@ -103,11 +115,22 @@ def sync(
     """Run one sync now (`convsync run` runs them on the schedule)."""
     from convsync.runner import run_once
 
-    if output is not None and not dry_run:
-        raise UserError("--output writes the dry-run plan: use it with --dry-run")
+    if dry_run and validate:
+        raise UserError(
+            "--dry-run and --validate do not go together: --dry-run sends nothing, "
+            "--validate has the platform check what would be sent"
+        )
+    if output is not None and not (dry_run or validate):
+        raise UserError("--output writes the dry-run plan or the --validate results: add one")
     settings = _settings(ctx)
     summary = run_once(
-        settings, _load(settings), dry_run, output, tuple(source or ()), tuple(goal or ())
+        settings,
+        _load(settings),
+        dry_run,
+        output,
+        tuple(source or ()),
+        tuple(goal or ()),
+        validate=validate,
     )
     # with the plan on stdout (--output -), the summary goes to stderr so a pipe gets
     # only JSON lines

@@ -29,7 +29,7 @@ from convsync.destinations import load_destination_class
 from convsync.destinations.base import Destination
 from convsync.errors import ConvsyncError, UserError
 from convsync.goals import GoalMapper, MappedChunk
-from convsync.model import RecordRejection
+from convsync.model import AdjustmentCandidate, RecordRejection
 from convsync.plan import PlanEntry, plan_conversion
 from convsync.sources import load_source_class
 from convsync.sources.base import FileMark, PulledChunk, Source, SourceContext, SourceState
@@ -121,6 +121,8 @@ class PlannedChunk:
     mapped: Counter[str]  # conversions per goal
     #: (conversion key, goal, its plan entries, destinations it is skipped for)
     conversions: list[tuple[str, str, list[PlanEntry], list[str]]]
+    #: records that may adjust conversions recorded before
+    adjustments: list[AdjustmentCandidate] = field(default_factory=list)
 
 
 def planned_chunks(
@@ -142,6 +144,7 @@ def planned_chunks(
             rejections=[*chunk.rejections, *mapped.rejections],
             mapped=Counter(c.goal for c in mapped.conversions),
             conversions=planned,
+            adjustments=mapped.adjustments,
         )
 
 

@@ -31,10 +31,17 @@ from convsync.mapping import (
     planned_chunks,
     ready_chunks,
 )
-from convsync.model import ClaimedDelivery, RecordRejection
-from convsync.plan import PlanEntry, PlanWriter, plan_entry
+from convsync.model import (
+    Adjustment,
+    AdjustmentCandidate,
+    ClaimedDelivery,
+    DeliveryState,
+    RecordRejection,
+)
+from convsync.plan import PlanEntry, PlanWriter, row_entry
 from convsync.sources.base import Source, SourceState
 from convsync.store.ledger import Ledger
+from convsync.validation import Validator
 
 log = structlog.get_logger("convsync.pipeline")
 
@@ -48,7 +55,10 @@ def utc_now() -> datetime:
 @dataclass(frozen=True)
 class SyncOptions:
     dry_run: bool = False
-    output: Path | None = None  # dry-run plan file (JSON lines); "-" for stdout
+    #: record as usual, then check every due delivery with the platform (validate-only)
+    #: instead of sending it
+    validate: bool = False
+    output: Path | None = None  # dry-run plan / validation results (JSON lines); "-": stdout
     sources: tuple[str, ...] = ()  # only these sources (default: all)
     goals: tuple[str, ...] = ()  # only these goals (default: all)
     trigger: str = "once"
@@ -65,6 +75,8 @@ class RunSummary:
     goals: dict[str, Counter[str]] = field(default_factory=dict)
     destinations: dict[str, dict[str, Any]] = field(default_factory=dict)
     plan: dict[tuple[str, str], Counter[str]] = field(default_factory=dict)
+    #: --validate: per destination, how many due rows were valid, rejected, …
+    validation: dict[str, dict[str, Any]] = field(default_factory=dict)
     user_errors: list[str] = field(default_factory=list)
 
     @property
@@ -75,6 +87,8 @@ class RunSummary:
             return True
         if any(c.get("rejected", 0) for c in self.plan.values()):
             return True
+        if any(v.get("rejected") or v.get("stopped") for v in self.validation.values()):
+            return True
         return any(d.get("rejected") or d.get("stopped") for d in self.destinations.values())
 
     def as_dict(self) -> dict[str, Any]:
@@ -83,6 +97,7 @@ class RunSummary:
             "sources": {k: dict(v) for k, v in self.sources.items()},
             "goals": {k: dict(v) for k, v in self.goals.items()},
             "destinations": self.destinations,
+            **({"validation": self.validation} if self.validation else {}),
         }
 
 
@@ -155,6 +170,8 @@ class SyncPipeline:
                 self._plan_queued(options, plan)
                 plan.finish()
                 summary.plan = plan.counts
+            elif options.validate and not self.stop.is_set():
+                summary.validation = self._validator().run(options.output)
             elif not self.stop.is_set():
                 self._deliver(summary)
             if self.stop.is_set():
@@ -296,6 +313,8 @@ class SyncPipeline:
             for ready in chunks:
                 self._count_mapped(name, ready.pulled, ready.rejections, ready.mapped, summary)
                 stats["new"] += self._plan_new(ready.conversions, plan, summary)
+                if ready.adjustments:
+                    stats["adjustments"] += self._plan_adjustments(ready.adjustments, plan, summary)
                 if self.stop.is_set():
                     break
         finally:
@@ -336,19 +355,49 @@ class SyncPipeline:
                 counts[f"skipped:{dest_name}"] += 1
         return new
 
+    def _plan_adjustments(
+        self, candidates: Sequence[AdjustmentCandidate], plan: PlanWriter, summary: RunSummary
+    ) -> int:
+        """Plan the adjustments that records would make of conversions recorded before."""
+        now = self.clock()
+        planned = self.ledger.judge_adjustments(candidates)
+        for adjustment in planned:
+            summary.goals[adjustment.conversion.goal][adjustment.kind.value] += 1
+            for dest_name in adjustment.destinations:
+                row = ClaimedDelivery(
+                    0,
+                    dest_name,
+                    adjustment.conversion.goal,
+                    DeliveryState.PENDING,
+                    0,
+                    None,
+                    adjustment.conversion,
+                    Adjustment(adjustment.kind, now, adjustment.value, adjustment.currency),
+                    adjustment.base_states[dest_name],
+                )
+                plan.add(self._row_entry(row, now, queued=False, plan=plan))
+        return len(planned)
+
     def _plan_queued(self, options: SyncOptions, plan: PlanWriter) -> None:
         """Deliveries recorded by earlier runs that a real run would send now."""
         now = self.clock()
-        for dest_name, dest in self.destinations.items():
+        for dest_name in self.destinations:
             for row in self.ledger.due_deliveries(destination=dest_name, now=now):
-                if not self._selected(row, options):
-                    continue
-                target = self.loaded.targets.get(row.goal, {}).get(dest_name)
-                if target is not None:
-                    entry = plan_entry(
-                        dest, row.conversion, target, now, queued=True, with_line=plan.with_lines
-                    )
-                    plan.add(entry)
+                if self._selected(row, options):
+                    plan.add(self._row_entry(row, now, queued=True, plan=plan))
+
+    def _row_entry(
+        self, row: ClaimedDelivery, now: datetime, *, queued: bool, plan: PlanWriter
+    ) -> PlanEntry:
+        return row_entry(
+            self.destinations[row.destination],
+            row,
+            self.loaded.targets,
+            now,
+            wait=self.loaded.app.delivery.retry_backoff,
+            queued=queued,
+            with_line=plan.with_lines,
+        )
 
     @staticmethod
     def _selected(row: ClaimedDelivery, options: SyncOptions) -> bool:
@@ -357,6 +406,17 @@ class SyncPipeline:
         return not options.sources or row.conversion.source in options.sources
 
     # --- deliver -----------------------------------------------------------------------
+
+    def _validator(self) -> Validator:
+        return Validator(
+            self.destinations,
+            self.loaded.targets,
+            self.ledger,
+            self.loaded.app.delivery,
+            clock=self.clock,
+            sleep=self.sleep,
+            initial_wait=self.initial_wait,
+        )
 
     def _deliver(self, summary: RunSummary) -> None:
         """Each destination on its own thread: a slow or throttled platform holds up

@@ -8,15 +8,16 @@ import sqlite3
 import tempfile
 from collections import Counter
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
 from pydantic import BaseModel
 
 from convsync.destinations.base import Destination
-from convsync.errors import RowDeferred, RowRejected
-from convsync.model import Conversion
+from convsync.errors import RowDeferred, RowProblem
+from convsync.model import Adjustment, ClaimedDelivery, Conversion, DeliveryState, Transition
+from convsync.outbound import prepare
 
 _SCHEMA = "CREATE TABLE plan (dest TEXT, at REAL, seq INTEGER, line TEXT)"
 # one encoder for every line: json.dumps with options builds a new one per call
@@ -24,7 +25,7 @@ _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 #: one planned delivery: (destination, goal, conversion time as a Unix timestamp,
-#: kind — "send", "deferred" or "rejected" —, its JSON line or None when no plan file is
+#: kind — "send", "deferred", "rejected" or "skipped" —, its JSON line or None when no plan file is
 #: written). A plain tuple: it crosses from a mapping process cheaply.
 PlanEntry = tuple[str, str, float, str, str | None]
 
@@ -39,26 +40,61 @@ def plan_entry(
     with_line: bool,
 ) -> PlanEntry:
     """What would happen to one delivery: the exact payload, or why pre-flight holds it."""
+    try:
+        payload = dest.build(conversion, target, now)
+    except RowProblem as exc:
+        return _entry(dest, conversion, None, exc, queued=queued, with_line=with_line)
+    return _entry(dest, conversion, None, payload, queued=queued, with_line=with_line)
+
+
+def row_entry(
+    dest: Destination[Any, Any],
+    row: ClaimedDelivery,
+    targets: Mapping[str, Mapping[str, BaseModel]],
+    now: datetime,
+    *,
+    wait: timedelta,
+    queued: bool,
+    with_line: bool,
+) -> PlanEntry:
+    """The entry of a ledger row (a queued delivery, or an adjustment), through the same
+    pre-flight the deliver step runs."""
+    outbound, held = prepare(dest, targets, [row], now, wait=wait)
+    outcome: Mapping[str, Any] | Transition = outbound[0].payload if outbound else held[0]
+    return _entry(dest, row.conversion, row.adjustment, outcome, queued=queued, with_line=with_line)
+
+
+def _entry(
+    dest: Destination[Any, Any],
+    conversion: Conversion,
+    adjustment: Adjustment | None,
+    outcome: Mapping[str, Any] | RowProblem | Transition,
+    *,
+    queued: bool,
+    with_line: bool,
+) -> PlanEntry:
     line: dict[str, Any] = {
         "destination": dest.name,
         "type": dest.type,
         "goal": conversion.goal,
         "conversion_key": conversion.key,
     }
+    if adjustment is not None:
+        line["adjustment"] = adjustment.kind.value
     if queued:
         line["queued"] = True  # planned by an earlier run, due now
-    try:
-        payload = dest.build(conversion, target, now)
-    except RowRejected as exc:
-        kind = "rejected"
-        line["rejected"] = {"code": exc.code, "message": exc.message}
-    except RowDeferred as exc:
-        kind = "deferred"
-        retry_at = exc.retry_at.isoformat()
-        line["deferred"] = {"code": exc.code, "message": exc.message, "retry_at": retry_at}
+    if isinstance(outcome, RowProblem | Transition):
+        retry_at = outcome.retry_at if isinstance(outcome, RowDeferred | Transition) else None
+        kind = "deferred" if retry_at is not None else "rejected"
+        line[kind] = {"code": outcome.code, "message": outcome.message}
+        if retry_at is not None:
+            line[kind]["retry_at"] = retry_at.isoformat()
+        elif isinstance(outcome, Transition) and outcome.state is DeliveryState.SKIPPED:
+            kind = "skipped"
+            line["skipped"] = line.pop("rejected")
     else:
         kind = "send"
-        line["payload"] = payload
+        line["payload"] = outcome
     text = _JSON.encode(line) if with_line else None
     return (dest.name, conversion.goal, conversion.occurred_at.timestamp(), kind, text)
 

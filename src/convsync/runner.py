@@ -33,9 +33,13 @@ def run_once(
     output: Path | None,
     sources: tuple[str, ...],
     goals: tuple[str, ...],
+    *,
+    validate: bool = False,
 ) -> RunSummary:
     """``convsync sync --once``: one run, under the same lease as the scheduler's."""
-    options = SyncOptions(dry_run=dry_run, output=output, sources=sources, goals=goals)
+    options = SyncOptions(
+        dry_run=dry_run, validate=validate, output=output, sources=sources, goals=goals
+    )
     ledger = Ledger.open(settings.database_url, read_only=dry_run)
     try:
         pipeline = make_pipeline(settings, loaded, ledger)

@@ -31,8 +31,21 @@ def print_run_summary(out: Console, summary: RunSummary, plan_file: Path | None)
         _print_plan(out, summary)
         if plan_file is not None and str(plan_file) != "-":
             out.print(f"Plan written to {plan_file} (one JSON object per delivery).")
+    elif summary.validation:
+        _print_validation(out, summary.validation)
+        if plan_file is not None and str(plan_file) != "-":
+            out.print(f"Results written to {plan_file} (one JSON object per delivery).")
     else:
         _print_destinations(out, summary.destinations)
+
+
+def _print_validation(out: Console, validation: Mapping[str, Mapping[str, Any]]) -> None:
+    cols = ("valid", "rejected", "deferred", "skipped", "transient")
+    table = Table("destination", *cols, "note", title="Validation (nothing delivered)")
+    for name, counts in validation.items():
+        note = counts.get("stopped") or counts.get("not_checked") or ""
+        table.add_row(name, *(str(counts.get(c, 0)) for c in cols), str(note))
+    out.print(table)
 
 
 def _print_plan(out: Console, summary: RunSummary) -> None:
@@ -106,7 +119,8 @@ def print_report(
     )  # fmt: skip
     for r in rows:
         table.add_row(
-            r.goal, r.destination, str(r.mapped), str(r.planned), str(r.delivered), str(r.matched),
+            r.goal if r.kind == "conversion" else f"{r.goal} ({r.kind})", r.destination,
+            str(r.mapped), str(r.planned), str(r.delivered), str(r.matched),
             str(r.pending + r.sending), str(r.deferred), str(r.uncertain),
             _by_code(r.rejected_by_code), _by_code(r.skipped_by_code),
         )  # fmt: skip
@@ -132,7 +146,8 @@ def _where(r: FailureRow) -> str:
     if r.kind == "record":
         column = f", column {r.column!r}" if r.column else ""
         return f"{r.origin}{column}"
-    return f"{r.goal} → {r.destination}, order {r.order_id}"
+    adjustment = f" ({r.adjustment})" if r.adjustment else ""
+    return f"{r.goal} → {r.destination}, order {r.order_id}{adjustment}"
 
 
 def _why(r: FailureRow) -> str:

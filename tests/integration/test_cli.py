@@ -154,7 +154,7 @@ def test_output_without_dry_run_and_bad_since_are_refused(tmp_path: Path, exampl
         cwd=tmp_path,
         env=DEMO_ENV,
     )
-    assert out.returncode == 2 and "use it with --dry-run" in out.stderr
+    assert out.returncode == 2 and "dry-run plan or the --validate results" in out.stderr
     since = convsync(
         "--database-url", f"sqlite:///{tmp_path}/l.db", "report", "--since", "soon", cwd=tmp_path
     )

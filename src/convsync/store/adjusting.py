@@ -18,7 +18,7 @@ Adjustments are rare next to conversions, so they are written row by row.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -74,6 +74,8 @@ class PlannedAdjustment:
     currency: str | None
     destinations: tuple[str, ...]
     sequence: int  # 1 for the conversion's first adjustment, and so on
+    #: destination → state of the conversion's own delivery there
+    base_states: Mapping[str, DeliveryState]
 
 
 def judge(
@@ -115,6 +117,7 @@ def judge(
                 currency=currency,
                 destinations=targets,
                 sequence=base.adjustments,
+                base_states={d: DeliveryState(base.delivered_to[d]) for d in targets},
             )
         )
     return planned

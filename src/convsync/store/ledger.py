@@ -27,7 +27,7 @@ from convsync.model import (
     Transition,
 )
 from convsync.sources.base import FileMark, SourceState
-from convsync.store import claims, engine, migrate, recording, reports, runs
+from convsync.store import adjusting, claims, engine, migrate, recording, reports, runs
 from convsync.store.recording import RecordCounts
 from convsync.store.reports import FailureRow, FunnelRow
 from convsync.store.rows import fetch_claimed
@@ -160,6 +160,13 @@ class Ledger:
             files_done=files_done,
             now=now,
         )
+
+    def judge_adjustments(
+        self, candidates: Sequence[AdjustmentCandidate]
+    ) -> list[adjusting.PlannedAdjustment]:
+        """The adjustments ``candidates`` would record (for a dry run); changes nothing."""
+        with self._read() as connection:
+            return adjusting.judge(connection, candidates)
 
     @property
     def dialect(self) -> Dialect:

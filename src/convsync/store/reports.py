@@ -26,6 +26,9 @@ class FunnelRow:
     goal: str
     destination: str
     mapped: int = 0
+    #: "conversion", or the adjustments of the goal's conversions: "retraction" or
+    #: "restatement" (``mapped`` then counts the adjustments recorded)
+    kind: str = "conversion"
     planned: int = 0
     delivered: int = 0
     matched: int = 0
@@ -48,19 +51,25 @@ class FunnelRow:
 
 #: what a code-less rejection or skip is counted under
 NO_CODE = "unknown"
+#: the kind of a conversions row that is not an adjustment
+CONVERSION = "conversion"
+
+
+_KIND = sa.func.coalesce(conversions.c.adjustment, CONVERSION)
 
 
 def funnel(connection: Connection, since: datetime) -> list[FunnelRow]:
     mapped_query = (
-        sa.select(conversions.c.goal, sa.func.count())
+        sa.select(conversions.c.goal, _KIND, sa.func.count())
         .where(conversions.c.recorded_at >= since)
-        .group_by(conversions.c.goal)
+        .group_by(conversions.c.goal, _KIND)
     )
-    mapped: dict[str, int] = dict(connection.execute(mapped_query).all())
+    mapped = {(goal, kind): count for goal, kind, count in connection.execute(mapped_query)}
     query = (
         sa.select(
             deliveries.c.goal,
             deliveries.c.destination,
+            _KIND,
             deliveries.c.state,
             deliveries.c.code,
             sa.func.count(),
@@ -68,14 +77,20 @@ def funnel(connection: Connection, since: datetime) -> list[FunnelRow]:
         .join_from(deliveries, conversions, deliveries.c.conversion_id == conversions.c.id)
         .where(conversions.c.recorded_at >= since)
         .group_by(
-            deliveries.c.goal, deliveries.c.destination, deliveries.c.state, deliveries.c.code
+            deliveries.c.goal,
+            deliveries.c.destination,
+            _KIND,
+            deliveries.c.state,
+            deliveries.c.code,
         )
     )
-    rows: dict[tuple[str, str], FunnelRow] = {}
-    for goal, destination, state_text, code, count in connection.execute(query):
-        row = rows.get((goal, destination))
+    rows: dict[tuple[str, str, int, str], FunnelRow] = {}
+    for goal, destination, kind, state_text, code, count in connection.execute(query):
+        # conversions first, then their adjustments
+        row_key = (goal, destination, kind != CONVERSION, kind)
+        row = rows.get(row_key)
         if row is None:
-            row = rows[(goal, destination)] = FunnelRow(goal, destination, mapped.get(goal, 0))
+            row = rows[row_key] = FunnelRow(goal, destination, mapped.get((goal, kind), 0), kind)
         state = DeliveryState(state_text)
         if state is _S.SKIPPED:
             key = code or NO_CODE
@@ -115,6 +130,7 @@ class FailureRow:
     # deliveries
     destination: str | None = None
     state: DeliveryState | None = None
+    adjustment: str | None = None  # retraction | restatement, for an adjustment's delivery
     conversion_key: str | None = None
     order_id: str | None = None
     attempts: int | None = None
@@ -145,6 +161,7 @@ def failures(connection: Connection, since: datetime, limit: int) -> list[Failur
             conversions.c.order_id,
             conversions.c.source,
             conversions.c.record_id,
+            conversions.c.adjustment,
         )
         .join_from(deliveries, conversions, deliveries.c.conversion_id == conversions.c.id)
         .where(deliveries.c.state.in_(_FAILED), deliveries.c.updated_at >= since)
@@ -160,6 +177,7 @@ def failures(connection: Connection, since: datetime, limit: int) -> list[Failur
             goal=row.goal,
             destination=row.destination,
             state=DeliveryState(row.state),
+            adjustment=row.adjustment,
             conversion_key=row.key,
             order_id=row.order_id,
             attempts=row.attempts,
