@@ -3,6 +3,7 @@ pre-flight, send in batches with retries, and write every row's outcome."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import uuid
 from collections import Counter
@@ -151,11 +152,27 @@ class DeliveryWorker:
         # Google); conversions first, so an adjustment can follow its conversion
         conversions = [r for r in rows if r.adjustment is None]
         adjustments = [r for r in rows if r.adjustment is not None]
-        for group in (conversions, adjustments):
-            if group:
-                self._deliver_group(group, recovering=recovering)
+        if conversions:
+            done = self._deliver_group(conversions, recovering=recovering)
+            # an adjustment claimed with its own conversion follows it once it went through
+            states = {t.delivery_id: t.state for t in done}
+            now_in = {
+                r.conversion.key: states[r.delivery_id]
+                for r in conversions
+                if r.delivery_id in states
+            }
+            adjustments = [
+                dataclasses.replace(r, base_state=now_in[r.conversion.key])
+                if r.conversion.key in now_in
+                else r
+                for r in adjustments
+            ]
+        if adjustments:
+            self._deliver_group(adjustments, recovering=recovering)
 
-    def _deliver_group(self, rows: Sequence[ClaimedDelivery], *, recovering: bool) -> None:
+    def _deliver_group(
+        self, rows: Sequence[ClaimedDelivery], *, recovering: bool
+    ) -> list[Transition]:
         now = self.clock()
         outbound, transitions = prepare(
             self.dest, self.targets, rows, now, wait=self.config.retry_backoff
@@ -180,6 +197,7 @@ class DeliveryWorker:
             raise
         finally:
             self._apply(transitions)
+        return transitions
 
     def _send(self, outbound: list[OutboundRow]) -> list[Transition]:
         """Send with quick retries of transient failures, then defer what still fails."""
