@@ -11,9 +11,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal
 
 import structlog
@@ -39,6 +37,7 @@ from convsync.model import (
     RecordRejection,
 )
 from convsync.plan import PlanEntry, PlanWriter, row_entry
+from convsync.run_summary import RunSummary, SyncOptions
 from convsync.sources.base import Source, SourceState
 from convsync.store.ledger import Ledger
 from convsync.validation import Validator
@@ -50,55 +49,6 @@ AnyDestination = Destination[BaseModel, BaseModel]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class SyncOptions:
-    dry_run: bool = False
-    #: record as usual, then check every due delivery with the platform (validate-only)
-    #: instead of sending it
-    validate: bool = False
-    output: Path | None = None  # dry-run plan / validation results (JSON lines); "-": stdout
-    sources: tuple[str, ...] = ()  # only these sources (default: all)
-    goals: tuple[str, ...] = ()  # only these goals (default: all)
-    trigger: str = "once"
-
-
-@dataclass
-class RunSummary:
-    run_id: str
-    dry_run: bool
-    started_at: datetime
-    finished_at: datetime | None = None
-    status: str = "running"
-    sources: dict[str, Counter[str]] = field(default_factory=dict)
-    goals: dict[str, Counter[str]] = field(default_factory=dict)
-    destinations: dict[str, dict[str, Any]] = field(default_factory=dict)
-    plan: dict[tuple[str, str], Counter[str]] = field(default_factory=dict)
-    #: --validate: per destination, how many due rows were valid, rejected, …
-    validation: dict[str, dict[str, Any]] = field(default_factory=dict)
-    user_errors: list[str] = field(default_factory=list)
-
-    @property
-    def has_failures(self) -> bool:
-        if self.status != "ok":
-            return True
-        if any(c.get("rejected", 0) for c in self.sources.values()):
-            return True
-        if any(c.get("rejected", 0) for c in self.plan.values()):
-            return True
-        if any(v.get("rejected") or v.get("stopped") for v in self.validation.values()):
-            return True
-        return any(d.get("rejected") or d.get("stopped") for d in self.destinations.values())
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "dry_run": self.dry_run,
-            "sources": {k: dict(v) for k, v in self.sources.items()},
-            "goals": {k: dict(v) for k, v in self.goals.items()},
-            "destinations": self.destinations,
-            **({"validation": self.validation} if self.validation else {}),
-        }
 
 
 class SyncPipeline:

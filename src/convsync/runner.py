@@ -9,7 +9,8 @@ import structlog
 from convsync.config import LoadedConfig
 from convsync.errors import RunRefused
 from convsync.health import HealthServer
-from convsync.pipeline import RunSummary, SyncOptions, SyncPipeline
+from convsync.pipeline import SyncPipeline
+from convsync.run_summary import RunSummary, SyncOptions
 from convsync.scheduler import LeaseBusy, SyncScheduler, lease_holder, run_lease
 from convsync.settings import Settings
 from convsync.store.ledger import Ledger

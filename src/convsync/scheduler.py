@@ -20,7 +20,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from convsync.config import LoadedConfig
-from convsync.pipeline import RunSummary, SyncOptions, SyncPipeline
+from convsync.pipeline import SyncPipeline
+from convsync.run_summary import RunSummary, SyncOptions
 from convsync.store.ledger import Ledger
 
 log = structlog.get_logger("convsync.scheduler")

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from convsync.config import LoadedConfig
-from convsync.pipeline import RunSummary
+from convsync.run_summary import RunSummary
 from convsync.store.reports import FailureRow, FunnelRow
 from convsync.store.runs import RunRow
 
