@@ -34,6 +34,33 @@ def lease_holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+#: the leases this process holds now (several only in tests)
+_HELD_HERE: set[str] = set()
+
+
+def _gone(holder: str) -> bool:
+    """Whether ``holder`` (host:pid:nonce) is a process of this host that no longer runs.
+
+    A killed ``convsync sync --once`` or a restarted container would otherwise block
+    every run until its lease expires. Only this host's processes can be checked; our
+    own pid with another nonce is an earlier life of this pid (pid 1 in a container).
+    """
+    host, _, rest = holder.partition(":")
+    pid_text, _, _nonce = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return holder not in _HELD_HERE
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, someone else's
+    return False
+
+
 class LeaseBusy(Exception):
     """Another process holds the sync lease."""
 
@@ -49,7 +76,15 @@ def run_lease(
     """Hold the sync lease for the block, renewing it in the background so a long run
     keeps it, and a crashed one loses it after ``ttl``."""
     if not ledger.acquire_lease(SYNC_LEASE, holder, ttl, clock()):
-        raise LeaseBusy("another convsync process is running a sync right now")
+        stale = ledger.lease_holder(SYNC_LEASE)
+        if not (
+            stale is not None
+            and _gone(stale)
+            and ledger.take_over_lease(SYNC_LEASE, stale, holder, ttl, clock())
+        ):
+            raise LeaseBusy(f"another convsync process ({stale}) is running a sync right now")
+        log.warning("took over the sync lease of a process that is gone", stale_holder=stale)
+    _HELD_HERE.add(holder)
     done = threading.Event()
 
     def heartbeat() -> None:
@@ -64,6 +99,7 @@ def run_lease(
     finally:
         done.set()
         beat.join()
+        _HELD_HERE.discard(holder)
         ledger.release_lease(SYNC_LEASE, holder)
 
 

@@ -345,6 +345,18 @@ class Ledger:
         with self._write() as connection:
             return runs.renew_lease(connection, name, holder, ttl, now)
 
+    def lease_holder(self, name: str) -> str | None:
+        with self._read() as connection:
+            return runs.lease_holder_of(connection, name)
+
+    def take_over_lease(
+        self, name: str, stale: str, holder: str, ttl: timedelta, now: datetime
+    ) -> bool:
+        """Take the lease of a holder known to be dead, if it still holds it."""
+        _aware(now)
+        with self._write() as connection:
+            return runs.take_over_lease(connection, name, stale, holder, ttl, now)
+
     def release_lease(self, name: str, holder: str) -> None:
         with self._write() as connection:
             runs.release_lease(connection, name, holder)

@@ -149,5 +149,23 @@ def renew_lease(
     return result.rowcount == 1
 
 
+def lease_holder_of(connection: Connection, name: str) -> str | None:
+    return connection.execute(
+        sa.select(leases.c.holder).where(leases.c.name == name)
+    ).scalar_one_or_none()
+
+
+def take_over_lease(
+    connection: Connection, name: str, stale: str, holder: str, ttl: timedelta, now: datetime
+) -> bool:
+    """Take the lease from ``stale`` (a holder known to be dead), if it still holds it."""
+    result = connection.execute(
+        leases.update()
+        .where(leases.c.name == name, leases.c.holder == stale)
+        .values(holder=holder, acquired_at=now, expires_at=now + ttl)
+    )
+    return result.rowcount == 1
+
+
 def release_lease(connection: Connection, name: str, holder: str) -> None:
     connection.execute(leases.delete().where(leases.c.name == name, leases.c.holder == holder))
