@@ -6,7 +6,8 @@ peak RSS is its own:
             with executemany (the floor any CSV → SQLite tool pays)
   dry-run   pull → map → plan with the plan file written (nothing recorded)
   record    a real run: pull → map → record into the SQLite ledger (+ the deliver step,
-            which stops at once here because uploads are not built yet)
+            which stops at once here: Google's token endpoint is an
+            unused local port, the other uploads are not built yet)
   rerun     the same real run again over unchanged input
 and prints records/s, ratios against the baseline, peak RSS (of the phase's process and,
 when a backlog was mapped in a second process, of that one) and the rerun/first ratio.
@@ -46,7 +47,10 @@ destinations:
   google:
     type: google_ads
     customer_id: "123-456-7890"
-    auth: {client_id: "${G_ID}", client_secret: "${G_SECRET}", refresh_token: "${G_TOKEN}"}
+    # nothing listens there: the deliver step stops at once, and never leaves the machine
+    endpoint: "127.0.0.1:9"
+    auth: {client_id: "${G_ID}", client_secret: "${G_SECRET}", refresh_token: "${G_TOKEN}",
+           token_uri: "http://127.0.0.1:9/token"}
   metrica: {type: yandex_metrica, counter_id: 12345678, token: "${M_TOKEN}"}
   vk: {type: vk_ads, pixel_id: 3456789}
 goals:

@@ -121,6 +121,8 @@ class DeliveryWorker:
                 code=exc.code,
                 reason=exc.message,
             )
+        finally:
+            self.dest.close()
         return self.stats
 
     def _claim_args(self) -> dict[str, Any]:

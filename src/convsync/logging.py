@@ -216,7 +216,12 @@ def configure_logging(fmt: str = "auto", level: str = "INFO", stream: TextIO | N
     root.addHandler(handler)
     root.setLevel(numeric_level)
     for name in NOISY_LOGGERS:
-        logging.getLogger(name).setLevel(max(logging.WARNING, numeric_level))
+        library = logging.getLogger(name)
+        library.setLevel(max(logging.WARNING, numeric_level))
+        # google-auth / google-api-core switch off propagation of the "google" logger the
+        # first time they log while it is unconfigured, which would hide every google-ads
+        # line (and its redaction) from this handler for the rest of the process.
+        library.propagate = True
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:

@@ -95,6 +95,8 @@ class Validator:
         except DestinationUnavailable as exc:
             log.warning("destination stopped", destination=name, code=exc.code, reason=exc.message)
             return {**counts, "stopped": f"{exc.code}: {exc.message}"}
+        finally:
+            dest.close()
         return dict(counts)
 
     def _batches(self, name: str, size: int) -> Iterator[list[ClaimedDelivery]]:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.google_ads_fake import FakeGoogleAds, fake_google_ads
+
 ROOT = Path(__file__).resolve().parents[2]
 CONVSYNC = str(Path(sys.executable).parent / "convsync")
 DEMO_ENV = {
@@ -78,13 +80,40 @@ def test_schema_is_json_schema(tmp_path: Path) -> None:
     assert set(schema["properties"]) >= {"timezone", "sources", "destinations", "goals"}
 
 
+def _to_fake_google(example: Path, fake: FakeGoogleAds) -> dict[str, str]:
+    """Point the example's Google Ads account at the local fake; its environment."""
+    text = example.read_text(encoding="utf-8")
+    anchor = 'customer_id: "123-456-7890"'
+    assert anchor in text
+    text = text.replace(anchor, f'{anchor}\n    endpoint: "{fake.endpoint}"', 1)
+    text = text.replace(
+        'refresh_token: "${GOOGLE_ADS_REFRESH_TOKEN}"',
+        'refresh_token: "${GOOGLE_ADS_REFRESH_TOKEN}", token_uri: "${GOOGLE_ADS_TOKEN_URI}"',
+    )
+    example.write_text(text, encoding="utf-8")
+    auth = fake.destination_config()["auth"]
+    return {
+        **DEMO_ENV,
+        "GOOGLE_ADS_CLIENT_ID": auth["client_id"],
+        "GOOGLE_ADS_CLIENT_SECRET": auth["client_secret"],
+        "GOOGLE_ADS_REFRESH_TOKEN": auth["refresh_token"],
+        "GOOGLE_ADS_TOKEN_URI": auth["token_uri"],
+    }
+
+
 def test_example_dry_run_then_real_runs_twice(tmp_path: Path, example: Path) -> None:
+    with fake_google_ads() as fake:
+        _example_runs(tmp_path, example, fake)
+
+
+def _example_runs(tmp_path: Path, example: Path, fake: FakeGoogleAds) -> None:
+    real_env = _to_fake_google(example, fake)
     db = tmp_path / "ledger.db"
     url = f"sqlite:///{db}"
     dry = convsync(
         "--config", str(example), "--database-url", url,
         "sync", "--once", "--dry-run", "--output", "plan.jsonl",
-        cwd=tmp_path, env=DEMO_ENV,
+        cwd=tmp_path, env=real_env,
     )  # fmt: skip
     assert dry.returncode == 1, dry.stderr  # the sample holds two bad rows on purpose
     assert not db.exists()
@@ -105,15 +134,21 @@ def test_example_dry_run_then_real_runs_twice(tmp_path: Path, example: Path) -> 
         "sync",
         "--once",
         cwd=tmp_path,
-        env=DEMO_ENV,
+        env=real_env,
     )
-    assert first.returncode == 1  # bad rows, and the uploads are not built yet
+    assert first.returncode == 1  # bad rows, and Metrica and VK uploads are not built yet
     with sqlite3.connect(db) as conn:
         conversions = conn.execute("SELECT count(*) FROM conversions").fetchone()[0]
-        pending = conn.execute(
-            "SELECT count(*) FROM deliveries WHERE state = 'pending'"
-        ).fetchone()[0]
-    assert conversions == 7 and pending == 9
+        states = dict(
+            conn.execute(
+                "SELECT destination || ':' || state, count(*) FROM deliveries GROUP BY 1"
+            ).fetchall()
+        )
+    google_planned = sum(1 for p in plan if p["destination"] == "google")
+    assert conversions == 7
+    assert states["google:delivered"] == google_planned == len(fake.state.conversions)
+    # the rest of Google's were skipped (no click id) in the plan as in the ledger
+    assert {k for k in states if k.startswith("google:")} <= {"google:delivered", "google:skipped"}
     assert "upload_not_built" in first.stderr
 
     second = convsync(
@@ -124,7 +159,7 @@ def test_example_dry_run_then_real_runs_twice(tmp_path: Path, example: Path) -> 
         "sync",
         "--once",
         cwd=tmp_path,
-        env=DEMO_ENV,
+        env=real_env,
     )
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM conversions").fetchone()[0] == conversions

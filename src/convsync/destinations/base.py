@@ -43,6 +43,9 @@ class Destination(ABC, Generic[ConfigT, TargetT]):
         ``DestinationUnavailable`` here skips the destination without touching a row.
         """
 
+    def close(self) -> None:
+        """Release what ``connect`` opened (channels, sessions); called after each run."""
+
     @abstractmethod
     def has_identifier(self, conversion: Conversion, target: TargetT) -> bool:
         """Whether the conversion carries an identifier this platform can match.

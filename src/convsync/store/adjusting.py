@@ -27,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from convsync.destinations.preflight import CLOCK_SKEW_MARGIN
 from convsync.goals import conversion_key
 from convsync.model import (
     AdjustmentCandidate,
@@ -140,7 +141,9 @@ def record_adjustments(
             key=conversion_key("adjustment", base_key, str(adjustment.sequence)),
             value=None if adjustment.value is None else str(adjustment.value),
             currency=adjustment.currency,
-            recorded_at=now,
+            # the adjustment's time: when the change was seen, a margin back, so that a
+            # platform whose clock is a little behind ours never finds it in its future
+            recorded_at=now - CLOCK_SKEW_MARGIN,
             run_id=run_id,
             adjusts_id=adjustment.base_id,
             adjustment=adjustment.kind.value,

@@ -12,9 +12,16 @@ import pytest
 from convsync.destinations.google_ads import GoogleAdsDestination
 from convsync.destinations.google_ads.config import GoogleAdsConfig, GoogleAdsTarget
 from convsync.errors import RowDeferred, RowRejected
-from convsync.model import Conversion, Identifiers
+from convsync.model import Adjustment, AdjustmentKind, Conversion, Identifiers
 
-from .contract import EMAIL_SHA256, NOW, PHONE_SHA256, DestinationContract, assert_explained
+from .contract import (
+    EMAIL_SHA256,
+    NOW,
+    PHONE_SHA256,
+    DestinationContract,
+    assert_explained,
+    assert_json_only,
+)
 
 MSK = timezone(timedelta(hours=3))
 GCLID = "Cj0KCQiA2-2eBhClARIsAGLQ2RlDk_example_gclid_w1Z3"
@@ -289,3 +296,190 @@ def test_describe_names_the_account(destination: GoogleAdsDestination) -> None:
         "type": "google_ads",
         "customer_id": "1234567890",
     }
+
+
+# --- custom variables ---------------------------------------------------------------------
+
+VARIABLES = GoogleAdsTarget(conversion_action=987654321, custom_variables={11: "plan", 12: "tier"})
+
+
+def test_custom_variables_carry_the_record_fields_that_have_a_value(
+    destination: GoogleAdsDestination,
+) -> None:
+    conv = make_conversion(attributes={"plan": "gold", "tier": "  ", "other": "x"})
+    assert destination.build(conv, VARIABLES, NOW)["custom_variables"] == [
+        {
+            "conversion_custom_variable": "customers/1234567890/conversionCustomVariables/11",
+            "value": "gold",
+        }
+    ]
+    both = make_conversion(attributes={"tier": "2", "plan": "gold"})
+    assert [v["value"] for v in destination.build(both, VARIABLES, NOW)["custom_variables"]] == [
+        "gold",
+        "2",
+    ]
+
+
+@pytest.mark.parametrize("attributes", [None, {}, {"plan": ""}, {"unrelated": "x"}])
+def test_no_custom_variables_without_values(
+    destination: GoogleAdsDestination, attributes: dict[str, str] | None
+) -> None:
+    payload = destination.build(make_conversion(attributes=attributes), VARIABLES, NOW)
+    assert "custom_variables" not in payload
+    assert "custom_variables" not in destination.build(make_conversion(), PLAIN, NOW)
+
+
+def test_attribute_fields_are_the_custom_variables_fields(
+    destination: GoogleAdsDestination,
+) -> None:
+    assert destination.attribute_fields(VARIABLES) == frozenset({"plan", "tier"})
+    assert destination.attribute_fields(PLAIN) == frozenset()
+
+
+def test_custom_variable_ids_take_numbers_or_resource_names() -> None:
+    target = GoogleAdsTarget(
+        conversion_action=1,
+        custom_variables={"12": " plan ", "customers/123/conversionCustomVariables/77": "tier"},
+    )
+    assert target.custom_variables == {12: "plan", 77: "tier"}
+    for bad in ({0: "plan"}, {"abc": "plan"}, {5: ""}):
+        with pytest.raises(ValueError, match="custom_variables"):
+            GoogleAdsTarget(conversion_action=1, custom_variables=bad)
+
+
+# --- adjustments --------------------------------------------------------------------------
+
+#: two days after the DESIGN example conversion (2026-11-20 14:03:00+03:00)
+LATER = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def restatement(value: str | None = "900", currency: str | None = None) -> Adjustment:
+    return Adjustment(
+        AdjustmentKind.RESTATEMENT,
+        datetime(2026, 11, 22, 10, 0, tzinfo=MSK),
+        Decimal(value) if value is not None else None,
+        currency,
+    )
+
+
+def retraction(adjusted_at: datetime = datetime(2026, 11, 22, 10, 0, tzinfo=MSK)) -> Adjustment:
+    return Adjustment(AdjustmentKind.RETRACTION, adjusted_at)
+
+
+def test_destination_supports_adjustments_and_validation() -> None:
+    assert GoogleAdsDestination.supports_adjustments is True
+    assert GoogleAdsDestination.supports_validation is True
+
+
+def test_retraction_payload(destination: GoogleAdsDestination) -> None:
+    payload = destination.build_adjustment(make_conversion(), retraction(), PLAIN, LATER)
+    assert payload == {
+        "adjustment_type": "RETRACTION",
+        "conversion_action": "customers/1234567890/conversionActions/987654321",
+        "order_id": "A-1001",
+        "adjustment_date_time": "2026-11-22 10:00:00+03:00",
+    }
+    assert_json_only(payload)
+
+
+def test_restatement_payload_uses_its_own_currency_else_the_conversions(
+    destination: GoogleAdsDestination,
+) -> None:
+    payload = destination.build_adjustment(make_conversion(), restatement("900.50"), PLAIN, LATER)
+    assert payload == {
+        "adjustment_type": "RESTATEMENT",
+        "conversion_action": "customers/1234567890/conversionActions/987654321",
+        "order_id": "A-1001",
+        "adjustment_date_time": "2026-11-22 10:00:00+03:00",
+        "restatement_value": {"adjusted_value": 900.5, "currency_code": "RUB"},
+    }
+    assert_json_only(payload)
+    in_usd = destination.build_adjustment(make_conversion(), restatement("10", "USD"), PLAIN, LATER)
+    assert in_usd["restatement_value"] == {"adjusted_value": 10.0, "currency_code": "USD"}
+    zero = destination.build_adjustment(make_conversion(), restatement("0"), PLAIN, LATER)
+    assert zero["restatement_value"]["adjusted_value"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("conversion_changes", "adjustment", "code"),
+    [
+        ({}, restatement(None), "missing_restatement_value"),
+        ({"currency": None}, restatement("900"), "missing_currency"),
+        ({}, restatement("900", "usd"), "invalid_currency"),
+        ({}, restatement("-1"), "negative_value"),
+        ({}, restatement("NaN"), "invalid_value"),
+        ({"order_id": ""}, retraction(), "missing_order_id"),
+        (
+            {},
+            retraction(datetime(2026, 11, 20, 14, 3, tzinfo=MSK)),
+            "adjustment_precedes_conversion",
+        ),
+        (
+            {},
+            retraction(datetime(2026, 11, 19, 10, 0, tzinfo=MSK)),
+            "adjustment_precedes_conversion",
+        ),
+    ],
+)
+def test_adjustment_rejections(
+    destination: GoogleAdsDestination,
+    conversion_changes: dict[str, Any],
+    adjustment: Adjustment,
+    code: str,
+) -> None:
+    with pytest.raises(RowRejected) as caught:
+        destination.build_adjustment(
+            make_conversion(**conversion_changes), adjustment, PLAIN, LATER
+        )
+    assert caught.value.code == code
+    assert_explained(caught.value)
+
+
+def test_adjustment_waits_until_the_conversion_is_24_hours_old(
+    destination: GoogleAdsDestination,
+) -> None:
+    occurred = datetime(2026, 11, 20, 14, 3, tzinfo=MSK)
+    adjusted = retraction(occurred + timedelta(hours=1))
+    just_before = occurred + timedelta(hours=24) - timedelta(seconds=1)
+    with pytest.raises(RowDeferred) as caught:
+        destination.build_adjustment(make_conversion(), adjusted, PLAIN, just_before)
+    assert caught.value.code == "too_recent_conversion"
+    assert caught.value.retry_at == occurred + timedelta(hours=24, minutes=5)
+    assert caught.value.retry_at.utcoffset() == timedelta(0)
+    assert_explained(caught.value)
+    at_24h = occurred + timedelta(hours=24)
+    assert destination.build_adjustment(make_conversion(), adjusted, PLAIN, at_24h)
+
+
+def test_adjustment_window_closes_after_54_days(destination: GoogleAdsDestination) -> None:
+    occurred = datetime(2026, 11, 20, 14, 3, tzinfo=MSK)
+    adjusted = retraction(occurred + timedelta(days=1))
+    assert destination.build_adjustment(
+        make_conversion(), adjusted, PLAIN, occurred + timedelta(days=54)
+    )
+    with pytest.raises(RowRejected) as caught:
+        destination.build_adjustment(
+            make_conversion(), adjusted, PLAIN, occurred + timedelta(days=54, seconds=1)
+        )
+    assert caught.value.code == "adjustment_window_closed"
+    assert "54 days" in caught.value.message
+    assert_explained(caught.value)
+
+
+def test_a_rejected_adjustment_is_not_kept_waiting(destination: GoogleAdsDestination) -> None:
+    """Too recent *and* without a value: rejected now, not deferred for 24 hours first."""
+    with pytest.raises(RowRejected):
+        destination.build_adjustment(make_conversion(), restatement(None), PLAIN, NOW)
+
+
+def test_future_adjustment_time(destination: GoogleAdsDestination) -> None:
+    soon = retraction(LATER + timedelta(minutes=30))
+    with pytest.raises(RowDeferred) as caught:
+        destination.build_adjustment(make_conversion(), soon, PLAIN, LATER)
+    assert caught.value.code == "future_adjustment_time"
+    assert caught.value.retry_at == LATER + timedelta(minutes=31)
+    far = retraction(LATER + timedelta(days=2))
+    with pytest.raises(RowRejected) as rejected:
+        destination.build_adjustment(make_conversion(), far, PLAIN, LATER)
+    assert rejected.value.code == "future_adjustment_time"
+    assert_explained(rejected.value)

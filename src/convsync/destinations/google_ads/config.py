@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Discriminator, Field, SecretStr, Tag
+from pydantic import BeforeValidator, Discriminator, Field, SecretStr, StringConstraints, Tag
 
 from convsync.configbase import StrictModel
 
 # [0-9], not \d: \d also matches other scripts' digits ("١٢٣"), which the API never takes.
 _ACTION_RESOURCE = re.compile(r"customers/[0-9]+/conversionActions/([0-9]+)")
+_VARIABLE_RESOURCE = re.compile(r"customers/[0-9]+/conversionCustomVariables/([0-9]+)")
 _DIGITS = re.compile(r"[0-9]+")
 
 
@@ -23,24 +24,44 @@ def _customer_id(value: Any) -> str:
     return text
 
 
-def _conversion_action_id(value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
+def _resource_id(value: Any, resource: re.Pattern[str]) -> int | None:
+    """The positive id of ``123`` or ``customers/…/<resource>/123``; None if neither."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if value > 0 else None
     if isinstance(value, str):
         text = value.strip()
-        m = _ACTION_RESOURCE.fullmatch(text)
-        if m and int(m.group(1)) > 0:
-            return int(m.group(1))
+        m = resource.fullmatch(text)
+        if m:
+            text = m.group(1)
         if _DIGITS.fullmatch(text) and int(text) > 0:
             return int(text)
-    raise ValueError(
-        f"{value!r} is not a conversion action id: use the number from Google Ads "
-        "(Goals → Conversions → the action's ctId) or customers/…/conversionActions/…"
-    )
+    return None
+
+
+def _conversion_action_id(value: Any) -> int:
+    found = _resource_id(value, _ACTION_RESOURCE)
+    if found is None:
+        raise ValueError(
+            f"{value!r} is not a conversion action id: use the number from Google Ads "
+            "(Goals → Conversions → the action's ctId) or customers/…/conversionActions/…"
+        )
+    return found
+
+
+def _custom_variable_id(value: Any) -> int:
+    found = _resource_id(value, _VARIABLE_RESOURCE)
+    if found is None:
+        raise ValueError(
+            f"{value!r} is not a conversion custom variable id: use the number from Google "
+            "Ads or customers/…/conversionCustomVariables/…"
+        )
+    return found
 
 
 CustomerId = Annotated[str, BeforeValidator(_customer_id)]
 ConversionActionId = Annotated[int, BeforeValidator(_conversion_action_id)]
+CustomVariableId = Annotated[int, BeforeValidator(_custom_variable_id)]
+FieldName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
 class OAuthRefreshTokenAuth(StrictModel):
@@ -117,4 +138,12 @@ class GoogleAdsTarget(StrictModel):
     enhanced_for_leads: bool = Field(
         default=False,
         description="Send conversions without a click id with hashed e-mail/phone (EC4L).",
+    )
+    custom_variables: dict[CustomVariableId, FieldName] = Field(
+        default_factory=dict,
+        description=(
+            "Conversion custom variables: the variable's id in Google Ads (Goals → "
+            "Conversions → Settings → Custom variables) → the record field whose value it "
+            "carries. A record without a value for the field is sent without the variable."
+        ),
     )

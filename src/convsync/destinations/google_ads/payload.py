@@ -114,6 +114,9 @@ def build_click_conversion(
         payload["user_identifiers"] = identifiers
     if consent is not None:
         payload["consent"] = {"ad_user_data": consent}
+    variables = _custom_variables(conversion, customer_id, target)
+    if variables:
+        payload["custom_variables"] = variables
     return payload
 
 
@@ -172,6 +175,26 @@ def _user_identifiers(ids: Identifiers) -> list[dict[str, str]]:
             )
         out.append({key: value.lower()})
     return out
+
+
+def _custom_variables(
+    conversion: Conversion, customer_id: str, target: GoogleAdsTarget
+) -> list[dict[str, str]]:
+    """The target's custom variables whose record field has a value, in config order
+    (a variable without a value is left out, not sent empty)."""
+    attributes = conversion.attributes
+    if not target.custom_variables or not attributes:
+        return []
+    return [
+        {
+            "conversion_custom_variable": (
+                f"customers/{customer_id}/conversionCustomVariables/{variable_id}"
+            ),
+            "value": value,
+        }
+        for variable_id, field in target.custom_variables.items()
+        if (value := (attributes.get(field) or "").strip())
+    ]
 
 
 def _consent(value: str | None) -> str | None:

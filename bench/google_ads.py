@@ -1,0 +1,222 @@
+"""Benchmark of the sync to Google Ads against the local fake Google Ads API. Not a test.
+
+The fake (real gRPC over TLS, the real ``google-ads`` client) runs in a process of its
+own, answering each request after ``--latency`` seconds, so it does not share this
+process's interpreter lock. For N conversions (each with a gclid) and each latency, in
+the same run:
+  baseline  the same N rows as ready-made request messages, sent with the bare service
+            client in ceil(N / 2000) calls (the floor: protobuf, gRPC, TLS, the fake)
+  sync      ``convsync sync --once`` in-process on a SQLite ledger: pull the CSV → map →
+            record → claim → build → send → decode → record every outcome
+and prints rows/s, the requests the fake received per pass and the sync's time as a
+ratio of the baseline's.
+
+    .venv/bin/python bench/google_ads.py --conversions 100000 --latency 0 0.2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the tests package holds the fake
+
+CONFIG = """\
+timezone: UTC
+sources:
+  shop: {type: csv, path: orders.csv, id: order_id, time: created_at,
+         fields: {status: status, value: total, gclid: gclid}}
+destinations:
+  google:
+    type: google_ads
+    customer_id: "1234567890"
+    endpoint: "${G_ENDPOINT}"
+    auth: {client_id: "${G_ID}", client_secret: "${G_SECRET}", refresh_token: "${G_REFRESH}",
+           token_uri: "${G_TOKEN_URI}"}
+goals:
+  purchase:
+    source: shop
+    when: {status: paid}
+    value: value
+    currency: RUB
+    send: {google: {conversion_action: 987654321}}
+"""
+
+
+def serve_fake(latency: float) -> None:
+    """The child: a fake on a free port; answers "stats" lines until stdin closes."""
+    from tests.google_ads_fake import fake_google_ads
+
+    with fake_google_ads(latency=latency) as fake:
+        print(json.dumps({"endpoint": fake.endpoint, "auth": fake.oauth.oauth_client()}))
+        sys.stdout.flush()
+        for line in sys.stdin:
+            if line.strip() == "stats":
+                calls = fake.calls_of("UploadClickConversions")
+                stats = {
+                    "requests": len(calls),
+                    "rows": sum(len(c.rows) for c in calls),
+                    "stored": len(fake.state.conversions),
+                }
+                print(json.dumps(stats))
+                sys.stdout.flush()
+
+
+@contextmanager
+def fake_process(latency: float) -> Iterator[tuple[dict[str, Any], subprocess.Popen[str]]]:
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--serve-fake", str(latency)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    assert child.stdin is not None
+    try:
+        yield json.loads(child.stdout.readline()), child
+    finally:
+        child.stdin.close()
+        child.wait(30)
+
+
+def stats_of(child: subprocess.Popen[str]) -> dict[str, int]:
+    assert child.stdin is not None
+    assert child.stdout is not None
+    child.stdin.write("stats\n")
+    child.stdin.flush()
+    return dict(json.loads(child.stdout.readline()))
+
+
+def env_of(info: dict[str, Any]) -> dict[str, str]:
+    auth = info["auth"]
+    return {
+        "G_ENDPOINT": info["endpoint"],
+        "G_ID": auth["client_id"],
+        "G_SECRET": auth["client_secret"],
+        "G_REFRESH": auth["refresh_token"],
+        "G_TOKEN_URI": auth["token_uri"],
+    }
+
+
+def write_orders(path: Path, n: int, now: datetime) -> None:
+    start = now - timedelta(days=5)
+    with path.open("w", encoding="utf-8") as out:
+        out.write("order_id,created_at,status,total,gclid\n")
+        for i in range(n):
+            at = (start + timedelta(seconds=i)).strftime("%Y-%m-%d %H:%M:%S")
+            out.write(f"A-{i},{at},paid,1500.50,EAIaIQobChMI{i:012d}\n")
+
+
+def baseline(workdir: Path, env: dict[str, str], n: int) -> float:
+    """The bare service client: prebuilt requests, one call per 2,000 rows."""
+    from convsync.config_loader import load_config
+    from convsync.destinations.google_ads import GoogleAdsDestination
+    from convsync.destinations.google_ads.api import UploadClickConversionsRequest
+    from convsync.destinations.google_ads.config import GoogleAdsTarget
+    from convsync.destinations.google_ads.upload import click_conversion
+    from convsync.model import Conversion, Identifiers
+
+    loaded = load_config(workdir / "convsync.yaml", env=env)
+    google = GoogleAdsDestination("google", loaded.app.destinations["google"])  # type: ignore[arg-type]
+    google.connect()
+    now = datetime.now(UTC)
+    target = GoogleAdsTarget(conversion_action=987654321)
+    payloads = [
+        google.build(
+            Conversion(
+                key=str(i),
+                source="shop",
+                record_id=str(i),
+                goal="purchase",
+                order_id=f"A-{i}",
+                occurred_at=now - timedelta(days=5, seconds=-i),
+                value=None,
+                currency=None,
+                ids=Identifiers(gclid=f"EAIaIQobChMI{i:012d}"),
+            ),
+            target,
+            now,
+        )
+        for i in range(n)
+    ]
+    size = google.max_batch
+    requests = [
+        UploadClickConversionsRequest(
+            customer_id="1234567890",
+            conversions=[click_conversion(p) for p in payloads[i : i + size]],
+            partial_failure=True,
+        )
+        for i in range(0, n, size)
+    ]
+    service = google._uploader._click_service()  # type: ignore[union-attr]
+    t0 = time.perf_counter()
+    for request in requests:
+        service.upload_click_conversions(request=request, retry=None, timeout=120)
+    seconds = time.perf_counter() - t0
+    google.close()
+    return seconds
+
+
+def sync(workdir: Path, env: dict[str, str]) -> tuple[float, dict[str, Any]]:
+    from convsync.config_loader import load_config
+    from convsync.logging import configure_logging
+    from convsync.pipeline import SyncPipeline
+    from convsync.run_summary import SyncOptions
+    from convsync.store.ledger import Ledger
+
+    configure_logging("json", "WARNING")
+    loaded = load_config(workdir / "convsync.yaml", env=env)
+    with Ledger.open(f"sqlite:///{workdir / 'ledger.db'}") as ledger:
+        t0 = time.perf_counter()
+        summary = SyncPipeline(loaded, ledger).run(SyncOptions())
+        seconds = time.perf_counter() - t0
+    return seconds, summary.destinations["google"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--conversions", type=int, default=100_000)
+    parser.add_argument("--latency", type=float, nargs="+", default=[0.0, 0.2])
+    parser.add_argument("--serve-fake", type=float, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_fake is not None:
+        serve_fake(args.serve_fake)
+        return
+    from tests.google_ads_fake.tls import trusted_test_certificate
+
+    trusted_test_certificate()  # before any channel; the fake processes inherit it
+    n = args.conversions
+    print(f"{n:,} conversions, one customer; expected requests per pass: {math.ceil(n / 2000)}")
+    print(f"{'latency':>7} {'phase':<9} {'seconds':>8} {'rows/s':>9} {'requests':>9} {'× base':>7}")
+    for latency in args.latency:
+        with tempfile.TemporaryDirectory(prefix="convsync-bench-google-") as tmp:
+            workdir = Path(tmp)
+            (workdir / "convsync.yaml").write_text(CONFIG, encoding="utf-8")
+            write_orders(workdir / "orders.csv", n, datetime.now(UTC))
+            with fake_process(latency) as (info, child):
+                base = baseline(workdir, env_of(info), n)
+                base_stats = stats_of(child)
+            with fake_process(latency) as (info, child):
+                seconds, counts = sync(workdir, env_of(info))
+                sync_stats = stats_of(child)
+        assert counts.get("delivered") == n == sync_stats["stored"], (counts, sync_stats)
+        for phase, took, stats in (("baseline", base, base_stats), ("sync", seconds, sync_stats)):
+            print(
+                f"{latency:7.2f} {phase:<9} {took:8.2f} {n / took:9,.0f} "
+                f"{stats['requests']:9d} {took / base:7.2f}"
+            )
+
+
+if __name__ == "__main__":
+    main()

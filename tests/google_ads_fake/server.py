@@ -1,0 +1,337 @@
+"""A fake Google Ads API (v26) over real gRPC and TLS, for the real ``google-ads`` client.
+
+It serves ``ConversionUploadService/UploadClickConversions`` and
+``ConversionAdjustmentUploadService/UploadConversionAdjustments`` with the library's own
+request and response types, checks ``authorization: Bearer …`` against the access tokens
+its fake OAuth endpoint issued, checks access (``login-customer-id`` for a client reached
+through a manager), requires ``partial_failure``, keeps the account's state
+(``state.AccountState``), records every call with its metadata, and plays scripted faults.
+
+    with fake_google_ads(latency=0.2) as fake:
+        config = fake.destination_config()   # endpoint, token_uri, fresh OAuth client
+        ...
+        fake.calls[-1].request, fake.calls[-1].metadata["login-customer-id"]
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections import deque
+from collections.abc import Iterator
+from concurrent import futures
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from google.ads.googleads.v26.services.types import conversion_adjustment_upload_service as adj
+from google.ads.googleads.v26.services.types import conversion_upload_service as up
+
+from .faults import (
+    FAILURE_TRAILER,
+    Err,
+    Fault,
+    RequestFault,
+    RowFaults,
+    default_message,
+    failure,
+    partial_failure_status,
+)
+from .oauth import FakeTokenEndpoint
+from .state import AccountState
+from .tls import trusted_test_certificate
+
+SERVICES = "google.ads.googleads.v26.services"
+CLICKS = "UploadClickConversions"
+ADJUSTMENTS = "UploadConversionAdjustments"
+MAX_ROWS = 2000
+TOO_MANY = {
+    CLICKS: ("conversion_upload_error", "TOO_MANY_CONVERSIONS_IN_REQUEST"),
+    ADJUSTMENTS: ("conversion_adjustment_upload_error", "TOO_MANY_ADJUSTMENTS_IN_REQUEST"),
+}
+CUSTOMER_ID = "1234567890"
+
+
+@dataclass
+class Call:
+    """One request as the server received it."""
+
+    method: str  # UploadClickConversions | UploadConversionAdjustments
+    request: Any  # UploadClickConversionsRequest | UploadConversionAdjustmentsRequest
+    metadata: dict[str, str]
+    status: str = "OK"  # OK, or the gRPC status it was answered with
+    errors: list[Err] = field(default_factory=list)  # the errors answered, all rows
+
+    @property
+    def rows(self) -> list[Any]:
+        if self.method == CLICKS:
+            return list(self.request.conversions)
+        return list(self.request.conversion_adjustments)
+
+
+class Hold:
+    """Keeps the answer to the next request that gets through back: the server has
+    processed (and recorded) its rows when ``accepted`` is set, and answers only after
+    ``release()`` (or after 60 s, or when the fake stops)."""
+
+    def __init__(self) -> None:
+        self.accepted = threading.Event()
+        self.released = threading.Event()
+
+    def release(self) -> None:
+        self.released.set()
+
+
+class _Abort(Exception):
+    def __init__(self, fault: RequestFault) -> None:
+        self.fault = fault
+
+
+class FakeGoogleAds:
+    def __init__(self, *, latency: float = 0.0, workers: int = 8) -> None:
+        self.latency = latency
+        self.state = AccountState()
+        #: customer id → the manager that must be the login-customer-id (None: direct access)
+        self.customers: dict[str, str | None] = {CUSTOMER_ID: None}
+        self.calls: list[Call] = []
+        self.oauth = FakeTokenEndpoint()
+        self._faults: deque[Fault] = deque()
+        self._holds: deque[Hold] = deque()
+        self._all_holds: list[Hold] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._executor = futures.ThreadPoolExecutor(workers, thread_name_prefix="fake-ads")
+        self._server = grpc.server(self._executor)
+        self._server.add_generic_rpc_handlers(
+            (
+                grpc.method_handlers_generic_handler(
+                    f"{SERVICES}.ConversionUploadService",
+                    {
+                        CLICKS: self._handler(
+                            CLICKS,
+                            up.UploadClickConversionsRequest,
+                            up.UploadClickConversionsResponse,
+                        )
+                    },
+                ),
+                grpc.method_handlers_generic_handler(
+                    f"{SERVICES}.ConversionAdjustmentUploadService",
+                    {
+                        ADJUSTMENTS: self._handler(
+                            ADJUSTMENTS,
+                            adj.UploadConversionAdjustmentsRequest,
+                            adj.UploadConversionAdjustmentsResponse,
+                        )
+                    },
+                ),
+            )
+        )
+        tls = trusted_test_certificate()
+        credentials = grpc.ssl_server_credentials([(tls.key_pem, tls.cert_pem)])
+        port = self._server.add_secure_port("127.0.0.1:0", credentials)
+        self.endpoint = f"127.0.0.1:{port}"
+
+    @property
+    def token_uri(self) -> str:
+        return self.oauth.token_uri
+
+    def start(self) -> None:
+        self.oauth.start()
+        self._server.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for hold in self._all_holds:
+            hold.release()
+        self._server.stop(grace=None).wait()
+        self._executor.shutdown(wait=True)
+        self.oauth.stop()
+
+    # --- scripting ---
+
+    def script(self, *faults: Fault) -> None:
+        """Faults for the next requests, one each, in order."""
+        with self._lock:
+            self._faults.extend(faults)
+
+    def hold_next(self) -> Hold:
+        hold = Hold()
+        with self._lock:
+            self._holds.append(hold)
+            self._all_holds.append(hold)
+        return hold
+
+    def destination_config(self, **overrides: Any) -> dict[str, Any]:
+        """A ``google_ads`` destination config (as YAML would give it) for this fake."""
+        config: dict[str, Any] = {
+            "type": "google_ads",
+            "customer_id": CUSTOMER_ID,
+            "endpoint": self.endpoint,
+            "developer_token": f"devtoken-{secrets.token_urlsafe(12)}",
+            "auth": self.oauth.oauth_client(),
+        }
+        config.update(overrides)
+        return config
+
+    def calls_of(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    # --- serving ---
+
+    def _handler(self, method: str, request_type: Any, response_type: Any) -> Any:
+        def serve(request: Any, context: grpc.ServicerContext) -> Any:
+            call = Call(method, request, {k: str(v) for k, v in context.invocation_metadata()})
+            with self._lock:
+                self.calls.append(call)
+            try:
+                return self._serve(call, context)
+            except _Abort as abort:
+                return self._abort(call, context, abort.fault)
+
+        return grpc.unary_unary_rpc_method_handler(
+            serve,
+            request_deserializer=request_type.deserialize,
+            response_serializer=response_type.serialize,
+        )
+
+    def _serve(self, call: Call, context: grpc.ServicerContext) -> Any:
+        if self.latency:
+            self._stopping.wait(self.latency)
+        self._check_auth(call)
+        with self._lock:
+            fault = self._faults.popleft() if self._faults else None
+        if isinstance(fault, RequestFault):
+            raise _Abort(fault)
+        request = call.request
+        self._check_access(request.customer_id, call.metadata.get("login-customer-id"))
+        if not request.partial_failure:
+            raise _Abort(
+                RequestFault(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    [Err("partial_failure_error", "PARTIAL_FAILURE_MODE_REQUIRED")],
+                )
+            )
+        rows = call.rows
+        if len(rows) > MAX_ROWS:
+            field_name, name = TOO_MANY[call.method]
+            raise _Abort(RequestFault(grpc.StatusCode.INVALID_ARGUMENT, [Err(field_name, name)]))
+        scripted = fault if isinstance(fault, RowFaults) else RowFaults()
+        by_row = {i % len(rows): list(e) for i, e in scripted.errors.items()} if rows else {}
+        with self.state.lock:
+            if call.method == CLICKS:
+                # scripted rows fail instead of being processed; the rest go through
+                natural = self.state.upload_clicks(
+                    [r for i, r in enumerate(rows) if i not in by_row], request.validate_only
+                )
+            else:
+                natural = self.state.upload_adjustments(
+                    [r for i, r in enumerate(rows) if i not in by_row], request.validate_only
+                )
+        it = iter(natural)
+        row_errors = [by_row[i] if i in by_row else next(it) for i in range(len(rows))]
+        with self._lock:
+            hold = self._holds.popleft() if self._holds else None
+        if hold is not None:
+            hold.accepted.set()
+            hold.released.wait(timeout=60)
+        return self._respond(call, row_errors, scripted)
+
+    def _respond(self, call: Call, row_errors: list[list[Err]], scripted: RowFaults) -> Any:
+        rows_field = "conversions" if call.method == CLICKS else "conversion_adjustments"
+        protos = [e.to_proto(rows_field, i) for i, errs in enumerate(row_errors) for e in errs]
+        protos += [e.to_proto(rows_field) for e in scripted.unattributed]
+        call.errors = [e for errs in row_errors for e in errs] + list(scripted.unattributed)
+        request_id = secrets.token_hex(11)
+        status = (
+            partial_failure_status(protos, request_id, split=scripted.split_details)
+            if protos
+            else None
+        )
+        if call.method == CLICKS:
+            results = (
+                []
+                if call.request.validate_only
+                else [
+                    up.ClickConversionResult(
+                        gclid=r.gclid,
+                        gbraid=r.gbraid,
+                        wbraid=r.wbraid,
+                        conversion_action=r.conversion_action,
+                        conversion_date_time=r.conversion_date_time,
+                        user_identifiers=r.user_identifiers,
+                    )
+                    if not errs
+                    # failed rows come back empty but for the identifiers (a real quirk)
+                    else up.ClickConversionResult(user_identifiers=r.user_identifiers)
+                    for r, errs in zip(call.rows, row_errors, strict=True)
+                ]
+            )
+            return up.UploadClickConversionsResponse(
+                partial_failure_error=status, results=results, job_id=2**31 + len(self.calls)
+            )
+        results = (
+            []
+            if call.request.validate_only
+            else [
+                adj.ConversionAdjustmentResult(
+                    order_id=r.order_id,
+                    conversion_action=r.conversion_action,
+                    adjustment_date_time=r.adjustment_date_time,
+                    adjustment_type=r.adjustment_type,
+                )
+                if not errs
+                else adj.ConversionAdjustmentResult()
+                for r, errs in zip(call.rows, row_errors, strict=True)
+            ]
+        )
+        return adj.UploadConversionAdjustmentsResponse(
+            partial_failure_error=status, results=results, job_id=2**31 + len(self.calls)
+        )
+
+    def _check_auth(self, call: Call) -> None:
+        scheme, _, token = call.metadata.get("authorization", "").partition(" ")
+        if scheme != "Bearer" or not self.oauth.is_valid(token):
+            raise _Abort(
+                RequestFault(
+                    grpc.StatusCode.UNAUTHENTICATED,
+                    [Err("authentication_error", "OAUTH_TOKEN_INVALID")],
+                    "Request had invalid authentication credentials.",
+                )
+            )
+
+    def _check_access(self, customer_id: str, login: str | None) -> None:
+        denied = RequestFault(
+            grpc.StatusCode.PERMISSION_DENIED,
+            [Err("authorization_error", "USER_PERMISSION_DENIED")],
+            "The caller does not have permission",
+        )
+        if customer_id not in self.customers:
+            raise _Abort(denied)
+        manager = self.customers[customer_id]
+        if login not in {None, customer_id, manager} or (manager and login != manager):
+            raise _Abort(denied)
+
+    def _abort(self, call: Call, context: grpc.ServicerContext, fault: RequestFault) -> Any:
+        call.status = fault.status.name
+        call.errors = list(fault.errors)
+        request_id = secrets.token_hex(11)
+        rows_field = "conversions" if call.method == CLICKS else "conversion_adjustments"
+        trailers: list[tuple[str, str | bytes]] = [("request-id", request_id)]
+        if fault.errors:
+            protos = [e.to_proto(rows_field) for e in fault.errors]
+            trailers.append((FAILURE_TRAILER, failure(protos, request_id)))
+        context.set_trailing_metadata(tuple(trailers))
+        message = fault.message or (default_message(fault.errors[0].name) if fault.errors else "")
+        context.abort(fault.status, message)
+
+
+@contextmanager
+def fake_google_ads(*, latency: float = 0.0) -> Iterator[FakeGoogleAds]:
+    """A started fake (gRPC server and OAuth endpoint), stopped on exit."""
+    fake = FakeGoogleAds(latency=latency)
+    fake.start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
