@@ -122,9 +122,8 @@ def baseline(workdir: Path, env: dict[str, str], n: int) -> float:
     """The bare service client: prebuilt requests, one call per 2,000 rows."""
     from convsync.config_loader import load_config
     from convsync.destinations.google_ads import GoogleAdsDestination
-    from convsync.destinations.google_ads.api import UploadClickConversionsRequest
     from convsync.destinations.google_ads.config import GoogleAdsTarget
-    from convsync.destinations.google_ads.upload import click_conversion
+    from convsync.destinations.google_ads.upload import click_request
     from convsync.model import Conversion, Identifiers
 
     loaded = load_config(workdir / "convsync.yaml", env=env)
@@ -151,14 +150,7 @@ def baseline(workdir: Path, env: dict[str, str], n: int) -> float:
         for i in range(n)
     ]
     size = google.max_batch
-    requests = [
-        UploadClickConversionsRequest(
-            customer_id="1234567890",
-            conversions=[click_conversion(p) for p in payloads[i : i + size]],
-            partial_failure=True,
-        )
-        for i in range(0, n, size)
-    ]
+    requests = [click_request("1234567890", payloads[i : i + size]) for i in range(0, n, size)]
     service = google._uploader._click_service()  # type: ignore[union-attr]
     t0 = time.perf_counter()
     for request in requests:

@@ -270,6 +270,14 @@ def _field_references(goal: dict[str, Any]) -> Iterator[tuple[str, ConfigPath]]:
         ref = goal.get(key)
         if isinstance(ref, str):
             yield ref, (key,)
+    send = goal.get("send")
+    for dest_name, target in send.items() if isinstance(send, dict) else ():
+        # a target's record fields: Google Ads custom variables
+        variables = target.get("custom_variables") if isinstance(target, dict) else None
+        if isinstance(variables, dict):
+            for variable, ref in variables.items():
+                if isinstance(ref, str):
+                    yield ref, ("send", str(dest_name), "custom_variables", str(variable))
 
 
 def _validate_targets(

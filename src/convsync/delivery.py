@@ -3,11 +3,13 @@ pre-flight, send in batches with retries, and write every row's outcome."""
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import threading
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -103,16 +105,20 @@ class DeliveryWorker:
         self.sleep = sleep
         self.initial_wait = initial_wait
         self.stats = DestinationStats()
+        self._stats_lock = threading.Lock()  # batches may be sent from several threads
 
     def run(self) -> DestinationStats:
         try:
             self.dest.connect()
             self._recover()
-            while not self.stop.is_set():
-                rows = self.ledger.claim(**self._claim_args())
-                if not rows:
-                    break
-                self._deliver(rows, recovering=False)
+            if self.dest.max_in_flight > 1:
+                self._deliver_overlapped(self.dest.max_in_flight)
+            else:
+                while not self.stop.is_set():
+                    rows = self.ledger.claim(**self._claim_args())
+                    if not rows:
+                        break
+                    self._deliver(rows, False)
         except DestinationUnavailable as exc:
             self.stats.stopped = f"{exc.code}: {exc.message}"
             log.warning(
@@ -124,6 +130,27 @@ class DeliveryWorker:
         finally:
             self.dest.close()
         return self.stats
+
+    def _deliver_overlapped(self, depth: int) -> None:
+        """Up to ``depth`` batches at once: the next batch is claimed and built while
+        the platform works on the last one, so neither side waits for the other."""
+        with ThreadPoolExecutor(depth, thread_name_prefix=f"send-{self.dest.name}") as pool:
+            in_flight: deque[Future[None]] = deque()
+            try:
+                while not self.stop.is_set():
+                    if len(in_flight) >= depth:
+                        in_flight.popleft().result()
+                        continue
+                    rows = self.ledger.claim(**self._claim_args())
+                    if not rows:
+                        break
+                    # each batch's log lines keep the run's context (run_id)
+                    context = contextvars.copy_context()
+                    in_flight.append(pool.submit(context.run, self._deliver, rows, False))
+            finally:
+                wait(in_flight)
+            for future in in_flight:
+                future.result()  # the first failure of the batches still in flight
 
     def _claim_args(self) -> dict[str, Any]:
         return {
@@ -147,9 +174,9 @@ class DeliveryWorker:
                 rows=len(rows),
                 old_batches=sorted({r.batch_id or "" for r in rows}),
             )
-            self._deliver(rows, recovering=True)
+            self._deliver(rows, True)
 
-    def _deliver(self, rows: Sequence[ClaimedDelivery], *, recovering: bool) -> None:
+    def _deliver(self, rows: Sequence[ClaimedDelivery], recovering: bool) -> None:
         # conversions and adjustments go in requests of their own (different RPCs on
         # Google); conversions first, so an adjustment can follow its conversion
         conversions = [r for r in rows if r.adjustment is None]
@@ -205,11 +232,13 @@ class DeliveryWorker:
         """Send with quick retries of transient failures, then defer what still fails."""
         results: dict[int, RowOutcome] = {}
         remaining = list(outbound)
-        self.stats.batches += 1
+        with self._stats_lock:
+            self.stats.batches += 1
 
         def attempt() -> None:
             nonlocal remaining
-            self.stats.requests += 1
+            with self._stats_lock:
+                self.stats.requests += 1
             outcomes = self.dest.send(remaining)
             if len(outcomes) != len(remaining):
                 raise RuntimeError(
@@ -286,6 +315,10 @@ class DeliveryWorker:
         if not transitions:
             return
         self.ledger.apply(transitions, run_id=self.run_id, now=self.clock())
+        with self._stats_lock:
+            self._count(transitions)
+
+    def _count(self, transitions: Sequence[Transition]) -> None:
         for t in transitions:
             self.stats.states[t.state.value] += 1
             if t.state is DeliveryState.REJECTED and t.code:

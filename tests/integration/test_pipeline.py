@@ -373,3 +373,35 @@ def test_an_operator_retry_sends_rejected_rows_again_with_fresh_attempts(
     assert set(states(ledger).values()) == {"delivered"}
     with pytest.raises(ValueError, match="cannot re-queue"):
         ledger.requeue(**{**count, "states": [DeliveryState.DELIVERED]})
+
+
+def test_batches_in_flight_together_all_land_and_a_stop_releases_the_rest(
+    workdir: Path, ledger: Ledger
+) -> None:
+    """``max_in_flight = 2``: the next batch is claimed and sent while one is in flight;
+    a destination that stops mid-way leaves the unsent rows pending, the sent ones
+    recorded, and nothing in ``sending``."""
+    write_orders(workdir, rows(9))
+    both_in_flight = threading.Barrier(2, timeout=10)
+    calls = {"n": 0}
+    lock = threading.Lock()
+
+    def overlapping(batch: Sequence[OutboundRow]) -> list[RowOutcome]:
+        with lock:
+            calls["n"] += 1
+            n = calls["n"]
+        if n <= 2:
+            both_in_flight.wait()  # proves two sends run at once (else: BrokenBarrierError)
+            return deliver_all(batch)
+        raise DestinationUnavailable("invalid_token", "the OAuth token was revoked")
+
+    pipeline, dest, _ = make(workdir, ledger, overlapping)
+    type(dest).max_in_flight = 2
+    try:
+        summary = pipeline.run(SyncOptions())
+    finally:
+        type(dest).max_in_flight = 1
+    assert summary.destinations["vk"]["delivered"] == 6
+    assert summary.destinations["vk"]["stopped"].startswith("invalid_token")
+    found = states(ledger)
+    assert sorted(found.values()) == ["delivered"] * 6 + ["pending"] * 3

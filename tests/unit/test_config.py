@@ -97,6 +97,40 @@ goals:
     assert "goals.purchase.send.metrica.target: goal identifier 'a/b' contains '/'" in joined
 
 
+def test_adjustments_and_custom_variables_are_checked_against_the_config(tmp_path: Path) -> None:
+    text = """\
+sources:
+  shop: {type: csv, path: "*.csv", id: id, time: t, fields: {gclid: g, status: s}}
+destinations:
+  google: {type: google_ads, customer_id: 1234567890, auth: {application_default: true}}
+  metrica: {type: yandex_metrica, counter_id: 1, token: "${TOKEN}"}
+goals:
+  purchase:
+    source: shop
+    retract_when: {state: refunded}
+    send:
+      google: {conversion_action: 1, custom_variables: {77: plan}}
+  lead:
+    source: shop
+    restate_on_value_change: true
+    send:
+      metrica: {target: lead}
+"""
+    found = problems(text, tmp_path, env={"TOKEN": "t"})
+    joined = "\n".join(found)
+    assert len(found) == 3, joined
+    assert "goals.purchase.retract_when.state: field 'state' is not mapped by source" in joined
+    assert (
+        "goals.purchase.send.google.custom_variables.77: field 'plan' is not mapped by source"
+        in joined
+    )
+    assert re.search(
+        r"goals\.lead\.restate_on_value_change: none of this goal's destinations "
+        r"\(yandex_metrica\) can retract or restate",
+        joined,
+    )
+
+
 def test_broken_yaml_names_the_line(tmp_path: Path) -> None:
     found = problems("sources:\n  shop: {type: csv\ngoals: []\n", tmp_path)
     assert len(found) == 1

@@ -31,6 +31,9 @@ class Destination(ABC, Generic[ConfigT, TargetT]):
     supports_adjustments: ClassVar[bool] = False
     #: the platform can check a batch without recording it (``validate``)
     supports_validation: ClassVar[bool] = False
+    #: batches sent at once (the next is claimed and built while one is in flight);
+    #: ``send`` must then be safe to call from several threads
+    max_in_flight: ClassVar[int] = 1
 
     def __init__(self, name: str, config: ConfigT) -> None:
         self.name = name

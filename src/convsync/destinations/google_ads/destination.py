@@ -45,6 +45,9 @@ class GoogleAdsDestination(Destination[GoogleAdsConfig, GoogleAdsTarget]):
     max_batch = 2000
     supports_adjustments = True
     supports_validation = True
+    #: two requests at once: the next batch is built while Google works on one (gRPC
+    #: channels are thread-safe); Google asks to limit concurrency per customer
+    max_in_flight = 2
 
     def __init__(self, name: str, config: GoogleAdsConfig) -> None:
         super().__init__(name, config)

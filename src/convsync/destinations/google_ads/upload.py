@@ -9,6 +9,7 @@ order given, no library retry (the worker retries) and a timeout.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -54,6 +55,16 @@ _ACCESS_CALL_ERRORS = (core_exceptions.Unauthenticated, core_exceptions.Permissi
 _AUTH_PLUGIN_FAILED = "Getting metadata from plugin failed"
 
 
+# Rows are made as the raw protobuf messages under the proto-plus types: proto-plus
+# builds a 2,000-row request field by field in Python (~45 µs a row, more than the rest
+# of the deliver step together), the protobuf runtime in C (~4 µs). ``wrap`` puts the
+# proto-plus face back on without a copy.
+_CLICK_PB = ClickConversion.pb()
+_ADJUSTMENT_PB = ConversionAdjustment.pb()
+_CLICKS_REQUEST_PB = UploadClickConversionsRequest.pb()
+_ADJUSTMENTS_REQUEST_PB = UploadConversionAdjustmentsRequest.pb()
+
+
 def click_conversion(payload: Mapping[str, Any]) -> ClickConversion:
     """The ClickConversion of a ``build`` payload: its keys are the API's field names, so
     the mapping is one to one (an unknown key is a bug and raises ValueError)."""
@@ -63,11 +74,45 @@ def click_conversion(payload: Mapping[str, Any]) -> ClickConversion:
             {**identifier, "user_identifier_source": "FIRST_PARTY"}
             for identifier in fields["user_identifiers"]
         ]
-    return ClickConversion(fields)
+    message: ClickConversion = ClickConversion.wrap(_CLICK_PB(**fields))
+    return message
 
 
 def conversion_adjustment(payload: Mapping[str, Any]) -> ConversionAdjustment:
-    return ConversionAdjustment(dict(payload))
+    message: ConversionAdjustment = ConversionAdjustment.wrap(_ADJUSTMENT_PB(**payload))
+    return message
+
+
+def click_request(
+    customer_id: str, payloads: Sequence[Mapping[str, Any]], *, validate_only: bool = False
+) -> UploadClickConversionsRequest:
+    """One UploadClickConversions request (partial failure on) for ``payloads``."""
+    request: UploadClickConversionsRequest = UploadClickConversionsRequest.wrap(
+        _CLICKS_REQUEST_PB(
+            customer_id=customer_id,
+            conversions=[ClickConversion.pb(click_conversion(p)) for p in payloads],
+            partial_failure=True,
+            validate_only=validate_only,
+        )
+    )
+    return request
+
+
+def adjustments_request(
+    customer_id: str, payloads: Sequence[Mapping[str, Any]], *, validate_only: bool = False
+) -> UploadConversionAdjustmentsRequest:
+    """One UploadConversionAdjustments request (partial failure on) for ``payloads``."""
+    request: UploadConversionAdjustmentsRequest = UploadConversionAdjustmentsRequest.wrap(
+        _ADJUSTMENTS_REQUEST_PB(
+            customer_id=customer_id,
+            conversion_adjustments=[
+                ConversionAdjustment.pb(conversion_adjustment(p)) for p in payloads
+            ],
+            partial_failure=True,
+            validate_only=validate_only,
+        )
+    )
+    return request
 
 
 class Uploader:
@@ -85,6 +130,7 @@ class Uploader:
         self.customer_id = customer_id
         self.timeout = timeout
         self._secrets = secrets
+        self._lock = threading.Lock()
         self._clicks: ConversionUploadServiceClient | None = None
         self._adjustments: ConversionAdjustmentUploadServiceClient | None = None
 
@@ -94,22 +140,16 @@ class Uploader:
         try:
             if batch.rows_field == CONVERSIONS:
                 response: Any = self._click_service().upload_click_conversions(
-                    request=UploadClickConversionsRequest(
-                        customer_id=self.customer_id,
-                        conversions=[click_conversion(p) for p in payloads],
-                        partial_failure=True,
-                        validate_only=batch.validate_only,
+                    request=click_request(
+                        self.customer_id, payloads, validate_only=batch.validate_only
                     ),
                     retry=None,
                     timeout=self.timeout,
                 )
             else:
                 response = self._adjustment_service().upload_conversion_adjustments(
-                    request=UploadConversionAdjustmentsRequest(
-                        customer_id=self.customer_id,
-                        conversion_adjustments=[conversion_adjustment(p) for p in payloads],
-                        partial_failure=True,
-                        validate_only=batch.validate_only,
+                    request=adjustments_request(
+                        self.customer_id, payloads, validate_only=batch.validate_only
                     ),
                     retry=None,
                     timeout=self.timeout,
@@ -132,14 +172,16 @@ class Uploader:
         self._clicks = self._adjustments = None
 
     def _click_service(self) -> ConversionUploadServiceClient:
-        if self._clicks is None:
-            self._clicks = self._client.get_service("ConversionUploadService")
-        return self._clicks
+        with self._lock:  # batches may be sent from two threads: one channel each service
+            if self._clicks is None:
+                self._clicks = self._client.get_service("ConversionUploadService")
+            return self._clicks
 
     def _adjustment_service(self) -> ConversionAdjustmentUploadServiceClient:
-        if self._adjustments is None:
-            self._adjustments = self._client.get_service("ConversionAdjustmentUploadService")
-        return self._adjustments
+        with self._lock:
+            if self._adjustments is None:
+                self._adjustments = self._client.get_service("ConversionAdjustmentUploadService")
+            return self._adjustments
 
 
 def _request_failed(batch: Batch, errors: Sequence[ApiError], status: str) -> list[RowOutcome]:
