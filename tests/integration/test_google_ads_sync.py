@@ -4,6 +4,7 @@ and later success, adjustments both ways, and a crash between request and ledger
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -22,7 +23,16 @@ from convsync.goals import conversion_key
 from convsync.pipeline import SyncOptions, SyncPipeline
 from convsync.run_summary import RunSummary
 from convsync.store.ledger import Ledger
-from tests.google_ads_fake import CLICKS, Err, FakeGoogleAds, RowFaults, fake_google_ads
+from tests.google_ads_fake import (
+    CLICKS,
+    Err,
+    FakeGoogleAds,
+    RequestFault,
+    RowFaults,
+    fake_google_ads,
+    internal,
+    quota_exhausted,
+)
 
 CONFIG = """\
 timezone: Europe/Moscow
@@ -99,14 +109,20 @@ def write(shop: Path, rows: list[tuple[str, str, str]], name: str = "a.csv") -> 
 
 
 def sync(
-    shop: Path, ledger: Ledger, env: dict[str, str], clock: Clock, **options: Any
+    shop: Path,
+    ledger: Ledger,
+    env: dict[str, str],
+    clock: Clock,
+    sleeps: list[float] | None = None,
+    **options: Any,
 ) -> RunSummary:
     loaded = load_config(shop / "convsync.yaml", env=env)
     dest = GoogleAdsDestination("google", loaded.app.destinations["google"])  # type: ignore[arg-type]
     dest.clock = clock
+    waits = sleeps if sleeps is not None else []
     try:
         pipeline = SyncPipeline(
-            loaded, ledger, destinations={"google": dest}, clock=clock, sleep=lambda _: None
+            loaded, ledger, destinations={"google": dest}, clock=clock, sleep=waits.append
         )
         return pipeline.run(SyncOptions(**options))
     finally:
@@ -129,6 +145,53 @@ def test_4500_due_conversions_go_in_exactly_three_requests(
     sent = [r for c in fake.calls_of(CLICKS) for r in c.rows]
     assert {r.order_id for r in sent} == {f"A-{i}" for i in range(4500)}
     assert all(c.request.partial_failure for c in fake.calls_of(CLICKS))
+
+
+@pytest.mark.parametrize(
+    ("fault", "waited"),
+    [
+        (quota_exhausted(daily=False, retry_delay=7), [7.0]),  # Google's delay honoured
+        (internal(), [5.0]),  # the first backoff step
+    ],
+    ids=["resource_exhausted", "internal"],
+)
+def test_a_transient_failure_is_retried_in_the_run_then_delivered(
+    shop: Path, ledger: Ledger, fake: FakeGoogleAds, fault: RequestFault, waited: list[float]
+) -> None:
+    write(shop, orders(3))
+    fake.script(fault)
+    sleeps: list[float] = []
+    summary = sync(shop, ledger, env_of(fake), Clock(datetime(2026, 11, 21, tzinfo=UTC)), sleeps)
+    assert sleeps == waited
+    assert [c.status for c in fake.calls_of(CLICKS)] == [fault.status.name, "OK"]
+    assert summary.destinations["google"] == {"requests": 2, "batches": 1, "delivered": 3}
+    assert len(fake.state.conversions) == 3
+
+
+def test_validate_has_google_check_every_due_row_and_nothing_is_recorded(
+    shop: Path, ledger: Ledger, fake: FakeGoogleAds, tmp_path: Path
+) -> None:
+    write(shop, orders(3))
+    fake.script(RowFaults({2: [Err("conversion_upload_error", "EXPIRED_EVENT")]}))
+    out = tmp_path / "check.jsonl"
+    clock = Clock(datetime(2026, 11, 21, tzinfo=UTC))
+    summary = sync(shop, ledger, env_of(fake), clock, validate=True, output=out)
+    [call] = fake.calls_of(CLICKS)
+    assert call.request.validate_only and call.request.partial_failure
+    assert fake.state.conversions == {}
+    assert summary.validation == {"google": {"valid": 2, "rejected": 1}}
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [(x["order_id"], x["result"]) for x in lines] == [
+        ("A-0", "valid"),
+        ("A-1", "valid"),
+        ("A-2", "rejected"),
+    ]
+    assert lines[2]["code"] == "expired_event"
+    assert lines[2]["message"].startswith("EXPIRED_EVENT: ")
+    keys = [conversion_key("shop", f"A-{i}", "purchase") for i in range(3)]
+    assert {str(s) for s in ledger.delivery_states(keys).values()} == {"pending"}
+    sync(shop, ledger, env_of(fake), clock)  # then a real run sends all three (the
+    assert len(fake.state.conversions) == 3  # scripted refusal was for one request)
 
 
 def test_too_recent_event_is_deferred_six_hours_then_delivered(
