@@ -1,8 +1,6 @@
-"""pytest fixtures around the fake Google Ads API; load them in a test module with
-
-    pytest_plugins = ["tests.google_ads_fake.fixtures"]
-
-(and import nothing from this module: pytest must import it first, to rewrite its asserts).
+"""pytest fixtures around the fake Google Ads API, loaded for the whole suite by
+``tests/conftest.py`` (import nothing from this module in a test: pytest must import it
+first, to rewrite its asserts).
 
 ``google_ads_fake`` is a started fake; ``google_ads_config`` a destination config for it
 (OAuth refresh token from the fake token endpoint, a developer token); and

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,6 @@ from tests.google_ads_fake import (
     FakeGoogleAds,
     RequestFault,
     RowFaults,
-    fake_google_ads,
     internal,
     quota_exhausted,
 )
@@ -73,12 +71,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeGoogleAds]:
-    with fake_google_ads() as running:
-        yield running
 
 
 @pytest.fixture
