@@ -182,7 +182,11 @@ class DeliveryWorker:
         conversions = [r for r in rows if r.adjustment is None]
         adjustments = [r for r in rows if r.adjustment is not None]
         if conversions:
-            done = self._deliver_group(conversions, recovering=recovering)
+            try:
+                done = self._deliver_group(conversions, recovering=recovering)
+            except DestinationUnavailable as exc:
+                self._apply([_held(r.delivery_id, exc) for r in adjustments])
+                raise
             # an adjustment claimed with its own conversion follows it once it went through
             states = {t.delivery_id: t.state for t in done}
             now_in = {

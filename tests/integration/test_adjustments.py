@@ -285,3 +285,22 @@ def test_validate_checks_every_due_row_and_changes_no_delivery(
     assert {str(s) for s in states.values()} == {"pending"}
     dest, _ = run(shop, ledger)  # a real run then sends all three
     assert len(dest.requests[0]) == 3
+
+
+def test_a_destination_stopping_on_the_conversions_releases_their_adjustments(
+    shop: Path, ledger: Ledger
+) -> None:
+    write(shop, ("A-1", "paid", "100"))
+    run(shop, ledger, lambda rows: [RowOutcome.transient("transient_error", "later")])
+    write(shop, ("A-1", "refunded", "100"))
+
+    def stopped(rows: Sequence[OutboundRow]) -> list[RowOutcome]:
+        raise DestinationUnavailable("auth_failed", "the refresh token was revoked")
+
+    clock = Clock()
+    clock.now = clock.now.replace(hour=23)  # the conversion is due again, with its retraction
+    dest, _ = run(shop, ledger, stopped, clock)
+    assert len(dest.requests) == 1  # the conversion's request; the retraction never went
+    funnel = {r.kind: r for r in ledger.funnel(datetime(2026, 1, 1, tzinfo=UTC))}
+    assert funnel["conversion"].pending == 1
+    assert funnel["retraction"].pending == 1  # released, not left in sending
