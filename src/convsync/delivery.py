@@ -27,6 +27,7 @@ from convsync.model import (
     OutcomeKind,
     RowOutcome,
     Transition,
+    UploadRecord,
 )
 from convsync.outbound import prepare
 from convsync.retry import transient_retry
@@ -52,6 +53,7 @@ class DestinationStats:
     states: Counter[str] = field(default_factory=Counter)
     rejected_by_code: Counter[str] = field(default_factory=Counter)
     stopped: str | None = None  # why the destination stopped early (code: message)
+    uploads: Counter[str] = field(default_factory=Counter)  # reconciled, by status
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"requests": self.requests, "batches": self.batches}
@@ -62,6 +64,8 @@ class DestinationStats:
             out["rejected_by_code"] = dict(self.rejected_by_code)
         if self.stopped:
             out["stopped"] = self.stopped
+        if self.uploads:
+            out["uploads"] = dict(self.uploads)
         return out
 
 
@@ -119,6 +123,8 @@ class DeliveryWorker:
                     if not rows:
                         break
                     self._deliver(rows, False)
+            if self.dest.reconciles and not self.stop.is_set():
+                self._reconcile()
         except DestinationUnavailable as exc:
             self.stats.stopped = f"{exc.code}: {exc.message}"
             log.warning(
@@ -151,6 +157,36 @@ class DeliveryWorker:
                 wait(in_flight)
             for future in in_flight:
                 future.result()  # the first failure of the batches still in flight
+
+    def _reconcile(self) -> None:
+        """Ask the platform about uploads of earlier batches that are not final yet; an
+        upload not due yet is asked a later run (a run never waits for one)."""
+        now = self.clock()
+        due = self.ledger.due_uploads(destination=self.dest.name, now=now)
+        if not due:
+            return
+        try:
+            updates = self.dest.reconcile(due, now)
+        except TransientError as exc:
+            log.warning(
+                "upload status not available; asking again next run",
+                destination=self.dest.name,
+                code=exc.code,
+                reason=str(exc),
+            )
+            return
+        self.ledger.update_uploads(updates, run_id=self.run_id, now=self.clock())
+        for update in updates:
+            self.stats.uploads[update.status] += 1
+            if update.final and update.message:
+                log.warning(
+                    "upload processed with problems",
+                    destination=self.dest.name,
+                    upload=update.external_id,
+                    status=update.status,
+                    reason=update.message,
+                    **dict(update.details),
+                )
 
     def _claim_args(self) -> dict[str, Any]:
         return {
@@ -229,7 +265,7 @@ class DeliveryWorker:
             ]
             raise
         finally:
-            self._apply(transitions)
+            self._apply(transitions, self.dest.take_uploads() if outbound else [])
         return transitions
 
     def _send(self, outbound: list[OutboundRow]) -> list[Transition]:
@@ -315,10 +351,12 @@ class DeliveryWorker:
             count_attempt=True,
         )
 
-    def _apply(self, transitions: Sequence[Transition]) -> None:
-        if not transitions:
+    def _apply(
+        self, transitions: Sequence[Transition], uploads: Sequence[UploadRecord] = ()
+    ) -> None:
+        if not transitions and not uploads:
             return
-        self.ledger.apply(transitions, run_id=self.run_id, now=self.clock())
+        self.ledger.apply(transitions, run_id=self.run_id, now=self.clock(), uploads=uploads)
         with self._stats_lock:
             self._count(transitions)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -192,6 +192,8 @@ class OutboundRow:
     payload: Mapping[str, Any]
     attempts: int = 0
     adjustment: Adjustment | None = None  # set: the row adjusts the conversion
+    #: the claim's batch id; for a row recovered after a crash, the batch it was sent in
+    batch_id: str | None = None
 
 
 @dataclass(slots=True)  # see _HOT_PATH
@@ -240,3 +242,29 @@ class Transition:
     retry_at: datetime | None = None
     count_attempt: bool = False
     reset_attempts: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRecord:
+    """An upload a platform processes after it answered (Metrica offline conversions):
+    what convsync knows of it, kept in the ledger until it is ``final``.
+
+    ``batch_id`` is the claim's batch (its deliveries carry it); ``external_id`` the
+    platform's id of the upload. The reconcile step asks the destination about uploads
+    that are not final at ``next_check_at`` and writes back ``status``, ``details``
+    (the platform's counts), ``message`` (for a person, when something failed) and
+    ``verdict``: ``matched`` or ``unmatched`` applies to every delivered row of the
+    batch (``verdict_code`` and ``message`` go with ``unmatched``).
+    """
+
+    destination: str
+    batch_id: str
+    external_id: str
+    status: str
+    rows: int = 0
+    details: Mapping[str, Any] = field(default_factory=dict)
+    message: str | None = None
+    final: bool = False
+    next_check_at: datetime | None = None
+    verdict: DeliveryState | None = None
+    verdict_code: str | None = None

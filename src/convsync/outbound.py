@@ -70,7 +70,14 @@ def prepare(
             )
             continue
         outbound.append(
-            OutboundRow(row.delivery_id, row.conversion, payload, row.attempts, row.adjustment)
+            OutboundRow(
+                row.delivery_id,
+                row.conversion,
+                payload,
+                row.attempts,
+                row.adjustment,
+                row.batch_id,
+            )
         )
     return outbound, transitions
 

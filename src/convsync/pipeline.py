@@ -84,6 +84,8 @@ class SyncPipeline:
         for name, cfg in app.destinations.items():
             if name not in self.destinations:
                 self.destinations[name] = load_destination_class(cfg.type)(name, cfg)
+        for dest in self.destinations.values():
+            dest.tokens = LedgerTokens(ledger, clock)
 
     def source(self, name: str) -> Source[Any]:
         return make_source(self.loaded, name, self.chunk_size)
@@ -410,6 +412,20 @@ class SyncPipeline:
                 )
         if first_error is not None:
             raise first_error
+
+
+class LedgerTokens:
+    """The ledger as a destination's token store (``Destination.tokens``)."""
+
+    def __init__(self, ledger: Ledger, clock: Callable[[], datetime]) -> None:
+        self.ledger = ledger
+        self.clock = clock
+
+    def load(self, name: str) -> dict[str, Any] | None:
+        return self.ledger.load_token(name)
+
+    def save(self, name: str, data: Mapping[str, Any]) -> None:
+        self.ledger.save_token(name, data, self.clock())
 
 
 def _with_context(context: Mapping[str, Any], fn: Callable[[], Any]) -> Any:

@@ -5,12 +5,22 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
 from convsync.errors import DestinationUnavailable
-from convsync.model import Adjustment, Conversion, OutboundRow, RowOutcome
+from convsync.model import Adjustment, Conversion, OutboundRow, RowOutcome, UploadRecord
+
+
+class TokenStore(Protocol):
+    """Where a destination keeps tokens it must not mint again every run (VK Ads limits
+    a client's live tokens): the ledger, shared by every run and replica."""
+
+    def load(self, name: str) -> dict[str, Any] | None: ...
+
+    def save(self, name: str, data: Mapping[str, Any]) -> None: ...
+
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
 TargetT = TypeVar("TargetT", bound=BaseModel)
@@ -34,10 +44,14 @@ class Destination(ABC, Generic[ConfigT, TargetT]):
     #: batches sent at once (the next is claimed and built while one is in flight);
     #: ``send`` must then be safe to call from several threads
     max_in_flight: ClassVar[int] = 1
+    #: the platform processes uploads later: the reconcile step calls ``reconcile``
+    reconciles: ClassVar[bool] = False
 
     def __init__(self, name: str, config: ConfigT) -> None:
         self.name = name
         self.config = config
+        #: set by the pipeline before ``connect``; ``None`` in a dry run
+        self.tokens: TokenStore | None = None
 
     def connect(self) -> None:
         """Get ready to send in this run (build the client, check credentials).
@@ -82,6 +96,17 @@ class Destination(ABC, Generic[ConfigT, TargetT]):
         """Check one batch with the platform without it being recorded there: one outcome
         per row (``delivered`` = would be accepted). Raises like ``send``."""
         raise NotImplementedError(f"{self.type} has no validate-only mode")
+
+    def take_uploads(self) -> list[UploadRecord]:
+        """Uploads the platform processes later, made by the ``send`` calls since the last
+        call (the worker writes them with the rows' outcomes); platforms that answer for
+        each row at once make none."""
+        return []
+
+    def reconcile(self, uploads: Sequence[UploadRecord], now: datetime) -> list[UploadRecord]:
+        """Ask the platform about uploads that are not final; their updated records (an
+        upload left out is asked again at its ``next_check_at``). Raises like ``send``."""
+        return []
 
     def recover(self, rows: Sequence[OutboundRow]) -> list[RowOutcome | None]:
         """Rows left in ``sending`` by a crash (lease expired): what happened to them?

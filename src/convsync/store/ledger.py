@@ -25,9 +25,11 @@ from convsync.model import (
     PlannedDelivery,
     RecordRejection,
     Transition,
+    UploadRecord,
 )
 from convsync.sources.base import FileMark, SourceState
 from convsync.store import adjusting, claims, engine, migrate, recording, reports, runs
+from convsync.store import uploads as upload_store
 from convsync.store.recording import RecordCounts
 from convsync.store.reports import FailureRow, FunnelRow
 from convsync.store.rows import fetch_claimed
@@ -249,10 +251,48 @@ class Ledger:
                 now=now,
             )
 
-    def apply(self, transitions: Sequence[Transition], *, run_id: str, now: datetime) -> None:
-        _aware(now, *(t.retry_at for t in transitions))
+    def apply(
+        self,
+        transitions: Sequence[Transition],
+        *,
+        run_id: str,
+        now: datetime,
+        uploads: Sequence[UploadRecord] = (),
+    ) -> None:
+        """Write outcomes, with the uploads they went in (one transaction: a delivered
+        row is never without the upload that reconciles it)."""
+        _aware(now, *(t.retry_at for t in transitions), *(u.next_check_at for u in uploads))
         with self._write() as connection:
             claims.apply(connection, transitions, run_id=run_id, now=now)
+            upload_store.record_uploads(connection, uploads, run_id=run_id, now=now)
+
+    # --- reconcile step and tokens ---------------------------------------------------
+
+    def due_uploads(self, *, destination: str, now: datetime) -> list[UploadRecord]:
+        _aware(now)
+        with self._read() as connection:
+            return upload_store.due_uploads(connection, destination=destination, now=now)
+
+    def update_uploads(
+        self, records: Sequence[UploadRecord], *, run_id: str, now: datetime
+    ) -> None:
+        _aware(now, *(r.next_check_at for r in records))
+        with self._write() as connection:
+            upload_store.update_uploads(connection, records, run_id=run_id, now=now)
+
+    def recent_uploads(self, since: datetime, limit: int = 50) -> list[UploadRecord]:
+        _aware(since)
+        with self._read() as connection:
+            return upload_store.recent_uploads(connection, since, limit)
+
+    def load_token(self, name: str) -> dict[str, Any] | None:
+        with self._read() as connection:
+            return upload_store.load_token(connection, name)
+
+    def save_token(self, name: str, data: Mapping[str, Any], now: datetime) -> None:
+        _aware(now)
+        with self._write() as connection:
+            upload_store.save_token(connection, name, data, now)
 
     def requeue(
         self,

@@ -239,3 +239,34 @@ leases = sa.Table(
     sa.Column("acquired_at", UTCDateTime, nullable=False),
     sa.Column("expires_at", UTCDateTime, nullable=False),
 )
+
+#: uploads a platform processes after answering (Metrica): followed up by the reconcile
+#: step until final; their deliveries share ``batch_id``
+uploads = sa.Table(
+    "uploads",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("destination", NAME, nullable=False),
+    sa.Column("batch_id", TOKEN, nullable=False),
+    sa.Column("external_id", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Column("message", sa.Text, nullable=True),
+    sa.Column("final", sa.Boolean, nullable=False),
+    sa.Column("next_check_at", UTCDateTime, nullable=True),
+    sa.Column("run_id", TOKEN, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("destination", "batch_id", name="uq_uploads_destination_batch_id"),
+    sa.Index("ix_uploads_due", "destination", "final", "next_check_at"),
+)
+
+#: tokens a destination must keep between runs (VK Ads: a client's live tokens are few)
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("name", NAME, primary_key=True),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
