@@ -203,6 +203,7 @@ def report(
     start = _since(since)
     with _ledger(ctx) as ledger:
         views.print_report(stdout, ledger.funnel(start), ledger.pulled_since(start), since)
+        views.print_uploads(stdout, ledger.recent_uploads(start))
 
 
 @app.command()
@@ -211,7 +212,8 @@ def failures(
     since: Annotated[str, typer.Option(help="Window, like 24h, 7d or 4w.")] = "7d",
     limit: Annotated[int, typer.Option(help="At most this many rows.")] = 50,
 ) -> None:
-    """Rejected, deferred and uncertain deliveries and rejected records, newest first."""
+    """Rejected, deferred, uncertain and unmatched deliveries and rejected records, newest
+    first."""
     with _ledger(ctx) as ledger:
         views.print_failures(stdout, ledger.failures(_since(since), limit))
 

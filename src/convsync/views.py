@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from convsync.config import LoadedConfig
+from convsync.model import UploadRecord
 from convsync.run_summary import RunSummary
 from convsync.store.reports import FailureRow, FunnelRow
 from convsync.store.runs import RunRow
@@ -124,6 +125,22 @@ def print_report(
             str(r.pending + r.sending), str(r.deferred), str(r.uncertain),
             _by_code(r.rejected_by_code), _by_code(r.skipped_by_code),
         )  # fmt: skip
+    out.print(table)
+
+
+def print_uploads(out: Console, uploads: Sequence[UploadRecord]) -> None:
+    """Uploads a platform processed after answering (Metrica), with what it reported."""
+    if not uploads:
+        return
+    table = Table("destination", "upload", "status", "rows", "reported", "note", title="Uploads")
+    for u in uploads:
+        reported = ", ".join(
+            f"{k.removesuffix('_quantity')} {v}"
+            for k, v in u.details.items()
+            if isinstance(v, int) and not isinstance(v, bool)
+        )
+        status = u.status if u.final else f"{u.status} (checking)"
+        table.add_row(u.destination, u.external_id, status, str(u.rows), reported, u.message or "")
     out.print(table)
 
 

@@ -119,7 +119,7 @@ def funnel(connection: Connection, since: datetime) -> list[FunnelRow]:
 
 @dataclass(frozen=True, slots=True)
 class FailureRow:
-    """A delivery that is rejected, deferred or uncertain, or a source row that could
+    """A delivery that is rejected, deferred, uncertain or unmatched, or a source row that could
     not become a conversion (``kind="record"``: source, origin, column, reason)."""
 
     kind: Literal["delivery", "record"]
@@ -142,7 +142,7 @@ class FailureRow:
     record_id: str | None = None
 
 
-_FAILED = (_S.REJECTED.value, _S.DEFERRED.value, _S.UNCERTAIN.value)
+_FAILED = (_S.REJECTED.value, _S.DEFERRED.value, _S.UNCERTAIN.value, _S.UNMATCHED.value)
 
 
 def failures(connection: Connection, since: datetime, limit: int) -> list[FailureRow]:
