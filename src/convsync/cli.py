@@ -229,6 +229,14 @@ def retry(
     goal: Annotated[str | None, typer.Option(help="Only this goal.")] = None,
     code: Annotated[str | None, typer.Option(help="Only this reason code.")] = None,
     since: Annotated[str, typer.Option(help="Changed within this window.")] = "7d",
+    uncertain: Annotated[
+        bool,
+        typer.Option(
+            "--uncertain",
+            help="Shorthand for --state uncertain: events that may or may not have "
+            "arrived (VK Ads after a crash); check the platform's stats first.",
+        ),
+    ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count them.")] = False,
 ) -> None:
     """Send deliveries again after fixing their cause (a goal id, a token): matching
@@ -239,7 +247,8 @@ def retry(
     from convsync.store.ledger import Ledger
 
     try:
-        states = [DeliveryState(s) for s in (state or ["rejected"])]
+        wanted = [*(state or []), *(["uncertain"] if uncertain else [])]
+        states = [DeliveryState(s) for s in (wanted or ["rejected"])]
     except ValueError:
         raise UserError("--state: use rejected, deferred or uncertain") from None
     start = _since(since)

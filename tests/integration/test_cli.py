@@ -229,6 +229,9 @@ def test_retry_counts_and_refuses_states_it_cannot_requeue(tmp_path: Path) -> No
     )
     assert counted.returncode == 0, counted.stderr
     assert "0 deliveries would go back to pending" in counted.stdout
+    shorthand = convsync("--database-url", url, "retry", "--uncertain", "--dry-run", cwd=tmp_path)
+    assert shorthand.returncode == 0, shorthand.stderr
+    assert "would go back to pending" in shorthand.stdout
     refused = convsync("--database-url", url, "retry", "--state", "delivered", cwd=tmp_path)
     assert refused.returncode == 2 and "cannot re-queue" in refused.stderr
     unknown = convsync("--database-url", url, "retry", "--state", "lost", cwd=tmp_path)
