@@ -39,6 +39,7 @@ from convsync.model import (
 from convsync.plan import PlanEntry, PlanWriter, row_entry
 from convsync.run_summary import RunSummary, SyncOptions
 from convsync.sources.base import Source, SourceState
+from convsync.store.adjusting import adjustment_time
 from convsync.store.ledger import Ledger
 from convsync.validation import Validator
 
@@ -324,7 +325,12 @@ class SyncPipeline:
                     0,
                     None,
                     adjustment.conversion,
-                    Adjustment(adjustment.kind, now, adjustment.value, adjustment.currency),
+                    Adjustment(
+                        adjustment.kind,
+                        adjustment_time(now),
+                        adjustment.value,
+                        adjustment.currency,
+                    ),
                     adjustment.base_states[dest_name],
                 )
                 plan.add(self._row_entry(row, now, queued=False, plan=plan))

@@ -141,9 +141,7 @@ def record_adjustments(
             key=conversion_key("adjustment", base_key, str(adjustment.sequence)),
             value=None if adjustment.value is None else str(adjustment.value),
             currency=adjustment.currency,
-            # the adjustment's time: when the change was seen, a margin back, so that a
-            # platform whose clock is a little behind ours never finds it in its future
-            recorded_at=now - CLOCK_SKEW_MARGIN,
+            recorded_at=adjustment_time(now),
             run_id=run_id,
             adjusts_id=adjustment.base_id,
             adjustment=adjustment.kind.value,
@@ -167,6 +165,12 @@ def record_adjustments(
             ],
         )
     return len(planned)
+
+
+def adjustment_time(now: datetime) -> datetime:
+    """An adjustment's time: when the change was seen, a margin back, so that a platform
+    whose clock is a little behind ours never finds it in its future."""
+    return now - CLOCK_SKEW_MARGIN
 
 
 def _same_amount(a: Decimal | None, b: Decimal | None) -> bool:

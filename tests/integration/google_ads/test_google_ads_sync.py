@@ -308,3 +308,25 @@ def test_a_process_killed_after_google_accepted_the_batch_does_not_double_count(
         assert {str(s) for s in ledger.delivery_states(keys).values()} == {"delivered"}
         funnel = ledger.funnel(datetime(2026, 1, 1, tzinfo=UTC))
     assert funnel[0].delivered == 5
+
+
+def test_dry_run_shows_the_adjustments_google_would_get(
+    shop: Path, ledger: Ledger, fake: FakeGoogleAds, tmp_path: Path
+) -> None:
+    write(shop, orders(2))
+    clock = Clock(datetime(2026, 11, 21, 12, tzinfo=UTC))
+    sync(shop, ledger, env_of(fake), clock)
+    write(shop, [("A-0", "refunded", "100"), ("A-1", "paid", "120")])
+    clock.now += timedelta(days=1)
+    plan = tmp_path / "plan.jsonl"
+    sync(shop, ledger, env_of(fake), clock, dry_run=True, output=plan)
+    lines = [json.loads(x) for x in plan.read_text().splitlines()]
+    assert [(x["adjustment"], x["payload"]["adjustment_type"]) for x in lines] == [
+        ("retraction", "RETRACTION"),
+        ("restatement", "RESTATEMENT"),
+    ]
+    assert lines[1]["payload"]["restatement_value"] == {
+        "adjusted_value": 120.0,
+        "currency_code": "RUB",
+    }
+    assert fake.calls_of("UploadConversionAdjustments") == []
