@@ -12,6 +12,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from convsync.config_loader import load_config
 from convsync.pipeline import SyncPipeline
 from convsync.scheduler import LeaseBusy, SyncScheduler, run_lease
@@ -104,3 +106,34 @@ def test_run_serves_health_and_stops_cleanly_on_sigterm(workdir: Path, tmp_path:
     )
     down = subprocess.run([CONVSYNC, "health"], env=env, capture_output=True, text=True, timeout=30)
     assert down.returncode == 1 and "no health endpoint" in down.stdout
+
+
+def test_a_lease_whose_holder_is_gone_is_taken_over_and_a_live_one_is_not(
+    ledger: Ledger,
+) -> None:
+    now = datetime.now(UTC)
+    host = socket.gethostname()
+    mine = f"{host}:{os.getpid()}:mine"
+    exited = subprocess.Popen(["true"])
+    exited.wait()
+    alive = subprocess.Popen(["sleep", "30"])
+
+    def held_by(stale: str) -> None:
+        ledger.release_lease("sync", ledger.lease_holder("sync") or "")
+        assert ledger.acquire_lease("sync", stale, timedelta(minutes=5), now)
+
+    try:
+        # gone: a pid that exited; this pid in an earlier life (pid 1 after a restart)
+        for stale in (f"{host}:{exited.pid}:dddd", f"{host}:{os.getpid()}:cccc"):
+            held_by(stale)
+            with run_lease(ledger, mine):
+                assert ledger.lease_holder("sync") == mine
+        # not known to be gone: alive on this host, or on another host
+        for stale in (f"{host}:{alive.pid}:aaaa", f"other-host:{os.getpid()}:bbbb"):
+            held_by(stale)
+            with pytest.raises(LeaseBusy, match=stale), run_lease(ledger, mine):
+                pass
+            assert ledger.lease_holder("sync") == stale
+    finally:
+        alive.kill()
+        alive.wait()
