@@ -79,6 +79,14 @@ def _held(delivery_id: int, exc: DestinationUnavailable) -> Transition:
     )
 
 
+class _StoppedMidway(DestinationUnavailable):
+    """The destination stopped on a retry, after an earlier try settled some rows."""
+
+    def __init__(self, cause: DestinationUnavailable, settled: list[Transition]) -> None:
+        super().__init__(cause.code, cause.message, cause.retry_at)
+        self.settled = settled
+
+
 class _RowsStillTransient(TransientError):
     """Some rows of a batch failed transiently: try those rows again."""
 
@@ -259,6 +267,8 @@ class DeliveryWorker:
             if outbound:
                 transitions += self._send(outbound)
         except DestinationUnavailable as exc:
+            if isinstance(exc, _StoppedMidway):
+                transitions += exc.settled
             sent = {t.delivery_id for t in transitions}
             transitions += [
                 _held(r.delivery_id, exc) for r in outbound if r.delivery_id not in sent
@@ -317,6 +327,16 @@ class DeliveryWorker:
         except PermanentError as exc:
             for row in remaining:
                 results.setdefault(row.delivery_id, RowOutcome.rejected(exc.code, exc.message))
+        except DestinationUnavailable as exc:
+            # rows an earlier try already settled keep their outcome (a VK event sent is
+            # not sent again); only the rest are held
+            settled = [
+                self._transition(row, results[row.delivery_id], now)
+                for row in outbound
+                if row.delivery_id in results
+                and results[row.delivery_id].kind is not OutcomeKind.TRANSIENT
+            ]
+            raise _StoppedMidway(exc, settled) from exc
         return [
             self._transition(row, results[row.delivery_id], now)
             for row in outbound

@@ -405,3 +405,31 @@ def test_batches_in_flight_together_all_land_and_a_stop_releases_the_rest(
     assert summary.destinations["vk"]["stopped"].startswith("invalid_token")
     found = states(ledger)
     assert sorted(found.values()) == ["delivered"] * 6 + ["pending"] * 3
+
+
+def test_a_stop_on_a_retry_keeps_the_rows_the_first_try_settled(
+    workdir: Path, ledger: Ledger
+) -> None:
+    """Try 1 delivers A-1 and A-2, A-3 fails transiently; the retry finds the token
+    revoked. A-1 and A-2 stay delivered (never sent again), A-3 goes back to pending."""
+    write_orders(workdir, rows(3))
+    calls = {"n": 0}
+
+    def then_revoked(batch: Sequence[OutboundRow]) -> list[RowOutcome]:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return [
+                RowOutcome.transient("transient_error", "busy")
+                if r.payload["order"] == "A-3"
+                else RowOutcome.delivered()
+                for r in batch
+            ]
+        raise DestinationUnavailable("invalid_token", "the OAuth token was revoked")
+
+    pipeline, _, _ = make(workdir, ledger, then_revoked)
+    summary = pipeline.run(SyncOptions())
+    assert summary.destinations["vk"]["stopped"].startswith("invalid_token")
+    assert states(ledger) == {"A-1": "delivered", "A-2": "delivered", "A-3": "pending"}
+    again, dest2, _ = make(workdir, ledger)
+    again.run(SyncOptions())
+    assert dest2.sent_orders == ["A-3"]

@@ -122,6 +122,7 @@ def test_failures_lists_deliveries_and_records_newest_first(ledger: Ledger) -> N
         ("delivery", S.DEFERRED, "TOO_RECENT_EVENT"),
         ("delivery", S.REJECTED, "INVALID_GCLID"),
         ("delivery", S.REJECTED, "INVALID_GCLID"),
+        ("delivery", S.UNMATCHED, None),  # the platform found no visitor for it
         ("record", None, "bad_time"),
     ]
     deferred = failures[1]
