@@ -7,7 +7,7 @@ peak RSS is its own:
   dry-run   pull → map → plan with the plan file written (nothing recorded)
   record    a real run: pull → map → record into the SQLite ledger (+ the deliver step,
             which stops at once here: Google's token endpoint is an
-            unused local port, the other uploads are not built yet)
+            unused local port, and so is the VK tracker; the Metrica upload is not built)
   rerun     the same real run again over unchanged input
 and prints records/s, ratios against the baseline, peak RSS (of the phase's process and,
 when a backlog was mapped in a second process, of that one) and the rerun/first ratio.
@@ -52,7 +52,8 @@ destinations:
     auth: {client_id: "${G_ID}", client_secret: "${G_SECRET}", refresh_token: "${G_TOKEN}",
            token_uri: "http://127.0.0.1:9/token"}
   metrica: {type: yandex_metrica, counter_id: 12345678, token: "${M_TOKEN}"}
-  vk: {type: vk_ads, pixel_id: 3456789}
+  # nothing listens there either: the VK destination stops at its first batch, sending nothing
+  vk: {type: vk_ads, pixel_id: 3456789, tracker_url: "http://127.0.0.1:9/tracker"}
 goals:
   purchase:
     source: shop

@@ -272,12 +272,13 @@ def _field_references(goal: dict[str, Any]) -> Iterator[tuple[str, ConfigPath]]:
             yield ref, (key,)
     send = goal.get("send")
     for dest_name, target in send.items() if isinstance(send, dict) else ():
-        # a target's record fields: Google Ads custom variables
-        variables = target.get("custom_variables") if isinstance(target, dict) else None
-        if isinstance(variables, dict):
-            for variable, ref in variables.items():
-                if isinstance(ref, str):
-                    yield ref, ("send", str(dest_name), "custom_variables", str(variable))
+        # a target's record fields: Google Ads custom variables, Metrica call columns
+        for key in ("custom_variables", "call_fields"):
+            mapping = target.get(key) if isinstance(target, dict) else None
+            if isinstance(mapping, dict):
+                for name, ref in mapping.items():
+                    if isinstance(ref, str):
+                        yield ref, ("send", str(dest_name), key, str(name))
 
 
 def _validate_targets(

@@ -208,7 +208,9 @@ class DeliveryWorker:
 
     def _recover(self) -> None:
         while not self.stop.is_set():
-            rows = self.ledger.reclaim_expired(**self._claim_args())
+            args = self._claim_args()
+            del args["batch_id"]  # a recovered row keeps the batch it was sent in
+            rows = self.ledger.reclaim_expired(**args)
             if not rows:
                 return
             self.stats.recovered += len(rows)
@@ -275,7 +277,8 @@ class DeliveryWorker:
             ]
             raise
         finally:
-            self._apply(transitions, self.dest.take_uploads() if outbound else [])
+            # also after a recovery that found the whole batch arrived: its upload
+            self._apply(transitions, self.dest.take_uploads())
         return transitions
 
     def _send(self, outbound: list[OutboundRow]) -> list[Transition]:

@@ -32,7 +32,8 @@ sources:
     fields: {status: status, value: total, currency: currency, email: email, phone: phone,
              vk_click_id: rb_clickid, gclid: gclid}
 destinations:
-  vk: {type: vk_ads, pixel_id: 42}
+  # tests that build the real destination must not reach VK: nothing listens there
+  vk: {type: vk_ads, pixel_id: 42, tracker_url: "http://127.0.0.1:9/tracker"}
 goals:
   purchase:
     source: shop

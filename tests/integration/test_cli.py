@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.google_ads_fake import FakeGoogleAds, fake_google_ads
+from tests.metrica_fake import FakeMetrica, fake_metrica
+from tests.vk_fake import FakeVk, fake_vk
 
 ROOT = Path(__file__).resolve().parents[2]
 CONVSYNC = str(Path(sys.executable).parent / "convsync")
@@ -101,9 +103,41 @@ def _to_fake_google(example: Path, fake: FakeGoogleAds) -> dict[str, str]:
     }
 
 
+def _to_fake_vk(example: Path, fake: FakeVk) -> None:
+    """Point the example's VK Ads pixel (tracker and API) at the local fake."""
+    text = example.read_text(encoding="utf-8")
+    anchor = "pixel_id: 3456789,"
+    assert anchor in text
+    urls = f'tracker_url: "{fake.tracker_url}", api_base_url: "{fake.api_base_url}",'
+    example.write_text(text.replace(anchor, f"{anchor} {urls}", 1), encoding="utf-8")
+
+
+def _to_fake_metrica(example: Path, fake: FakeMetrica) -> None:
+    """Point the example's Metrica counter at the local fake (which takes the demo token)."""
+    text = example.read_text(encoding="utf-8")
+    anchor = 'token: "${METRICA_TOKEN}"'
+    assert anchor in text
+    text = text.replace(anchor, f'{anchor}, api_base_url: "{fake.url}"', 1)
+    example.write_text(text, encoding="utf-8")
+    fake.token = DEMO_ENV["METRICA_TOKEN"]
+    fake.counters.add(12345678)  # the example's counter
+
+
 def test_example_dry_run_then_real_runs_twice(tmp_path: Path, example: Path) -> None:
-    with fake_google_ads() as fake:
+    with fake_google_ads() as fake, fake_vk() as vk, fake_metrica() as metrica:
+        _to_fake_vk(example, vk)
+        _to_fake_metrica(example, metrica)
         _example_runs(tmp_path, example, fake)
+    with sqlite3.connect(tmp_path / "ledger.db") as conn:
+        [(vk_delivered,)] = conn.execute(
+            "SELECT count(*) FROM deliveries WHERE destination = 'vk' AND state = 'delivered'"
+        ).fetchall()
+        [(metrica_delivered,)] = conn.execute(
+            "SELECT count(*) FROM deliveries WHERE destination = 'metrica' AND state = 'delivered'"
+        ).fetchall()
+    assert len(vk.tracker.hits) == vk_delivered  # each VK event sent once, to the fake
+    # each Metrica conversion in one upload, to the fake
+    assert sum(len(u.lines) for u in metrica.uploads.values()) == metrica_delivered > 0
 
 
 def _example_runs(tmp_path: Path, example: Path, fake: FakeGoogleAds) -> None:
@@ -136,7 +170,7 @@ def _example_runs(tmp_path: Path, example: Path, fake: FakeGoogleAds) -> None:
         cwd=tmp_path,
         env=real_env,
     )
-    assert first.returncode == 1  # bad rows, and Metrica and VK uploads are not built yet
+    assert first.returncode == 1  # the sample's bad rows
     with sqlite3.connect(db) as conn:
         conversions = conn.execute("SELECT count(*) FROM conversions").fetchone()[0]
         states = dict(
@@ -149,7 +183,6 @@ def _example_runs(tmp_path: Path, example: Path, fake: FakeGoogleAds) -> None:
     assert states["google:delivered"] == google_planned == len(fake.state.conversions)
     # the rest of Google's were skipped (no click id) in the plan as in the ledger
     assert {k for k in states if k.startswith("google:")} <= {"google:delivered", "google:skipped"}
-    assert "upload_not_built" in first.stderr
 
     second = convsync(
         "--config",

@@ -6,7 +6,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .test_cli import DEMO_ENV, ROOT, convsync
+from tests.google_ads_fake import fake_google_ads
+from tests.metrica_fake import fake_metrica
+from tests.vk_fake import fake_vk
+
+from .test_cli import ROOT, _to_fake_google, _to_fake_metrica, _to_fake_vk, convsync
 
 SAMPLE_PII = [
     "anna.petrova@example.com",
@@ -27,9 +31,21 @@ SAMPLE_PII = [
 
 def test_no_secret_or_raw_contact_in_logs_ledger_or_plan(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "config", tmp_path / "config")
+    example = tmp_path / "config" / "example.yaml"
+    # real runs upload to Google, send VK events and Metrica files: to local fakes only
+    with fake_google_ads() as google, fake_vk() as vk, fake_metrica() as metrica:
+        env = _to_fake_google(example, google)
+        _to_fake_vk(example, vk)
+        _to_fake_metrica(example, metrica)
+        _check_no_leaks(tmp_path, env, google.oauth.access_tokens)
+        assert metrica.uploads  # the demo token went over the wire, and nowhere else
+        assert google.calls  # so did Google's access token
+
+
+def _check_no_leaks(tmp_path: Path, env: dict[str, str], access_tokens: set[str]) -> None:
     config = str(tmp_path / "config" / "example.yaml")
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    env = {**DEMO_ENV, "CONVSYNC_LOG_LEVEL": "DEBUG"}
+    env = {**env, "CONVSYNC_LOG_LEVEL": "DEBUG"}
     outputs = []
     for args in (
         ("sync", "--once", "--dry-run", "--output", "plan.jsonl"),
@@ -51,7 +67,9 @@ def test_no_secret_or_raw_contact_in_logs_ledger_or_plan(tmp_path: Path) -> None
     assert "ledger.db" in files and "plan.jsonl" in files
     assert "hashed_email" in files["plan.jsonl"]  # hashes are there, in their place
 
-    secrets = [v for k, v in DEMO_ENV.items() if "SECRET" in k or "TOKEN" in k]
+    secrets = [v for k, v in env.items() if "SECRET" in k or ("TOKEN" in k and "URI" not in k)]
+    secrets += sorted(access_tokens)  # what Google's token endpoint issued during the runs
+    assert len(secrets) >= 5
     for needle in [*SAMPLE_PII, *secrets]:
         assert needle not in logs, f"{needle!r} leaked into the logs or command output"
         for name, text in files.items():

@@ -233,12 +233,11 @@ class Ledger:
         destination: str,
         limit: int,
         lease: timedelta,
-        batch_id: str,
         run_id: str,
         now: datetime,
     ) -> list[ClaimedDelivery]:
-        """Take over ``sending`` rows whose lease expired; each comes back with its OLD
-        ``batch_id`` (the ledger row now carries the new one)."""
+        """Take over ``sending`` rows whose lease expired; each keeps the batch id it
+        was sent under (in the ledger too)."""
         _aware(now)
         with self._write() as connection:
             return claims.reclaim_expired(
@@ -246,7 +245,6 @@ class Ledger:
                 destination=destination,
                 limit=limit,
                 lease=lease,
-                batch_id=batch_id,
                 run_id=run_id,
                 now=now,
             )

@@ -11,8 +11,9 @@ import pytest
 
 from convsync.destinations.vk_ads import VkAdsDestination
 from convsync.destinations.vk_ads.config import VkAdsConfig, VkAdsTarget
+from convsync.destinations.vk_ads.tracker import event_url
 from convsync.errors import DestinationUnavailable, RowDeferred, RowRejected
-from convsync.model import Conversion, Identifiers
+from convsync.model import Conversion, Identifiers, OutboundRow, OutcomeKind
 
 from .contract import NOW, DestinationContract, assert_explained
 
@@ -171,8 +172,45 @@ def test_describe_names_the_pixel(destination: VkAdsDestination) -> None:
     assert destination.describe() == {"destination": "vk", "type": "vk_ads", "pixel_id": 3456789}
 
 
-def test_send_is_not_built_yet_and_keeps_rows_pending(destination: Any) -> None:
+def test_the_payload_becomes_the_documented_tracker_url(destination: VkAdsDestination) -> None:
+    payload = destination.build(make_conversion(), TARGET, NOW)
+    assert event_url("https://top-fwz1.mail.ru/tracker", payload) == (
+        "https://top-fwz1.mail.ru/tracker?id=3456789;e=RG%3A1500/purchase;rb_clickid=a1b2c3d4e5f6"
+    )
+    user = destination.build(make_conversion(ids=Identifiers(vk_user_id="u-42")), TARGET, NOW)
+    assert event_url("https://top-fwz1.mail.ru/tracker", user) == (
+        "https://top-fwz1.mail.ru/tracker?id=3456789;e=RG%3A1500/purchase;userid=u-42"
+    )
+
+
+def test_a_row_left_in_sending_by_a_crash_is_uncertain_never_resent(
+    destination: VkAdsDestination,
+) -> None:
+    rows = [
+        OutboundRow(i, make_conversion(), destination.build(make_conversion(), TARGET, NOW))
+        for i in (1, 2, 3)
+    ]
+    verdicts = destination.recover(rows)
+    assert len(verdicts) == 3
+    for verdict in verdicts:
+        assert verdict is not None
+        assert verdict.kind is OutcomeKind.UNCERTAIN and verdict.code == "no_receipt"
+        assert verdict.message is not None
+        assert "may or may not have reached VK" in verdict.message
+        assert "`convsync retry --state uncertain`" in verdict.message
+
+
+def test_send_needs_connect_and_an_empty_batch_sends_nothing(
+    destination: VkAdsDestination,
+) -> None:
+    assert destination.send([]) == []
+    row = OutboundRow(1, make_conversion(), destination.build(make_conversion(), TARGET, NOW))
+    with pytest.raises(RuntimeError, match="connect"):
+        destination.send([row])
+
+
+def test_api_needs_the_client_credentials(destination: VkAdsDestination) -> None:
     with pytest.raises(DestinationUnavailable) as caught:
-        destination.send([])
-    assert caught.value.code == "upload_not_built"
-    assert "pending" in caught.value.message
+        destination.api()
+    assert caught.value.code == "api_client_missing"
+    assert "client_id and client_secret" in caught.value.message

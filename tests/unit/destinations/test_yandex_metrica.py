@@ -1,4 +1,5 @@
-"""yandex_metrica: offline-conversion CSV rows (the dry-run contract) and their pre-flight."""
+"""yandex_metrica: offline-conversion CSV rows (the dry-run contract) and their pre-flight;
+calls rows are in test_yandex_metrica_calls.py."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from convsync.destinations.yandex_metrica import MetricaDestination
 from convsync.destinations.yandex_metrica.config import MetricaConfig, MetricaTarget
-from convsync.errors import DestinationUnavailable, RowDeferred, RowRejected
+from convsync.errors import RowDeferred, RowRejected
 from convsync.model import Conversion, Identifiers
 
 from .contract import NOW, DestinationContract, assert_explained
@@ -239,10 +240,3 @@ def test_describe_names_the_counter_and_never_the_token(destination: MetricaDest
     described = destination.describe()
     assert described["counter_id"] == 12345678
     assert "secret-token" not in repr(described)
-
-
-def test_send_is_not_built_yet_and_keeps_rows_pending(destination: Any) -> None:
-    with pytest.raises(DestinationUnavailable) as caught:
-        destination.send([])
-    assert caught.value.code == "upload_not_built"
-    assert "pending" in caught.value.message

@@ -4,14 +4,34 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, PositiveInt, SecretStr, field_validator
+from pydantic import Field, PositiveInt, SecretStr, field_validator, model_validator
 
 from convsync.configbase import Duration, StrictModel
 from convsync.destinations.preflight import bad_chars
 
 #: characters that would break the tracker URL's hand-built ``e=RG:VALUE/GOAL;`` part
 FORBIDDEN_GOAL_CHARS = ";/&?#=%"
+
+#: the tracker has no documented rate limit; these keep a backlog from hammering it
+DEFAULT_CONCURRENCY = 8
+DEFAULT_EVENTS_PER_SECOND = 20.0
+
+
+def _base_url(value: str, *, key: str) -> str:
+    text = value.strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{key} must be an http(s) URL such as https://host/path, got {text!r}")
+    if parts.query or parts.fragment or text.endswith(("?", "#")):
+        raise ValueError(
+            f"{key} must not carry a query or fragment: convsync appends the tracker's own "
+            f"'?id=…;e=…' query to it, got {text!r}"
+        )
+    if bad_chars(text, ""):
+        raise ValueError(f"{key} must not contain spaces or control characters")
+    return text
 
 
 class VkAdsConfig(StrictModel):
@@ -30,6 +50,18 @@ class VkAdsConfig(StrictModel):
             "on the day it arrives, so a late event lands on the wrong day."
         ),
     )
+    concurrency: int = Field(
+        default=DEFAULT_CONCURRENCY,
+        ge=1,
+        le=64,
+        description="Tracker requests in flight at once (one request per conversion).",
+    )
+    max_events_per_second: float = Field(
+        default=DEFAULT_EVENTS_PER_SECOND,
+        gt=0,
+        le=1000,
+        description="Most tracker requests started per second, whatever the concurrency.",
+    )
 
     @field_validator("max_event_age")
     @classmethod
@@ -37,6 +69,32 @@ class VkAdsConfig(StrictModel):
         if value <= timedelta(0):
             raise ValueError("max_event_age must be longer than zero, e.g. 30d")
         return value
+
+    @field_validator("tracker_url")
+    @classmethod
+    def _check_tracker_url(cls, value: str) -> str:
+        return _base_url(value, key="tracker_url")
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _check_api_base_url(cls, value: str) -> str:
+        return _base_url(value, key="api_base_url").rstrip("/")
+
+    @field_validator("client_id")
+    @classmethod
+    def _check_client_id(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or bad_chars(value.strip(), "")):
+            raise ValueError("client_id must be the VK Ads API client id, without spaces")
+        return None if value is None else value.strip()
+
+    @model_validator(mode="after")
+    def _client_pair(self) -> VkAdsConfig:
+        if (self.client_id is None) != (self.client_secret is None):
+            raise ValueError(
+                "client_id and client_secret go together (the VK Ads API client of the "
+                "account); set both or neither"
+            )
+        return self
 
 
 class VkAdsTarget(StrictModel):

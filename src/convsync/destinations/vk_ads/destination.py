@@ -2,24 +2,66 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
-from convsync.destinations.base import Destination, upload_not_built
+from convsync.destinations.base import Destination
+from convsync.destinations.vk_ads.api import RateGovernor, VkAdsApi
+from convsync.destinations.vk_ads.auth import MemoryTokens, VkAdsAuth
 from convsync.destinations.vk_ads.config import VkAdsConfig, VkAdsTarget
+from convsync.destinations.vk_ads.http import DEFAULT_TIMEOUT, TimeoutSession, new_session
 from convsync.destinations.vk_ads.payload import build_event, event_identifier
-from convsync.model import Conversion, OutboundRow, RowOutcome
+from convsync.destinations.vk_ads.tracker import TrackerClient
+from convsync.errors import DestinationUnavailable
+from convsync.logging import register_secret
+from convsync.model import Conversion, OutboundRow, OutcomeKind, RowOutcome
+
+#: what a row left in ``sending`` by a crash becomes (``recover``)
+NO_RECEIPT = RowOutcome(
+    OutcomeKind.UNCERTAIN,
+    "no_receipt",
+    "The run sending this conversion was interrupted, and the VK pixel tracker gives no "
+    "receipt: the event may or may not have reached VK Ads, so it is not re-sent "
+    "automatically. Check the pixel's statistics for the goal, then run `convsync retry "
+    "--state uncertain` to send it again if it is missing.",
+)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class VkAdsDestination(Destination[VkAdsConfig, VkAdsTarget]):
-    """Sends each conversion as a server-to-server pixel event."""
+    """Sends each conversion as a server-to-server pixel event.
+
+    ``connect`` opens the tracker's session and thread pool for the run (no network);
+    ``send`` sends a batch's events at once, at most ``concurrency`` in flight and
+    ``max_events_per_second`` started per second. The Ads API client (``api``) is built
+    on first use only, so a pixel-only destination never asks VK for a token.
+    """
 
     type = "vk_ads"
     # The tracker takes one event per request, so a batch only groups rows for claiming.
-    # It is kept small because the tracker gives no receipt: rows of a batch a crash
-    # interrupts end up `uncertain` (never re-sent automatically), and fewer is better.
-    max_batch = 200
+    # It is small because the tracker gives no receipt: the rows of batches a kill
+    # interrupts end up `uncertain` (never re-sent automatically), and a stop (SIGTERM,
+    # `docker stop` waits 10 s) lets the batches in hand finish: 40 events are 2 s at the
+    # default 20 events/s. Two batches in flight share the pool and the pacing, so the
+    # pool stays busy while the worker records one batch and claims the next.
+    max_batch = 40
+    max_in_flight = 2
+
+    def __init__(self, name: str, config: VkAdsConfig) -> None:
+        super().__init__(name, config)
+        #: the clock of token expiry and Retry-After dates; replaceable in tests
+        self.clock: Callable[[], datetime] = _utc_now
+        #: (connect, read) seconds per request
+        self.request_timeout: float | tuple[float, float] = DEFAULT_TIMEOUT
+        self._tracker: TrackerClient | None = None
+        self._api: VkAdsApi | None = None
+        self._api_session: TimeoutSession | None = None
+
+    # --- payloads (pure) ---
 
     def has_identifier(self, conversion: Conversion, target: VkAdsTarget) -> bool:
         return event_identifier(conversion.ids) is not None
@@ -33,11 +75,62 @@ class VkAdsDestination(Destination[VkAdsConfig, VkAdsTarget]):
             max_event_age=self.config.max_event_age,
         )
 
+    # --- the network ---
+
     def connect(self) -> None:
-        raise upload_not_built("VK Ads", 4)
+        self.close()
+        if self.config.client_secret is not None:
+            register_secret(self.config.client_secret)
+        self._tracker = TrackerClient(
+            self.name,
+            self.config.tracker_url,
+            concurrency=self.config.concurrency,
+            per_second=self.config.max_events_per_second,
+            timeout=self.request_timeout,
+            clock=self.clock,
+        )
 
     def send(self, rows: Sequence[OutboundRow]) -> list[RowOutcome]:
-        raise upload_not_built("VK Ads", 4)
+        if not rows:
+            return []
+        if self._tracker is None:
+            raise RuntimeError("VkAdsDestination.connect() must be called before sending")
+        if any(row.adjustment is not None for row in rows):
+            raise ValueError("VK Ads takes no adjustments")
+        return self._tracker.send(rows)
+
+    def recover(self, rows: Sequence[OutboundRow]) -> list[RowOutcome | None]:
+        """Never re-send: the tracker keeps no receipt and no idempotency key, so a row
+        a crash left in ``sending`` may have been counted already (``uncertain``)."""
+        return [NO_RECEIPT for _ in rows]
+
+    def api(self) -> VkAdsApi:
+        """The VK Ads API client of this run, built on first use; raises
+        ``DestinationUnavailable`` when the destination has no API client configured."""
+        if self._api is not None:
+            return self._api
+        if self.config.client_id is None or self.config.client_secret is None:
+            raise DestinationUnavailable(
+                "api_client_missing",
+                f"destinations.{self.name} needs client_id and client_secret (the VK Ads API "
+                "client of the account) for this.",
+            )
+        session = new_session(timeout=self.request_timeout)
+        auth = VkAdsAuth(self.name, self.config, session, self.tokens or MemoryTokens(), self.clock)
+        self._api_session = session
+        self._api = VkAdsApi(
+            self.config.api_base_url, auth, session, RateGovernor(self.name), self.clock
+        )
+        return self._api
+
+    def close(self) -> None:
+        if self._tracker is not None:
+            self._tracker.close()
+            self._tracker = None
+        if self._api_session is not None:
+            self._api_session.close()
+            self._api_session = None
+        self._api = None
 
     def describe(self) -> Mapping[str, Any]:
         return {**super().describe(), "pixel_id": self.config.pixel_id}

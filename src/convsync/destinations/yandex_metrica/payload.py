@@ -1,8 +1,10 @@
-"""One row of a Metrica offline-conversions CSV file, as the dry-run shows it, and its
-pre-flight.
+"""One row of a Metrica offline-conversions (or calls) CSV file, as the dry-run shows it,
+and its pre-flight.
 
 The row keeps the API's column names and their order (identifiers, then ``Target``,
-``DateTime``, ``Price``, ``Currency``), so the dry-run plan reads like the file.
+``DateTime``, ``Price``, ``Currency``, then a call's columns), so the dry-run plan reads
+like the file. A calls row has no ``Target`` (Metrica counts calls in the counter's own
+call goals) and its payload says ``"type": "CALLS"``.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ from functools import lru_cache
 from typing import Any
 
 from convsync.destinations import preflight
+from convsync.destinations.yandex_metrica.calls import call_cells
 from convsync.destinations.yandex_metrica.config import FORBIDDEN_TARGET_CHARS, MetricaTarget
 from convsync.errors import RowRejected
 from convsync.model import Conversion, Identifiers
 
 PLATFORM = "Yandex.Metrica"
+#: the upload type of a calls file (``offline_conversions/upload?type=CALLS``)
+CALLS = "CALLS"
 
 #: Metrica links a conversion to a visit at most 21 days before the file is processed;
 #: the visit came before the conversion, so an older conversion can never match.
@@ -38,10 +43,14 @@ _UINT64_TEXT = re.compile(r"[0-9]{1,20}")
 _UINT64_MAX = 2**64 - 1
 
 
-def identifier_columns(ids: Identifiers) -> list[tuple[str, str]]:
+#: a calls file links a call by ClientId, UserId or Yclid only
+CALL_IDENTIFIER_COLUMNS = IDENTIFIER_COLUMNS[:3]
+
+
+def identifier_columns(ids: Identifiers, *, calls: bool = False) -> list[tuple[str, str]]:
     """``(column, value)`` for each identifier the conversion carries, in row order."""
     out: list[tuple[str, str]] = []
-    for column, field in IDENTIFIER_COLUMNS:
+    for column, field in CALL_IDENTIFIER_COLUMNS if calls else IDENTIFIER_COLUMNS:
         value: str | None = getattr(ids, field)
         if value:
             out.append((column, value))
@@ -51,21 +60,28 @@ def identifier_columns(ids: Identifiers) -> list[tuple[str, str]]:
 def build_row(
     conversion: Conversion, counter_id: int, target: MetricaTarget, now: datetime
 ) -> dict[str, Any]:
-    """``{"counter_id": …, "row": {…}}`` for one conversion; raises RowRejected / RowDeferred."""
+    """``{"counter_id": …, "row": {…}}`` for one conversion (a call: with ``"type":
+    "CALLS"``); raises RowRejected / RowDeferred."""
     preflight.require_aware(conversion.occurred_at, "conversion time")
     preflight.require_aware(now, "now")
-    identifiers = identifier_columns(conversion.ids)
+    calls = target.type == "calls"
+    identifiers = identifier_columns(conversion.ids, calls=calls)
     if not identifiers:
         raise RowRejected(
             "no_identifier",
-            "The conversion has no Metrica visitor identifier (ClientId, UserId, Yclid or "
-            "PurchaseId), so Metrica could not link it to a visit.",
+            "The call has no Metrica visitor identifier (ClientId, UserId or Yclid), so "
+            "Metrica could not link it to a visit."
+            if calls
+            else "The conversion has no Metrica visitor identifier (ClientId, UserId, Yclid "
+            "or PurchaseId), so Metrica could not link it to a visit.",
         )
     for column, id_value in identifiers:
         _check_identifier(column, id_value)
-    _check_target(target.target)
+    if not calls:
+        _check_target(target.target or "")
     value = preflight.checked_value(conversion)
     currency = preflight.checked_currency(conversion) if value is not None else None
+    cells = call_cells(conversion, target) if calls else {}
     preflight.check_not_older_than(
         conversion.occurred_at,
         now,
@@ -80,7 +96,8 @@ def build_row(
     preflight.check_not_future(conversion.occurred_at, now, platform=PLATFORM)
 
     row: dict[str, Any] = dict(identifiers)
-    row["Target"] = target.target
+    if not calls:
+        row["Target"] = target.target
     # A Unix time is absolute, so the counter's time zone plays no part here.
     row["DateTime"] = int(conversion.occurred_at.timestamp())
     if value is not None:
@@ -88,6 +105,9 @@ def build_row(
         if currency is not None:
             # Without it Metrica counts the price in the counter's own currency.
             row["Currency"] = currency
+    row.update(cells)
+    if calls:
+        return {"counter_id": counter_id, "type": CALLS, "row": row}
     return {"counter_id": counter_id, "row": row}
 
 

@@ -1,0 +1,42 @@
+"""Request pacing shared by the threads of one destination: starts spaced evenly.
+
+No library is used: tenacity paces retries, not a steady flow, and the few lines here
+are simpler than a token-bucket dependency with a burst this destination does not want.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+
+class Pacer:
+    """At most ``per_second`` starts per second, spaced ``1 / per_second`` apart, with no
+    burst after a pause: ``wait`` returns when the caller's slot has come."""
+
+    def __init__(
+        self,
+        per_second: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if per_second <= 0:
+            raise ValueError("per_second must be positive")
+        self.interval = 1.0 / per_second
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._next: float | None = None
+
+    def wait(self) -> float:
+        """Block until this caller may start; the seconds it waited."""
+        with self._lock:  # reserve a slot; sleep outside the lock
+            now = self._clock()
+            slot = now if self._next is None else max(now, self._next)
+            self._next = slot + self.interval
+        delay = slot - now
+        if delay > 0:
+            self._sleep(delay)
+        return max(delay, 0.0)
