@@ -40,6 +40,8 @@ test: lint typecheck pytest
 bench: $(STAMP)
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/google_ads.py
+	$(BIN)/python bench/metrica.py
+	$(BIN)/python bench/vk_ads.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache demo-plan.jsonl

@@ -9,7 +9,6 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from convsync.errors import DestinationUnavailable
 from convsync.model import Adjustment, Conversion, OutboundRow, RowOutcome, UploadRecord
 
 
@@ -119,13 +118,3 @@ class Destination(ABC, Generic[ConfigT, TargetT]):
     def describe(self) -> Mapping[str, Any]:
         """The account, for logs and reports (never a credential)."""
         return {"destination": self.name, "type": self.type}
-
-
-def upload_not_built(platform: str, issue: int) -> DestinationUnavailable:
-    """The error of a platform whose uploads this version does not have yet: visible,
-    and nothing is lost (deliveries stay pending)."""
-    return DestinationUnavailable(
-        "upload_not_built",
-        f"Uploads to {platform} are not part of this convsync version yet (issue #{issue}); "
-        "deliveries stay pending and will be sent once they are.",
-    )

@@ -10,10 +10,10 @@ import pytest
 import requests
 from pydantic import ValidationError
 
+from convsync.destinations.http import excerpt, retry_after
 from convsync.destinations.vk_ads.api import RateGovernor
 from convsync.destinations.vk_ads.auth import ApiToken
 from convsync.destinations.vk_ads.config import VkAdsConfig
-from convsync.destinations.vk_ads.http import excerpt, retry_after
 from convsync.destinations.vk_ads.pacing import Pacer
 from convsync.destinations.vk_ads.tracker import event_url
 from convsync.errors import DestinationUnavailable
@@ -225,11 +225,21 @@ def response(status: int = 429, body: bytes = b"", **header: str) -> requests.Re
 
 def test_retry_after_in_seconds_or_as_a_date() -> None:
     now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
-    assert retry_after(response(Retry_After="7"), now) == 7.0
-    assert retry_after(response(Retry_After="Sat, 21 Nov 2026 12:00:30 GMT"), now) == 30.0
-    assert retry_after(response(Retry_After="Sat, 21 Nov 2026 11:00:00 GMT"), now) == 0.0
-    assert retry_after(response(Retry_After="soon"), now) is None
-    assert retry_after(response(), now) is None
+    assert retry_after(response(Retry_After="7").headers.get("Retry-After"), now) == 7.0
+    assert (
+        retry_after(
+            response(Retry_After="Sat, 21 Nov 2026 12:00:30 GMT").headers.get("Retry-After"), now
+        )
+        == 30.0
+    )
+    assert (
+        retry_after(
+            response(Retry_After="Sat, 21 Nov 2026 11:00:00 GMT").headers.get("Retry-After"), now
+        )
+        == 0.0
+    )
+    assert retry_after(response(Retry_After="soon").headers.get("Retry-After"), now) is None
+    assert retry_after(response().headers.get("Retry-After"), now) is None
 
 
 def test_excerpt_is_one_short_line_and_empty_for_a_gif() -> None:

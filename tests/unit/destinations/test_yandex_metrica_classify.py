@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from convsync.destinations.yandex_metrica import classify
+from convsync.destinations.http import retry_after
 from convsync.destinations.yandex_metrica.classify import (
     RULES,
     ApiError,
@@ -106,7 +106,7 @@ def test_retry_after_in_seconds_or_as_a_date(header: str, seconds: float | None)
     exc = classified(429, "quota_requests_by_ip", **{"Retry-After": header})
     assert isinstance(exc, TransientError)
     assert exc.retry_after == seconds
-    assert classify.retry_after(None, NOW) is None
+    assert retry_after(None, NOW) is None
 
 
 @pytest.mark.parametrize(

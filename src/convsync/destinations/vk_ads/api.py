@@ -25,8 +25,8 @@ from typing import Any
 
 import requests
 
+from convsync.destinations.http import excerpt, retry_after
 from convsync.destinations.vk_ads.auth import VkAdsAuth
-from convsync.destinations.vk_ads.http import excerpt, retry_after
 from convsync.errors import DestinationUnavailable, PermanentError, TransientError
 
 #: a tenth of the hourly allowance left: spread what is left over the hour
@@ -140,7 +140,7 @@ class VkAdsApi:
         if status == 429 or status >= 500:
             raise TransientError(
                 f"The VK Ads API answered {said}.",
-                retry_after=retry_after(response, self.clock()),
+                retry_after=retry_after(response.headers.get("Retry-After"), self.clock()),
                 code=f"http_{status}",
             )
         if status in (401, 403):

@@ -23,8 +23,8 @@ import requests
 import structlog
 
 from convsync.destinations.base import TokenStore
+from convsync.destinations.http import excerpt
 from convsync.destinations.vk_ads.config import VkAdsConfig
-from convsync.destinations.vk_ads.http import excerpt
 from convsync.errors import DestinationUnavailable
 from convsync.logging import REDACTED, register_secret
 

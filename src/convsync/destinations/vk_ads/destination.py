@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from convsync.destinations.base import Destination
+from convsync.destinations.http import TimeoutSession, new_session
 from convsync.destinations.vk_ads.api import RateGovernor, VkAdsApi
 from convsync.destinations.vk_ads.auth import MemoryTokens, VkAdsAuth
 from convsync.destinations.vk_ads.config import VkAdsConfig, VkAdsTarget
-from convsync.destinations.vk_ads.http import DEFAULT_TIMEOUT, TimeoutSession, new_session
 from convsync.destinations.vk_ads.payload import build_event, event_identifier
-from convsync.destinations.vk_ads.tracker import TrackerClient
+from convsync.destinations.vk_ads.tracker import DEFAULT_TIMEOUT, TrackerClient
 from convsync.errors import DestinationUnavailable
 from convsync.logging import register_secret
 from convsync.model import Conversion, OutboundRow, OutcomeKind, RowOutcome
@@ -115,7 +115,7 @@ class VkAdsDestination(Destination[VkAdsConfig, VkAdsTarget]):
                 f"destinations.{self.name} needs client_id and client_secret (the VK Ads API "
                 "client of the account) for this.",
             )
-        session = new_session(timeout=self.request_timeout)
+        session = new_session(timeout=self.request_timeout, cookies=False)
         auth = VkAdsAuth(self.name, self.config, session, self.tokens or MemoryTokens(), self.clock)
         self._api_session = session
         self._api = VkAdsApi(

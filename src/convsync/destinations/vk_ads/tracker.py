@@ -33,7 +33,7 @@ from urllib.parse import quote
 import requests
 from urllib3.exceptions import NewConnectionError
 
-from convsync.destinations.vk_ads.http import DEFAULT_TIMEOUT, excerpt, new_session, retry_after
+from convsync.destinations.http import excerpt, new_session, retry_after
 from convsync.destinations.vk_ads.pacing import Pacer
 from convsync.errors import DestinationUnavailable
 from convsync.model import OutboundRow, OutcomeKind, RowOutcome
@@ -44,6 +44,9 @@ REFUSED = frozenset({401, 403, 404, 410})
 # mean nothing to the tracker's query. ';', '/', '&', '=', '?', '#', '%' never get here
 # (pre-flight rejects them); anything else, e.g. a Cyrillic goal name, is percent-encoded.
 _SAFE = "-._~!$'()*+,:@"
+
+#: (connect, read) seconds; the tracker answers a 1×1 GIF, the API small JSON documents
+DEFAULT_TIMEOUT = (5.0, 20.0)
 
 
 def event_url(tracker_url: str, payload: Mapping[str, Any]) -> str:
@@ -96,7 +99,7 @@ class TrackerClient:
         self.tracker_url = tracker_url
         self.clock = clock
         self.pacer = Pacer(per_second)
-        self._session = new_session(pool_size=concurrency, timeout=timeout)
+        self._session = new_session(pool_size=concurrency, timeout=timeout, cookies=False)
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix=f"vk-{destination}")
         self._lock = threading.Lock()  # two batches may be sent at once
         self._sent: set[int] = set()  # delivery ids sent (or tried) in this run
@@ -165,7 +168,7 @@ class TrackerClient:
                 RowOutcome.transient(
                     f"http_{status}",
                     f"The VK pixel tracker answered {answer}; the event is sent again later.",
-                    retry_after=retry_after(response, self.clock()),
+                    retry_after=retry_after(response.headers.get("Retry-After"), self.clock()),
                 )
             )
         message = f"The VK pixel tracker refused the event with {answer}."

@@ -25,9 +25,9 @@ import enum
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 
+from convsync.destinations.http import retry_after
 from convsync.errors import ConvsyncError, DestinationUnavailable, PermanentError, TransientError
 from convsync.logging import REDACTED
 
@@ -187,23 +187,6 @@ def to_exception(
     if rule.effect is Effect.UNAVAILABLE:
         return DestinationUnavailable(code, f"{said}. {hint}")
     return PermanentError(code, f"{said}. {hint}")
-
-
-def retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds from a ``Retry-After`` header: a number of seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max((moment - now).total_seconds(), 0.0)
 
 
 def next_quota_reset(now: datetime) -> datetime:

@@ -13,13 +13,13 @@ from typing import Any
 import requests
 
 from convsync.destinations.base import Destination
+from convsync.destinations.http import new_session
 from convsync.destinations.yandex_metrica import uploads
 from convsync.destinations.yandex_metrica.classify import UploadMaybeStored
 from convsync.destinations.yandex_metrica.client import MetricaClient, Uploading
 from convsync.destinations.yandex_metrica.config import MetricaConfig, MetricaTarget
 from convsync.destinations.yandex_metrica.csvfile import build_csv
 from convsync.destinations.yandex_metrica.payload import CALLS, build_row, identifier_columns
-from convsync.destinations.yandex_metrica.session import DEFAULT_TIMEOUT, new_session
 from convsync.errors import DestinationUnavailable, PermanentError, TransientError
 from convsync.logging import register_secret
 from convsync.model import Conversion, OutboundRow, RowOutcome, UploadRecord
@@ -78,10 +78,11 @@ class MetricaDestination(Destination[MetricaConfig, MetricaTarget]):
         super().__init__(name, config)
         #: the clock of upload records and quota resets; replaceable in tests
         self.clock: Callable[[], datetime] = _utc_now
-        self.request_timeout: float | tuple[float, float] = DEFAULT_TIMEOUT
+        #: (connect, read) seconds; the read part covers Metrica taking in 100,000 rows
+        self.request_timeout: float | tuple[float, float] = (10.0, 120.0)
         #: a new HTTP session per run (tests and benchmarks may count or wrap it)
         self.session_factory: Callable[[], requests.Session] = lambda: new_session(
-            self.request_timeout
+            timeout=self.request_timeout
         )
         #: HTTP requests made since this object was built (for figures)
         self.requests_made = 0

@@ -1,10 +1,14 @@
-"""The HTTP session of the VK Ads destination: a default timeout on every request, a
-connection pool as large as the tracker concurrency, no cookies, and a way to send a
-URL exactly as built.
+"""The HTTP session every HTTP destination uses (``requests``), written once.
 
-Cookies are refused on purpose: the tracker answers with the visitor cookies a browser
-would keep, and sending them back with the next server-to-server event would tie every
-conversion of a run to one "visitor".
+* A timeout on every request: ``requests`` has none by default, and one forgotten
+  ``timeout=`` would let a silent server hang a run for ever.
+* No retries of its own: retries belong to the worker's one retry policy — and a
+  request that may have arrived must not be repeated silently (VK's tracker has no
+  receipt).
+* ``get_exact`` sends a URL byte for byte (``requests`` re-quotes URLs while preparing
+  them; VK's ``;``-separated tracker query is only understood as documented).
+* Optionally no cookies: VK's tracker answers with a browser's visitor cookies, and
+  sending them back would tie every server-to-server event of a run to one "visitor".
 """
 
 from __future__ import annotations
@@ -13,20 +17,26 @@ import http.cookiejar
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 
-#: (connect, read) seconds; the tracker answers a 1×1 GIF, the API small JSON documents
-DEFAULT_TIMEOUT = (5.0, 20.0)
-USER_AGENT = "convsync (offline conversions)"
+Timeout = float | tuple[float, float]
+
+
+def _user_agent() -> str:
+    try:
+        return f"convsync/{version('convsync')}"
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "convsync"
 
 
 class TimeoutSession(requests.Session):
-    """A ``requests.Session`` whose requests all have a timeout unless one is given."""
+    """A ``requests.Session`` whose requests all time out after ``timeout`` unless told."""
 
-    def __init__(self, timeout: float | tuple[float, float] = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, timeout: Timeout) -> None:
         super().__init__()
         self.timeout = timeout
 
@@ -36,31 +46,35 @@ class TimeoutSession(requests.Session):
         return super().send(request, **kwargs)
 
     def get_exact(self, url: str, headers: Mapping[str, str] | None = None) -> requests.Response:
-        """GET ``url`` byte for byte: ``requests`` re-quotes a URL while preparing it,
-        and the tracker's ``;``-separated query is only understood as documented."""
+        """GET ``url`` exactly as given, not re-quoted."""
         prepared = self.prepare_request(requests.Request("GET", url, headers=dict(headers or {})))
         prepared.url = url
         return self.send(prepared, allow_redirects=True)
 
 
 def new_session(
-    *, pool_size: int = 1, timeout: float | tuple[float, float] = DEFAULT_TIMEOUT
+    *,
+    timeout: Timeout,
+    pool_size: int = 1,
+    headers: Mapping[str, str] | None = None,
+    cookies: bool = True,
 ) -> TimeoutSession:
-    """A session for one run of one destination; the caller closes it."""
+    """A session for one run of one destination (``pool_size`` connections, blocking
+    when all are busy); the caller closes it."""
     session = TimeoutSession(timeout)
-    session.headers["User-Agent"] = USER_AGENT
-    session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-    # No retries here: a request that may have reached VK must not be repeated silently
-    # (the tracker has no receipt and no idempotency key); the delivery worker decides.
+    session.headers["User-Agent"] = _user_agent()
+    session.headers.update(headers or {})
+    if not cookies:
+        session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
     adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, pool_block=True)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
 
 
-def retry_after(response: requests.Response, now: datetime) -> float | None:
-    """Seconds the server asked to wait (``Retry-After``: seconds or an HTTP date)."""
-    value = response.headers.get("Retry-After", "").strip()
+def retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds a ``Retry-After`` header asks to wait: a number of seconds or an HTTP date."""
+    value = (value or "").strip()
     if not value:
         return None
     try:
@@ -78,7 +92,7 @@ def retry_after(response: requests.Response, now: datetime) -> float | None:
 
 def excerpt(response: requests.Response, limit: int = 200) -> str:
     """The start of a response body on one line, for a message ("" for a binary one,
-    such as the tracker's GIF)."""
+    such as a tracker's GIF)."""
     kind = response.headers.get("Content-Type", "").lower()
     if kind and not kind.startswith("text/") and "json" not in kind and "xml" not in kind:
         return ""
