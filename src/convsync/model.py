@@ -268,3 +268,7 @@ class UploadRecord:
     next_check_at: datetime | None = None
     verdict: DeliveryState | None = None
     verdict_code: str | None = None
+    #: the verdict's rows: those of batch ``rows_batch`` (default ``batch_id``) and,
+    #: when given, only of these goals (a batch sent as two uploads, one per kind)
+    rows_batch: str | None = None
+    rows_goals: tuple[str, ...] = ()

@@ -98,13 +98,14 @@ def update_uploads(
             continue
         if r.verdict not in _VERDICTS:
             raise ValueError(f"an upload's verdict is matched or unmatched, not {r.verdict}")
-        ids = connection.execute(
-            sa.select(deliveries.c.id).where(
-                deliveries.c.destination == r.destination,
-                deliveries.c.batch_id == r.batch_id,
-                deliveries.c.state == DeliveryState.DELIVERED.value,
-            )
-        ).scalars()
+        query = sa.select(deliveries.c.id).where(
+            deliveries.c.destination == r.destination,
+            deliveries.c.batch_id == (r.rows_batch or r.batch_id),
+            deliveries.c.state == DeliveryState.DELIVERED.value,
+        )
+        if r.rows_goals:
+            query = query.where(deliveries.c.goal.in_(r.rows_goals))
+        ids = connection.execute(query).scalars()
         unmatched = r.verdict is DeliveryState.UNMATCHED
         apply(
             connection,

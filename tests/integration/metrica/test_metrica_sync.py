@@ -198,18 +198,19 @@ def test_orders_and_calls_of_one_run_go_in_two_files(
     )
     assert [r["TalkDuration"] for r in calls.rows] == ["10", "11", "12"]
     assert len(basic.rows) == 2
-    fake.process()
+    basic_id, calls_id = sorted(fake.uploads)
+    fake.process(basic_id)
+    fake.process(calls_id, status="LINKAGE_FAILURE")
     clock.now += timedelta(minutes=5)
     summary = sync(shop, ledger, env_of(fake), clock)
-    assert summary.destinations["metrica"]["uploads"] == {"PROCESSED": 2}
-    # two uploads of one batch: each one's counts are kept, neither names the other's rows
-    assert states(ledger, 2) == {"delivered"} and states(ledger, 3, "call", "calls") == {
-        "delivered"
-    }
+    assert summary.destinations["metrica"]["uploads"] == {"PROCESSED": 1, "LINKAGE_FAILURE": 1}
+    # two uploads of one batch: each one's verdict names only its own goals' rows
+    assert states(ledger, 2) == {"matched"}
+    assert states(ledger, 3, "call", "calls") == {"unmatched"}
     uploads = ledger.recent_uploads(T0 - timedelta(days=1))
     assert sorted((u.details["type"], u.status, u.final) for u in uploads) == [
         ("BASIC", "PROCESSED", True),
-        ("CALLS", "PROCESSED", True),
+        ("CALLS", "LINKAGE_FAILURE", True),
     ]
 
 

@@ -3,6 +3,7 @@ again, when to give up, and what a final status means for the rows and for a per
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -161,13 +162,20 @@ def test_lines_metrica_left_out_are_reported() -> None:
     assert done.message is not None and "Metrica accepted 3 of the file's 4 lines" in done.message
 
 
-@pytest.mark.parametrize("status", ["PROCESSED", "LINKAGE_FAILURE"])
-def test_an_upload_sharing_its_batch_with_another_gets_no_verdict(status: str) -> None:
-    done = follow_up(
-        record(mixed=True), processed(status, linked_quantity=4), counter_id=COUNTER, now=NOW
-    )
+@pytest.mark.parametrize(
+    ("status", "verdict"),
+    [("PROCESSED", DeliveryState.MATCHED), ("LINKAGE_FAILURE", DeliveryState.UNMATCHED)],
+)
+def test_an_upload_sharing_its_batch_names_only_its_own_goals_rows(
+    status: str, verdict: DeliveryState
+) -> None:
+    calls = record(mixed=True, kind="CALLS")
+    calls = dataclasses.replace(calls, batch_id=calls.batch_id + "-calls")
+    done = follow_up(calls, processed(status, linked_quantity=4), counter_id=COUNTER, now=NOW)
     assert done.final and done.status == status
-    assert done.verdict is None and done.verdict_code is None
+    assert done.verdict is verdict
+    assert done.rows_batch == calls.batch_id.removesuffix("-calls")
+    assert done.rows_goals == tuple(calls.details["goals"])
 
 
 def test_processed_without_counts_is_final_without_verdict() -> None:

@@ -237,7 +237,11 @@ class MetricaDestination(Destination[MetricaConfig, MetricaTarget]):
         self._uploads.append(
             uploads.new_record(
                 destination=self.name,
-                batch_id=f"{part.batch_id}-calls" if part.calls and mixed else part.batch_id,
+                batch_id=(
+                    part.batch_id + uploads.CALLS_BATCH_SUFFIX
+                    if part.calls and mixed
+                    else part.batch_id
+                ),
                 uploading=uploading,
                 rows=[row.payload["row"] for row in part.rows],
                 goals=[row.conversion.goal for row in part.rows],

@@ -7,9 +7,9 @@ Metrica takes a file at once and processes it within about two hours
 the reconcile step of later runs asks once per due upload, backing off from 5 minutes to
 6 hours, and gives up after 3 days (status ``UNKNOWN``, with a message).
 
-A verdict names every delivered row of the upload's batch, so it is given only when the
-upload is the batch's only one; a batch holding both conversions and calls is two uploads
-(``<batch>`` and ``<batch>-calls``) whose statuses and messages are kept, without verdict.
+A verdict names the delivered rows of the upload's batch; a batch holding both
+conversions and calls is two uploads (``<batch>`` and ``<batch>-calls``), and the verdict
+of each names only the rows of its own goals (a goal's target is of one kind).
 """
 
 from __future__ import annotations
@@ -41,6 +41,9 @@ _VISITOR_HINT = (
     "Yandex.Direct ads, and that UserId values are the ones the site passes to setUserID; "
     "Metrica links a conversion only to a visit within 21 days before the file is processed"
 )
+
+#: the batch id of the calls upload of a batch that also holds conversions
+CALLS_BATCH_SUFFIX = "-calls"
 
 
 def new_record(
@@ -210,9 +213,11 @@ def _final(
     verdict: DeliveryState | None = None,
     code: str | None = None,
 ) -> UploadRecord:
+    rows_batch, rows_goals = None, ()
     if details.get("mixed_batch"):
-        # the verdict would name the other kind's rows of the batch too
-        verdict, code = None, None
+        # the verdict names this kind's rows only: those of its goals, in the claim's batch
+        rows_batch = record.batch_id.removesuffix(CALLS_BATCH_SUFFIX)
+        rows_goals = tuple(details.get("goals", ()))
     return dataclasses.replace(
         record,
         status=status,
@@ -222,6 +227,8 @@ def _final(
         next_check_at=None,
         verdict=verdict,
         verdict_code=code if verdict is DeliveryState.UNMATCHED else None,
+        rows_batch=rows_batch,
+        rows_goals=rows_goals,
     )
 
 
