@@ -34,14 +34,19 @@ from convsync.plan import PlanEntry, plan_conversion
 from convsync.sources import load_source_class
 from convsync.sources.base import FileMark, PulledChunk, Source, SourceContext, SourceState
 from convsync.store.recording import PreparedChunk, prepare_chunk
+from convsync.tokens import TokenStore
 
 AnyDestination = Destination[BaseModel, BaseModel]
 
 
-def make_source(loaded: LoadedConfig, name: str, chunk_size: int = 5000) -> Source[Any]:
+def make_source(
+    loaded: LoadedConfig, name: str, chunk_size: int = 5000, tokens: TokenStore | None = None
+) -> Source[Any]:
     cfg = loaded.app.sources[name]
     tz = ZoneInfo(cfg.timezone or loaded.app.timezone)
-    context = SourceContext(timezone=tz, base_dir=loaded.base_dir, chunk_size=chunk_size)
+    context = SourceContext(
+        timezone=tz, base_dir=loaded.base_dir, chunk_size=chunk_size, tokens=tokens
+    )
     return load_source_class(cfg.type)(name, cfg, context)  # type: ignore[no-any-return]
 
 
@@ -77,13 +82,13 @@ class ReadyChunk:
 
 
 def _mapped(
-    job: MapJob, destinations: Mapping[str, AnyDestination]
+    job: MapJob, destinations: Mapping[str, AnyDestination], tokens: TokenStore | None
 ) -> Iterator[tuple[PulledChunk, MappedChunk]]:
     """The source's chunks with their goal mapping (nothing when no goal reads it)."""
     mapper = GoalMapper(job.loaded, job.source, destinations, job.goals or None)
     if not mapper.rules:
         return
-    for chunk in make_source(job.loaded, job.source, job.chunk_size).pull(job.state):
+    for chunk in make_source(job.loaded, job.source, job.chunk_size, tokens).pull(job.state):
         yield chunk, mapper.map(chunk.records)
 
 
@@ -92,8 +97,9 @@ def ready_chunks(
     destinations: Mapping[str, AnyDestination],
     dialect: Dialect,
     clock: Callable[[], datetime],
+    tokens: TokenStore | None = None,
 ) -> Iterator[ReadyChunk]:
-    for chunk, mapped in _mapped(job, destinations):
+    for chunk, mapped in _mapped(job, destinations, tokens):
         prepared = prepare_chunk(
             mapped.conversions,
             mapped.deliveries,
@@ -129,8 +135,9 @@ def planned_chunks(
     job: MapJob,
     destinations: Mapping[str, AnyDestination],
     clock: Callable[[], datetime],
+    tokens: TokenStore | None = None,
 ) -> Iterator[PlannedChunk]:
-    for chunk, mapped in _mapped(job, destinations):
+    for chunk, mapped in _mapped(job, destinations, tokens):
         now = clock()
         planned = []
         for c in mapped.conversions:

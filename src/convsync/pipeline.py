@@ -41,6 +41,7 @@ from convsync.run_summary import RunSummary, SyncOptions
 from convsync.sources.base import Source, SourceState
 from convsync.store.adjusting import adjustment_time
 from convsync.store.ledger import Ledger
+from convsync.tokens import LedgerTokens, ReadOnlyTokens
 from convsync.validation import Validator
 
 log = structlog.get_logger("convsync.pipeline")
@@ -85,8 +86,10 @@ class SyncPipeline:
         for name, cfg in app.destinations.items():
             if name not in self.destinations:
                 self.destinations[name] = load_destination_class(cfg.type)(name, cfg)
+        #: rotating tokens of sources and destinations, kept in the ledger
+        self.tokens = LedgerTokens(ledger, clock)
         for dest in self.destinations.values():
-            dest.tokens = LedgerTokens(ledger, clock)
+            dest.tokens = self.tokens
 
     def source(self, name: str) -> Source[Any]:
         return make_source(self.loaded, name, self.chunk_size)
@@ -174,7 +177,7 @@ class SyncPipeline:
         chunks = (
             process
             if process is not None
-            else ready_chunks(job, self.destinations, self.ledger.dialect, self.clock)
+            else ready_chunks(job, self.destinations, self.ledger.dialect, self.clock, self.tokens)
         )
         # a goal filter maps only some goals: then the cursor must not move past records
         # that the other goals have not seen yet
@@ -260,7 +263,9 @@ class SyncPipeline:
         job = self._job(name, options, summary, state, mode="plan", plan_lines=plan.with_lines)
         process = self._mapping_process(name, state, job)
         chunks = (
-            process if process is not None else planned_chunks(job, self.destinations, self.clock)
+            process
+            if process is not None
+            else planned_chunks(job, self.destinations, self.clock, ReadOnlyTokens(self.tokens))
         )
         try:
             for ready in chunks:
@@ -418,20 +423,6 @@ class SyncPipeline:
                 )
         if first_error is not None:
             raise first_error
-
-
-class LedgerTokens:
-    """The ledger as a destination's token store (``Destination.tokens``)."""
-
-    def __init__(self, ledger: Ledger, clock: Callable[[], datetime]) -> None:
-        self.ledger = ledger
-        self.clock = clock
-
-    def load(self, name: str) -> dict[str, Any] | None:
-        return self.ledger.load_token(name)
-
-    def save(self, name: str, data: Mapping[str, Any]) -> None:
-        self.ledger.save_token(name, data, self.clock())
 
 
 def _with_context(context: Mapping[str, Any], fn: Callable[[], Any]) -> Any:

@@ -5,21 +5,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel
 
 from convsync.model import Adjustment, Conversion, OutboundRow, RowOutcome, UploadRecord
-
-
-class TokenStore(Protocol):
-    """Where a destination keeps tokens it must not mint again every run (VK Ads limits
-    a client's live tokens): the ledger, shared by every run and replica."""
-
-    def load(self, name: str) -> dict[str, Any] | None: ...
-
-    def save(self, name: str, data: Mapping[str, Any]) -> None: ...
-
+from convsync.tokens import TokenStore
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
 TargetT = TypeVar("TargetT", bound=BaseModel)

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel
 
 from convsync.model import RawRecord, RecordRejection
+from convsync.tokens import TokenStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,9 @@ class SourceContext:
     timezone: ZoneInfo
     base_dir: Path  # relative paths in the config are relative to the config file
     chunk_size: int = 5000
+    #: where tokens that rotate are kept between runs (the ledger); ``None`` where
+    #: there is none (a dry run, a mapping process, ``convsync validate``)
+    tokens: TokenStore | None = None
 
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)

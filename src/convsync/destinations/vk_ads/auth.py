@@ -22,11 +22,11 @@ from typing import Any
 import requests
 import structlog
 
-from convsync.destinations.base import TokenStore
 from convsync.destinations.http import excerpt
 from convsync.destinations.vk_ads.config import VkAdsConfig
 from convsync.errors import DestinationUnavailable
 from convsync.logging import REDACTED, register_secret
+from convsync.tokens import TokenStore
 
 log = structlog.get_logger("convsync.destinations.vk_ads")
 
@@ -63,19 +63,6 @@ class ApiToken:
             return None
         refresh = data.get("refresh_token")
         return cls(access, str(refresh) if refresh else None, expires_at)
-
-
-class MemoryTokens:
-    """A token store for a destination used outside the pipeline (which sets the ledger)."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, dict[str, Any]] = {}
-
-    def load(self, name: str) -> dict[str, Any] | None:
-        return self.data.get(name)
-
-    def save(self, name: str, data: Mapping[str, Any]) -> None:
-        self.data[name] = dict(data)
 
 
 class VkAdsAuth:
