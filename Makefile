@@ -42,6 +42,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/google_ads.py
 	$(BIN)/python bench/metrica.py
 	$(BIN)/python bench/vk_ads.py
+	$(BIN)/python bench/sql_source.py
+	$(BIN)/python bench/amocrm_source.py
+	$(BIN)/python bench/bitrix24_source.py
+	$(BIN)/python bench/hubspot_source.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache demo-plan.jsonl

@@ -21,9 +21,20 @@ from convsync.configbase import CurrencyCode, Duration, StrictModel, TimeZoneNam
 from convsync.destinations.google_ads.config import GoogleAdsConfig, GoogleAdsTarget
 from convsync.destinations.vk_ads.config import VkAdsConfig, VkAdsTarget
 from convsync.destinations.yandex_metrica.config import MetricaConfig, MetricaTarget
+from convsync.sources.amocrm.config import AmoCrmSourceConfig
+from convsync.sources.bitrix24.config import Bitrix24SourceConfig
 from convsync.sources.csv_config import CsvSourceConfig
+from convsync.sources.hubspot.config import HubSpotSourceConfig
+from convsync.sources.sql_config import SqlSourceConfig
 
-SourceConfig = Annotated[CsvSourceConfig, Field(discriminator="type")]
+SourceConfig = Annotated[
+    CsvSourceConfig
+    | SqlSourceConfig
+    | AmoCrmSourceConfig
+    | Bitrix24SourceConfig
+    | HubSpotSourceConfig,
+    Field(discriminator="type"),
+]
 DestinationConfig = Annotated[
     GoogleAdsConfig | MetricaConfig | VkAdsConfig, Field(discriminator="type")
 ]

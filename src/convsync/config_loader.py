@@ -28,7 +28,11 @@ from convsync.destinations.google_ads.config import GoogleAdsConfig
 from convsync.destinations.vk_ads.config import VkAdsConfig
 from convsync.destinations.yandex_metrica.config import MetricaConfig
 from convsync.errors import ConfigError, ConfigProblem, UserError
+from convsync.sources.amocrm.config import AmoCrmSourceConfig
+from convsync.sources.bitrix24.config import Bitrix24SourceConfig
 from convsync.sources.csv_config import CsvSourceConfig
+from convsync.sources.hubspot.config import HubSpotSourceConfig
+from convsync.sources.sql_config import SqlSourceConfig
 
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> LoadedConfig:
@@ -153,14 +157,22 @@ def _allowed_keys(path: ConfigPath, parent: Any) -> list[str]:
         model = DeliveryConfig
     elif len(head) == 2 and head[0] == "goals":
         model = GoalConfig
-    elif len(head) == 2 and head[0] == "sources":
-        model = CsvSourceConfig
+    elif len(head) == 2 and head[0] == "sources" and isinstance(parent, dict):
+        model = _SOURCE_MODELS.get(str(parent.get("type")))
     elif len(head) == 2 and head[0] == "destinations" and isinstance(parent, dict):
         model = _DESTINATION_MODELS.get(str(parent.get("type")))
     if model is None:
         return []
     return sorted(f.alias or name for name, f in model.model_fields.items())
 
+
+_SOURCE_MODELS: dict[str, type[BaseModel]] = {
+    "csv": CsvSourceConfig,
+    "sql": SqlSourceConfig,
+    "amocrm": AmoCrmSourceConfig,
+    "bitrix24": Bitrix24SourceConfig,
+    "hubspot": HubSpotSourceConfig,
+}
 
 _DESTINATION_MODELS: dict[str, type[BaseModel]] = {
     "google_ads": GoogleAdsConfig,
@@ -255,9 +267,13 @@ def _section(data: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def _mapped_fields(src: Any) -> set[str] | None:
+    """The record fields a source yields: its ``fields`` keys, or what its config model
+    says (``provided_fields``) when the source fills some by default (a CRM's status)."""
     if not isinstance(src, dict) or not isinstance(src.get("fields", {}), dict):
         return None
-    return {str(k) for k in src.get("fields", {})}
+    raw = {str(k): v for k, v in src.get("fields", {}).items()}
+    provided = getattr(_SOURCE_MODELS.get(str(src.get("type"))), "provided_fields", None)
+    return set(provided(raw)) if callable(provided) else set(raw)
 
 
 def _field_references(goal: dict[str, Any]) -> Iterator[tuple[str, ConfigPath]]:
@@ -317,8 +333,24 @@ def _literal_secrets(
     app: AppConfig, interpolated: set[ConfigPath], lines: LineIndex
 ) -> list[ConfigProblem]:
     problems: list[ConfigProblem] = []
-    for name, dest in app.destinations.items():
-        for path in _secret_paths(dest, ("destinations", name)):
+    sections: list[tuple[str, dict[str, Any]]] = [
+        ("sources", dict(app.sources)),
+        ("destinations", dict(app.destinations)),
+    ]
+    for section, models in sections:
+        problems += _literal_secrets_of(section, models, interpolated, lines)
+    return problems
+
+
+def _literal_secrets_of(
+    section: str, models: dict[str, Any], interpolated: set[ConfigPath], lines: LineIndex
+) -> list[ConfigProblem]:
+    problems: list[ConfigProblem] = []
+    for name, model in models.items():
+        literal_ok = getattr(model, "literal_ok", None)  # e.g. a database URL without password
+        for path in _secret_paths(model, (section, name)):
+            if callable(literal_ok) and literal_ok(path[-1]):
+                continue
             if path not in interpolated:
                 problems.append(
                     ConfigProblem(

@@ -13,7 +13,7 @@ import json
 import secrets
 import threading
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import exceptions as auth_exceptions
 from google.auth import jwt
+
+from tests.local_server import LocalServer
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 #: the audience google-auth signs service account assertions for, whatever token_uri is
@@ -41,21 +43,14 @@ class FakeTokenEndpoint:
         #: lifetime of issued access tokens; under ~4 minutes google-auth refreshes the
         #: token again before each call
         self.expires_in = 3599
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        # a short poll interval: shutdown() waits for the loop to notice
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.02,), name="fake-oauth", daemon=True
-        )
-        self.token_uri = f"http://127.0.0.1:{self._server.server_address[1]}/token"
+        self._http = LocalServer(self._handler_class(), "fake-oauth")
+        self.token_uri = self._http.base_url + "/token"
 
     def start(self) -> None:
-        self._thread.start()
+        self._http.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+        self._http.stop()
 
     # --- what tests set up ---
 

@@ -223,3 +223,42 @@ goals: {g: {source: shop, send: {vk: {goal: lead}}}}
         "1: sources.shop.path: ${1BAD} is not a reference: "
         "use ${ENV_VAR} or ${file:/run/secrets/name}"
     ]
+
+
+def test_a_database_url_without_password_may_be_literal_one_with_must_not(
+    tmp_path: Path,
+) -> None:
+    text = """\
+sources:
+  db: {type: sql, url: "sqlite:///orders.db", query: "SELECT * FROM o WHERE t >= :cursor",
+       id: id, time: t, start_date: 2026-11-01}
+  pg: {type: sql, url: "postgresql://shop:hunter2@db/shop", query: "SELECT * FROM o WHERE t >= :cursor",
+       id: id, time: t, start_date: 2026-11-01}
+destinations: {vk: {type: vk_ads, pixel_id: 1}}
+goals: {g: {source: db, send: {vk: {goal: x}}}}
+"""
+    found = problems(text, tmp_path, env={})
+    assert len(found) == 1, found
+    assert "sources.pg.url: credentials are not accepted as literals" in found[0]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        '{type: hubspot, token: "${T}"}',
+        '{type: bitrix24, webhook_url: "${HOOK}"}',
+        '{type: amocrm, subdomain: shop, pipeline_id: 1, auth: {token: "${T}"}}',
+    ],
+)
+def test_fields_a_crm_source_fills_by_default_may_be_used_by_goals(
+    source: str, tmp_path: Path
+) -> None:
+    text = f"""\
+sources:
+  crm: {source}
+destinations: {{vk: {{type: vk_ads, pixel_id: 1}}}}
+goals: {{won: {{source: crm, when: {{status: won}}, value: value, send: {{vk: {{goal: x}}}}}}}}
+"""
+    hook = "https://shop.bitrix24.ru/rest/1/abc123/"
+    loaded = load(text, tmp_path, {"T": "t", "HOOK": hook})
+    assert loaded.app.goals["won"].when == {"status": "won"}

@@ -7,12 +7,13 @@ exercised; every handler thread is a daemon and idle connections time out."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
+
+from tests.local_server import LocalServer
 
 from .oauth import DELETE_PATH, TOKEN_PATH, USER_PATH, Answer, FakeVkApi
 from .tracker import COOKIE, FakeTracker, Reply
@@ -22,22 +23,16 @@ class FakeVk:
     def __init__(self) -> None:
         self.tracker = FakeTracker()
         self.api = FakeVkApi()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.02,), name="fake-vk", daemon=True
-        )
-        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._http = LocalServer(self._handler_class(), "fake-vk")
+        self.base_url = self._http.base_url
         self.tracker_url = self.base_url + self.tracker.path
         self.api_base_url = self.base_url
 
     def start(self) -> None:
-        self._thread.start()
+        self._http.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+        self._http.stop()
 
     def destination_config(self, **extra: Any) -> dict[str, Any]:
         """A ``vk_ads`` destination config for this fake (pixel only unless extra keys)."""

@@ -8,6 +8,10 @@ from typing import Any
 #: type name → "module:Class"; a new source is one module plus one line here
 SOURCE_TYPES: dict[str, str] = {
     "csv": "convsync.sources.csv:CsvSource",
+    "sql": "convsync.sources.sql:SqlSource",
+    "amocrm": "convsync.sources.amocrm.source:AmoCrmSource",
+    "bitrix24": "convsync.sources.bitrix24.source:Bitrix24Source",
+    "hubspot": "convsync.sources.hubspot.source:HubSpotSource",
 }
 
 

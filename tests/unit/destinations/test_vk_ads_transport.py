@@ -10,13 +10,13 @@ import pytest
 import requests
 from pydantic import ValidationError
 
-from convsync.destinations.http import excerpt, retry_after
 from convsync.destinations.vk_ads.api import RateGovernor
 from convsync.destinations.vk_ads.auth import ApiToken
 from convsync.destinations.vk_ads.config import VkAdsConfig
-from convsync.destinations.vk_ads.pacing import Pacer
 from convsync.destinations.vk_ads.tracker import event_url
 from convsync.errors import DestinationUnavailable
+from convsync.http import excerpt, retry_after
+from convsync.pacing import Pacer
 
 TRACKER = "https://top-fwz1.mail.ru/tracker"
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from convsync.destinations.http import retry_after
 from convsync.destinations.yandex_metrica.classify import (
     RULES,
     ApiError,
@@ -21,6 +20,7 @@ from convsync.destinations.yandex_metrica.classify import (
 )
 from convsync.destinations.yandex_metrica.csvfile import FILE_COLUMNS, build_csv
 from convsync.errors import DestinationUnavailable, PermanentError, TransientError
+from convsync.http import retry_after
 
 NOW = datetime(2026, 11, 21, 21, 30, tzinfo=UTC)
 RESET = datetime(2026, 11, 22, 0, 0, tzinfo=UTC)

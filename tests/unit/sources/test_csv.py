@@ -75,6 +75,8 @@ def pii_of(ids: range) -> list[str]:
 
 
 class TestCsvSource(SourceContract):
+    has_cursor = False  # a files manifest, no cursor
+
     @pytest.fixture
     def contract_case(self, tmp_path_factory: pytest.TempPathFactory) -> Any:
         def build(variant: Variant, chunk_size: int) -> ContractCase:

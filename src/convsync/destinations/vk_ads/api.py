@@ -25,9 +25,9 @@ from typing import Any
 
 import requests
 
-from convsync.destinations.http import excerpt, retry_after
 from convsync.destinations.vk_ads.auth import VkAdsAuth
 from convsync.errors import DestinationUnavailable, PermanentError, TransientError
+from convsync.http import excerpt, retry_after
 
 #: a tenth of the hourly allowance left: spread what is left over the hour
 _HOURLY_RESERVE = 0.1

@@ -22,9 +22,9 @@ from typing import Any
 import requests
 import structlog
 
-from convsync.destinations.http import excerpt
 from convsync.destinations.vk_ads.config import VkAdsConfig
 from convsync.errors import DestinationUnavailable
+from convsync.http import excerpt
 from convsync.logging import REDACTED, register_secret
 from convsync.tokens import TokenStore
 

@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from convsync.destinations.base import Destination
-from convsync.destinations.http import TimeoutSession, new_session
 from convsync.destinations.vk_ads.api import RateGovernor, VkAdsApi
 from convsync.destinations.vk_ads.auth import VkAdsAuth
 from convsync.destinations.vk_ads.config import VkAdsConfig, VkAdsTarget
 from convsync.destinations.vk_ads.payload import build_event, event_identifier
 from convsync.destinations.vk_ads.tracker import DEFAULT_TIMEOUT, TrackerClient
 from convsync.errors import DestinationUnavailable
+from convsync.http import TimeoutSession, new_session
 from convsync.logging import register_secret
 from convsync.model import Conversion, OutboundRow, OutcomeKind, RowOutcome
 from convsync.tokens import MemoryTokens

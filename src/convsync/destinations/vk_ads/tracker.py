@@ -33,10 +33,10 @@ from urllib.parse import quote
 import requests
 from urllib3.exceptions import NewConnectionError
 
-from convsync.destinations.http import excerpt, new_session, retry_after
-from convsync.destinations.vk_ads.pacing import Pacer
 from convsync.errors import DestinationUnavailable
+from convsync.http import excerpt, new_session, retry_after
 from convsync.model import OutboundRow, OutcomeKind, RowOutcome
+from convsync.pacing import Pacer
 
 #: statuses that say "this tracker URL takes no events": a wrong tracker_url or a ban
 REFUSED = frozenset({401, 403, 404, 410})

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from convsync.destinations.http import retry_after
 from convsync.errors import ConvsyncError, DestinationUnavailable, PermanentError, TransientError
+from convsync.http import retry_after
 from convsync.logging import REDACTED
 
 _SHOWN_MAX = 300

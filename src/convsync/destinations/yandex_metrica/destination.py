@@ -13,7 +13,6 @@ from typing import Any
 import requests
 
 from convsync.destinations.base import Destination
-from convsync.destinations.http import new_session
 from convsync.destinations.yandex_metrica import uploads
 from convsync.destinations.yandex_metrica.classify import UploadMaybeStored
 from convsync.destinations.yandex_metrica.client import MetricaClient, Uploading
@@ -21,6 +20,7 @@ from convsync.destinations.yandex_metrica.config import MetricaConfig, MetricaTa
 from convsync.destinations.yandex_metrica.csvfile import build_csv
 from convsync.destinations.yandex_metrica.payload import CALLS, build_row, identifier_columns
 from convsync.errors import DestinationUnavailable, PermanentError, TransientError
+from convsync.http import new_session
 from convsync.logging import register_secret
 from convsync.model import Conversion, OutboundRow, RowOutcome, UploadRecord
 

@@ -1,7 +1,7 @@
-"""Request pacing shared by the threads of one destination: starts spaced evenly.
+"""Request pacing shared by the threads of one connector: starts spaced evenly.
 
 No library is used: tenacity paces retries, not a steady flow, and the few lines here
-are simpler than a token-bucket dependency with a burst this destination does not want.
+are simpler than a token-bucket dependency with a burst these connectors do not want.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The HTTP session every HTTP destination uses (``requests``), written once.
+"""The HTTP session every HTTP connector uses (``requests``), written once.
 
 * A timeout on every request: ``requests`` has none by default, and one forgotten
   ``timeout=`` would let a silent server hang a run for ever.

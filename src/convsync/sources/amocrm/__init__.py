@@ -1,0 +1,1 @@
+"""amoCRM / Kommo: won leads pulled incrementally through API v4."""

@@ -1,0 +1,1 @@
+"""Bitrix24: won deals pulled incrementally through the REST API."""

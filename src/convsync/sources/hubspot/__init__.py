@@ -1,0 +1,1 @@
+"""HubSpot: closed-won deals pulled incrementally through the CRM search API."""
