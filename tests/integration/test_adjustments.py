@@ -20,6 +20,7 @@ from convsync.goals import conversion_key
 from convsync.model import Adjustment, Conversion, OutboundRow, RowOutcome
 from convsync.pipeline import SyncOptions, SyncPipeline
 from convsync.store.ledger import Ledger
+from tests.clock import Clock
 
 from .conftest import HEADER
 
@@ -98,14 +99,6 @@ class AdjustingDestination(Destination[GoogleAdsConfig, GoogleAdsTarget]):
             else RowOutcome.delivered("valid")
             for r in rows
         ]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

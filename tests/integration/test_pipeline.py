@@ -17,17 +17,10 @@ from convsync.goals import conversion_key
 from convsync.model import DeliveryState, OutboundRow, OutcomeKind, RowOutcome
 from convsync.pipeline import SyncOptions, SyncPipeline
 from convsync.store.ledger import Ledger
+from tests.clock import Clock
 
 from .conftest import write_orders
 from .fakes import Script, ScriptedDestination, deliver_all
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def make(

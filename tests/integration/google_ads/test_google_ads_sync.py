@@ -22,6 +22,7 @@ from convsync.goals import conversion_key
 from convsync.pipeline import SyncOptions, SyncPipeline
 from convsync.run_summary import RunSummary
 from convsync.store.ledger import Ledger
+from tests.clock import Clock
 from tests.google_ads_fake import (
     CLICKS,
     Err,
@@ -63,14 +64,6 @@ delivery: {max_attempts: 5, retries_in_run: 1, retry_backoff: 10m, lease: 2s}
 HEADER = "order_id,created_at,status,total,gclid\n"
 ACTION = "customers/1234567890/conversionActions/555"
 CONVSYNC = str(Path(sys.executable).parent / "convsync")
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

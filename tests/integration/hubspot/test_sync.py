@@ -10,6 +10,7 @@ from pathlib import Path
 from convsync.config_loader import load_config
 from convsync.pipeline import SyncOptions, SyncPipeline
 from convsync.store.ledger import Ledger
+from tests.clock import Clock
 from tests.hubspot_fake import FakeHubSpot
 from tests.hubspot_fake.state import SEARCH
 
@@ -40,18 +41,12 @@ goals:
 """
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 def run(workdir: Path, ledger: Ledger, fake: FakeHubSpot) -> tuple[dict[str, int], list[str]]:
     loaded = load_config(workdir / "convsync.yaml", env={"HUBSPOT_TOKEN": fake.state.token})
     dest = ScriptedDestination("vk", loaded.app.destinations["vk"])  # type: ignore[arg-type]
-    pipeline = SyncPipeline(loaded, ledger, destinations={"vk": dest}, clock=Clock())
+    pipeline = SyncPipeline(
+        loaded, ledger, destinations={"vk": dest}, clock=Clock(datetime.now(UTC))
+    )
     summary = pipeline.run(SyncOptions())
     assert summary.status == "ok", summary
     return dict(summary.sources["crm"]), [str(p["click"]) for b in dest.batches for p in b]

@@ -23,6 +23,7 @@ from convsync.model import DeliveryState
 from convsync.pipeline import SyncOptions, SyncPipeline
 from convsync.run_summary import RunSummary
 from convsync.store.ledger import Ledger
+from tests.clock import Clock
 from tests.metrica_fake import COUNTER_ID, FakeMetrica, error, fake_metrica
 
 CONFIG = f"""\
@@ -62,14 +63,6 @@ delivery: {{max_attempts: 5, retries_in_run: 1, retry_backoff: 10m, lease: 2s}}
 """
 CONVSYNC = str(Path(sys.executable).parent / "convsync")
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

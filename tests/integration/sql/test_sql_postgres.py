@@ -18,6 +18,7 @@ from convsync.model import RawRecord
 from convsync.pipeline import SyncOptions, SyncPipeline
 from convsync.sources.base import SourceState
 from convsync.store.ledger import Ledger
+from tests.clock import Clock
 from tests.unit.sources.contract import ContractCase, SourceContract, Variant, pull_all, records_of
 from tests.unit.sources.sql_data import (
     MSK,
@@ -117,17 +118,16 @@ goals:
 """
 
 
-class Clock:
-    def __call__(self) -> datetime:
-        return datetime(2024, 5, 2, 12, 0, tzinfo=UTC)
-
-
 def run(workdir: Path, ledger: Ledger, chunk_size: int = 5000) -> tuple[Any, ScriptedDestination]:
     (workdir / "convsync.yaml").write_text(CONFIG, encoding="utf-8")
     loaded = load_config(workdir / "convsync.yaml", env={"SHOP_DB": "sqlite:///shop.db"})
     dest = ScriptedDestination("vk", loaded.app.destinations["vk"])  # type: ignore[arg-type]
     pipeline = SyncPipeline(
-        loaded, ledger, destinations={"vk": dest}, clock=Clock(), chunk_size=chunk_size
+        loaded,
+        ledger,
+        destinations={"vk": dest},
+        clock=Clock(datetime(2024, 5, 2, 12, 0, tzinfo=UTC)),
+        chunk_size=chunk_size,
     )
     return pipeline.run(SyncOptions()), dest
 

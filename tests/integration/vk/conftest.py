@@ -138,14 +138,6 @@ def write_orders(
     os.utime(path, ns=(before + 10**9, before + 10**9))
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 def sync(
     shop: Path,
     ledger: Ledger,

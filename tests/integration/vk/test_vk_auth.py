@@ -22,9 +22,10 @@ from convsync.errors import DestinationUnavailable
 from convsync.logging import NOISY_LOGGERS, configure_logging
 from convsync.pipeline import LedgerTokens
 from convsync.store.ledger import Ledger
+from tests.clock import Clock
 from tests.vk_fake import FakeVk
 
-from .conftest import NOW, Clock
+from .conftest import NOW
 
 USER = "/api/v2/user.json"
 

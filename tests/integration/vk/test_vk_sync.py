@@ -18,9 +18,10 @@ import pytest
 
 from convsync.goals import conversion_key
 from convsync.store.ledger import Ledger
+from tests.clock import Clock
 from tests.vk_fake import FakeVk, Reply
 
-from .conftest import Clock, shop_env, sync, write_orders
+from .conftest import shop_env, sync, write_orders
 
 CONVSYNC = str(Path(sys.executable).parent / "convsync")
 CLOCK_START = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
