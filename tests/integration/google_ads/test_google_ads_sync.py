@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,6 +30,7 @@ from tests.google_ads_fake import (
     internal,
     quota_exhausted,
 )
+from tests.integration.processes import start_convsync
 
 CONFIG = """\
 timezone: Europe/Moscow
@@ -63,7 +62,6 @@ delivery: {max_attempts: 5, retries_in_run: 1, retry_backoff: 10m, lease: 2s}
 """
 HEADER = "order_id,created_at,status,total,gclid\n"
 ACTION = "customers/1234567890/conversionActions/555"
-CONVSYNC = str(Path(sys.executable).parent / "convsync")
 
 
 @pytest.fixture
@@ -252,17 +250,6 @@ def test_an_adjustment_within_24_hours_of_its_conversion_waits(
 # --- a crash between the request and the ledger -------------------------------------
 
 
-def _convsync(shop: Path, env: dict[str, str], db: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [CONVSYNC, "--database-url", db, "--config", str(shop / "convsync.yaml"), "sync", "--once"],
-        cwd=shop,
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 @pytest.mark.parametrize("database", ["sqlite", "postgres"])
 def test_a_process_killed_after_google_accepted_the_batch_does_not_double_count(
     shop: Path, fake: FakeGoogleAds, database: str, request: pytest.FixtureRequest
@@ -271,7 +258,7 @@ def test_a_process_killed_after_google_accepted_the_batch_does_not_double_count(
     write(shop, orders(5))
     env = env_of(fake)
     hold = fake.hold_next()
-    first = _convsync(shop, env, db)
+    first = start_convsync(shop, env, db)
     try:
         if not hold.accepted.wait(60):
             first.kill()
@@ -289,7 +276,7 @@ def test_a_process_killed_after_google_accepted_the_batch_does_not_double_count(
         assert {str(s) for s in ledger.delivery_states(keys).values()} == {"sending"}
 
     time.sleep(2.5)  # the lease (2 s) runs out
-    second = _convsync(shop, env, db)
+    second = start_convsync(shop, env, db)
     _, err = second.communicate(timeout=120)
     assert second.returncode == 0, err
     assert "took over the sync lease of a process that is gone" in err

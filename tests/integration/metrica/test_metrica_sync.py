@@ -5,10 +5,7 @@ the upload and the ledger, recovered by the upload's comment."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +21,7 @@ from convsync.pipeline import SyncOptions, SyncPipeline
 from convsync.run_summary import RunSummary
 from convsync.store.ledger import Ledger
 from tests.clock import Clock
+from tests.integration.processes import start_convsync
 from tests.metrica_fake import COUNTER_ID, FakeMetrica, error, fake_metrica
 
 CONFIG = f"""\
@@ -61,7 +59,6 @@ goals:
       metrica: {{type: calls, call_fields: {{TalkDuration: talk}}}}
 delivery: {{max_attempts: 5, retries_in_run: 1, retry_backoff: 10m, lease: 2s}}
 """
-CONVSYNC = str(Path(sys.executable).parent / "convsync")
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
@@ -237,23 +234,12 @@ def test_a_revoked_token_stops_the_destination_and_keeps_every_row_pending(
 # --- a crash between the upload and the ledger --------------------------------------
 
 
-def _convsync(shop: Path, env: dict[str, str], db: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [CONVSYNC, "--database-url", db, "--config", str(shop / "convsync.yaml"), "sync", "--once"],
-        cwd=shop,
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def _crash_after_the_upload(shop: Path, fake: FakeMetrica, db: str) -> None:
     """A ``sync --once`` killed while Metrica holds its answer to a stored upload."""
     yesterday = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
     write_orders(shop, 4, at=yesterday)
     hold = fake.hold_next()
-    first = _convsync(shop, env_of(fake), db)
+    first = start_convsync(shop, env_of(fake), db)
     try:
         if not hold.accepted.wait(60):
             first.kill()
@@ -277,7 +263,7 @@ def test_a_process_killed_after_metrica_took_the_file_does_not_upload_it_again(
 ) -> None:
     db = request.getfixturevalue("sqlite_url" if database == "sqlite" else "pg_url")
     _crash_after_the_upload(shop, fake, db)
-    second = _convsync(shop, env_of(fake), db)
+    second = start_convsync(shop, env_of(fake), db)
     _, err = second.communicate(timeout=120)
     assert second.returncode == 0, err
     assert "recovering deliveries left in sending" in err
@@ -294,7 +280,7 @@ def test_a_recovered_upload_is_reconciled_like_any_other(
 ) -> None:
     _crash_after_the_upload(shop, fake, sqlite_url)
     fake.process()  # Metrica processed the file while convsync was down
-    second = _convsync(shop, env_of(fake), sqlite_url)
+    second = start_convsync(shop, env_of(fake), sqlite_url)
     _, err = second.communicate(timeout=120)
     assert second.returncode == 0, err
     with Ledger.open(sqlite_url) as ledger:

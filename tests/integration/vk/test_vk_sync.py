@@ -5,10 +5,7 @@ and a process killed mid-batch — its rows become ``uncertain``, are not sent a
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,11 +16,11 @@ import pytest
 from convsync.goals import conversion_key
 from convsync.store.ledger import Ledger
 from tests.clock import Clock
+from tests.integration.processes import start_convsync
 from tests.vk_fake import FakeVk, Reply
 
 from .conftest import shop_env, sync, write_orders
 
-CONVSYNC = str(Path(sys.executable).parent / "convsync")
 CLOCK_START = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 AT = datetime(2026, 11, 20, 10, 0)  # Moscow time, the day before
 MOSCOW = ZoneInfo("Europe/Moscow")
@@ -92,17 +89,6 @@ def test_a_tracker_that_cannot_be_reached_leaves_every_row_pending(
 # --- a crash between the requests and the ledger ----------------------------------------
 
 
-def _convsync(*args: str, shop: Path, env: dict[str, str], db: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [CONVSYNC, "--database-url", db, "--config", str(shop / "convsync.yaml"), *args],
-        cwd=shop,
-        env={**os.environ, **env, "CONVSYNC_LOG_FORMAT": "json"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def test_a_batch_interrupted_by_a_kill_becomes_uncertain_and_is_resent_only_on_retry(
     shop: Path, fake: FakeVk, ledger_url: str
 ) -> None:
@@ -113,7 +99,7 @@ def test_a_batch_interrupted_by_a_kill_becomes_uncertain_and_is_resent_only_on_r
     write_orders(shop, [(o, f"click{i}") for i, o in enumerate(orders)], recent)
     env = shop_env(fake)
     hold = fake.tracker.hold()
-    first = _convsync("sync", "--once", shop=shop, env=env, db=ledger_url)
+    first = start_convsync(shop, env, ledger_url, "sync", "--once")
     try:
         if not hold.wait_for(5, timeout=60):
             first.kill()
@@ -141,7 +127,7 @@ def test_a_batch_interrupted_by_a_kill_becomes_uncertain_and_is_resent_only_on_r
         sync(shop, ledger, env, lambda: datetime.now(UTC))  # a later run leaves them alone
         assert len(fake.tracker.hits) == 5
 
-    retry = _convsync("retry", "--state", "uncertain", shop=shop, env=env, db=ledger_url)
+    retry = start_convsync(shop, env, ledger_url, "retry", "--state", "uncertain")
     out, err = retry.communicate(timeout=120)
     assert retry.returncode == 0, err
     assert "5 deliveries go back to pending" in out
