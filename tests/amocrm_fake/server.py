@@ -70,23 +70,16 @@ class FakeAccount:
     events_limit_cap: int = 100
 
 
-class FakeAmo:
+class FakeAmo(LocalServer):
     def __init__(self) -> None:
         self.account = FakeAccount()
         self.requests: list[Seen] = []
         self.failures: list[Failure] = []
         self._lock = threading.Lock()
         self._next_event = 0
-        self._http = LocalServer(self._handler_class(), "fake-amo")
-        self.base_url = self._http.base_url
+        super().__init__(self._handler_class(), "fake-amo")
 
     # -- control ---------------------------------------------------------------------
-
-    def start(self) -> None:
-        self._http.start()
-
-    def stop(self) -> None:
-        self._http.stop()
 
     def source_config(self, **extra: Any) -> dict[str, Any]:
         """An ``amocrm`` source config for this fake (long-lived token unless told)."""

@@ -31,7 +31,7 @@ JWT_AUDIENCE = "https://oauth2.googleapis.com/token"
 SCOPE = "https://www.googleapis.com/auth/adwords"
 
 
-class FakeTokenEndpoint:
+class FakeTokenEndpoint(LocalServer):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.clients: dict[str, str] = {}  # client_id → client_secret
@@ -43,14 +43,8 @@ class FakeTokenEndpoint:
         #: lifetime of issued access tokens; under ~4 minutes google-auth refreshes the
         #: token again before each call
         self.expires_in = 3599
-        self._http = LocalServer(self._handler_class(), "fake-oauth")
-        self.token_uri = self._http.base_url + "/token"
-
-    def start(self) -> None:
-        self._http.start()
-
-    def stop(self) -> None:
-        self._http.stop()
+        super().__init__(self._handler_class(), "fake-oauth")
+        self.token_uri = self.base_url + "/token"
 
     # --- what tests set up ---
 

@@ -14,17 +14,10 @@ from tests.local_server import LocalServer
 from .state import Answer, HubSpotState
 
 
-class FakeHubSpot:
+class FakeHubSpot(LocalServer):
     def __init__(self) -> None:
         self.state = HubSpotState()
-        self._http = LocalServer(self._handler_class(), "fake-hubspot")
-        self.base_url = self._http.base_url
-
-    def start(self) -> None:
-        self._http.start()
-
-    def stop(self) -> None:
-        self._http.stop()
+        super().__init__(self._handler_class(), "fake-hubspot")
 
     def source_config(self, **extra: Any) -> dict[str, Any]:
         """A ``hubspot`` source config (as validated data) for this fake."""

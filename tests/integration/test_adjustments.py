@@ -5,6 +5,7 @@ the dry-run plan and the report; and ``--validate`` changing no delivery."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -117,12 +118,7 @@ def write(shop: Path, *rows: tuple[str, str, str]) -> None:
     path = shop / "orders" / "a.csv"
     path.write_text(HEADER + "".join(line + "\n" for line in lines), encoding="utf-8")
     stat = path.stat()
-    import os
-
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000 * len(lines)))
-
-
-_runs = {"n": 0}
 
 
 def run(

@@ -19,20 +19,13 @@ from .oauth import DELETE_PATH, TOKEN_PATH, USER_PATH, Answer, FakeVkApi
 from .tracker import COOKIE, FakeTracker, Reply
 
 
-class FakeVk:
+class FakeVk(LocalServer):
     def __init__(self) -> None:
         self.tracker = FakeTracker()
         self.api = FakeVkApi()
-        self._http = LocalServer(self._handler_class(), "fake-vk")
-        self.base_url = self._http.base_url
+        super().__init__(self._handler_class(), "fake-vk")
         self.tracker_url = self.base_url + self.tracker.path
         self.api_base_url = self.base_url
-
-    def start(self) -> None:
-        self._http.start()
-
-    def stop(self) -> None:
-        self._http.stop()
 
     def destination_config(self, **extra: Any) -> dict[str, Any]:
         """A ``vk_ads`` destination config for this fake (pixel only unless extra keys)."""

@@ -56,6 +56,8 @@ class _Base:
 
     id: int
     conversion: Conversion
+    #: the columns an adjustment row copies from it, as stored
+    copied: dict[str, Any]
     value: Decimal | None
     currency: str | None
     retracted: bool = False
@@ -77,6 +79,8 @@ class PlannedAdjustment:
     sequence: int  # 1 for the conversion's first adjustment, and so on
     #: destination → state of the conversion's own delivery there
     base_states: Mapping[str, DeliveryState]
+    #: the conversion's columns an adjustment row copies, as stored
+    base_columns: Mapping[str, Any]
 
 
 def judge(
@@ -119,6 +123,7 @@ def judge(
                 destinations=targets,
                 sequence=base.adjustments,
                 base_states={d: DeliveryState(base.delivered_to[d]) for d in targets},
+                base_columns=base.copied,
             )
         )
     return planned
@@ -136,7 +141,7 @@ def record_adjustments(
     for adjustment in planned:
         base_key = adjustment.conversion.key
         _supersede(connection, adjustment, run_id=run_id, now=now)
-        values = _copied_columns(connection, adjustment.base_id)
+        values = dict(adjustment.base_columns)
         values.update(
             key=conversion_key("adjustment", base_key, str(adjustment.sequence)),
             value=None if adjustment.value is None else str(adjustment.value),
@@ -184,12 +189,6 @@ _COPIED = (
 )  # fmt: skip
 
 
-def _copied_columns(connection: Connection, base_id: int) -> dict[str, Any]:
-    query = sa.select(*(conversions.c[name] for name in _COPIED))
-    row = connection.execute(query.where(conversions.c.id == base_id)).mappings().one()
-    return dict(row)
-
-
 def _bases(connection: Connection, keys: set[str]) -> dict[str, _Base]:
     """The recorded conversions of ``keys`` with their adjustments and deliveries."""
     bases: dict[str, _Base] = {}
@@ -203,6 +202,7 @@ def _bases(connection: Connection, keys: set[str]) -> dict[str, _Base]:
             bases[conversion.key] = _Base(
                 id=row["id"],
                 conversion=conversion,
+                copied={name: row[f"c_{name}"] for name in _COPIED},
                 value=conversion.value,
                 currency=conversion.currency,
             )
