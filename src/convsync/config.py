@@ -24,15 +24,21 @@ from convsync.destinations.yandex_metrica.config import MetricaConfig, MetricaTa
 from convsync.sources.amocrm.config import AmoCrmSourceConfig
 from convsync.sources.bitrix24.config import Bitrix24SourceConfig
 from convsync.sources.csv_config import CsvSourceConfig
+from convsync.sources.ga4.config import Ga4BigQuerySourceConfig
 from convsync.sources.hubspot.config import HubSpotSourceConfig
+from convsync.sources.metrica_logs.config import MetricaLogsSourceConfig
 from convsync.sources.sql_config import SqlSourceConfig
+from convsync.webhooks.config import WebhookSourceConfig
 
 SourceConfig = Annotated[
     CsvSourceConfig
     | SqlSourceConfig
     | AmoCrmSourceConfig
     | Bitrix24SourceConfig
-    | HubSpotSourceConfig,
+    | HubSpotSourceConfig
+    | MetricaLogsSourceConfig
+    | Ga4BigQuerySourceConfig
+    | WebhookSourceConfig,
     Field(discriminator="type"),
 ]
 DestinationConfig = Annotated[

@@ -31,8 +31,11 @@ from convsync.errors import ConfigError, ConfigProblem, UserError
 from convsync.sources.amocrm.config import AmoCrmSourceConfig
 from convsync.sources.bitrix24.config import Bitrix24SourceConfig
 from convsync.sources.csv_config import CsvSourceConfig
+from convsync.sources.ga4.config import Ga4BigQuerySourceConfig
 from convsync.sources.hubspot.config import HubSpotSourceConfig
+from convsync.sources.metrica_logs.config import MetricaLogsSourceConfig
 from convsync.sources.sql_config import SqlSourceConfig
+from convsync.webhooks.config import WebhookSourceConfig
 
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> LoadedConfig:
@@ -172,6 +175,9 @@ _SOURCE_MODELS: dict[str, type[BaseModel]] = {
     "amocrm": AmoCrmSourceConfig,
     "bitrix24": Bitrix24SourceConfig,
     "hubspot": HubSpotSourceConfig,
+    "metrica_logs": MetricaLogsSourceConfig,
+    "ga4_bigquery": Ga4BigQuerySourceConfig,
+    "webhook": WebhookSourceConfig,
 }
 
 _DESTINATION_MODELS: dict[str, type[BaseModel]] = {

@@ -12,6 +12,9 @@ SOURCE_TYPES: dict[str, str] = {
     "amocrm": "convsync.sources.amocrm.source:AmoCrmSource",
     "bitrix24": "convsync.sources.bitrix24.source:Bitrix24Source",
     "hubspot": "convsync.sources.hubspot.source:HubSpotSource",
+    "metrica_logs": "convsync.sources.metrica_logs.source:MetricaLogsSource",
+    "ga4_bigquery": "convsync.sources.ga4.source:Ga4BigQuerySource",
+    "webhook": "convsync.webhooks.source:WebhookSource",
 }
 
 
