@@ -28,7 +28,7 @@ from convsync.sources.ga4.config import Ga4BigQuerySourceConfig
 from convsync.sources.hubspot.config import HubSpotSourceConfig
 from convsync.sources.metrica_logs.config import MetricaLogsSourceConfig
 from convsync.sources.sql_config import SqlSourceConfig
-from convsync.webhooks.config import WebhookSourceConfig
+from convsync.webhooks.config import WebhookServerConfig, WebhookSourceConfig
 
 SourceConfig = Annotated[
     CsvSourceConfig
@@ -193,6 +193,7 @@ class AppConfig(StrictModel):
     )
     schedule: ScheduleConfig = Field(default_factory=lambda: ScheduleConfig(every=900))
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    webhooks: WebhookServerConfig = Field(default_factory=WebhookServerConfig)
     sources: dict[str, SourceConfig]
     destinations: dict[str, DestinationConfig]
     goals: dict[str, GoalConfig]
@@ -210,6 +211,10 @@ class AppConfig(StrictModel):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def webhook_sources(self) -> list[str]:
+        return [name for name, cfg in self.sources.items() if cfg.type == "webhook"]
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from convsync.sources.ga4.config import Ga4BigQuerySourceConfig
 from convsync.sources.hubspot.config import HubSpotSourceConfig
 from convsync.sources.metrica_logs.config import MetricaLogsSourceConfig
 from convsync.sources.sql_config import SqlSourceConfig
-from convsync.webhooks.config import WebhookSourceConfig
+from convsync.webhooks.config import WebhookServerConfig, WebhookSourceConfig
 
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> LoadedConfig:
@@ -158,6 +158,8 @@ def _allowed_keys(path: ConfigPath, parent: Any) -> list[str]:
         model = ScheduleConfig
     elif head == ("delivery",):
         model = DeliveryConfig
+    elif head == ("webhooks",):
+        model = WebhookServerConfig
     elif len(head) == 2 and head[0] == "goals":
         model = GoalConfig
     elif len(head) == 2 and head[0] == "sources" and isinstance(parent, dict):
@@ -277,8 +279,13 @@ def _mapped_fields(src: Any) -> set[str] | None:
     says (``provided_fields``) when the source fills some by default (a CRM's status)."""
     if not isinstance(src, dict) or not isinstance(src.get("fields", {}), dict):
         return None
+    model = _SOURCE_MODELS.get(str(src.get("type")))
+    # a source whose defaults depend on more than its fields (a webhook's sender)
+    of_source = getattr(model, "source_fields", None)
+    if callable(of_source):
+        return set(of_source(src))
     raw = {str(k): v for k, v in src.get("fields", {}).items()}
-    provided = getattr(_SOURCE_MODELS.get(str(src.get("type"))), "provided_fields", None)
+    provided = getattr(model, "provided_fields", None)
     return set(provided(raw)) if callable(provided) else set(raw)
 
 

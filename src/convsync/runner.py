@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import structlog
@@ -14,6 +16,7 @@ from convsync.run_summary import RunSummary, SyncOptions
 from convsync.scheduler import LeaseBusy, SyncScheduler, lease_holder, run_lease
 from convsync.settings import Settings
 from convsync.store.ledger import Ledger
+from convsync.webhooks.server import WebhookServer
 
 log = structlog.get_logger("convsync.runner")
 
@@ -56,19 +59,53 @@ def run_once(
 
 
 def serve(settings: Settings, loaded: LoadedConfig) -> None:
-    """``convsync run``: the schedule plus the health endpoint, until SIGTERM."""
+    """``convsync run``: the schedule, the health endpoint and the webhook endpoint (when
+    a webhook source is configured), until SIGTERM."""
     ledger = Ledger.open(settings.database_url)
     try:
-        scheduler = SyncScheduler(loaded, ledger, make_pipeline(settings, loaded, ledger))
-        server = None
-        if settings.health_port:
-            server = HealthServer(settings.health_host, settings.health_port, scheduler.health)
-            server.start()
-            log.info("health endpoint listening", port=server.port, paths=["/healthz", "/metrics"])
-        try:
+        pipeline = make_pipeline(settings, loaded, ledger)
+        scheduler = SyncScheduler(loaded, ledger, pipeline)
+        with ExitStack() as stack:
+            if settings.health_port:
+                health = HealthServer(settings.health_host, settings.health_port, scheduler.health)
+                health.start()
+                stack.callback(health.stop)
+                log.info(
+                    "health endpoint listening", port=health.port, paths=["/healthz", "/metrics"]
+                )
+            if loaded.app.webhook_sources:
+                stack.enter_context(webhooks_served(loaded, ledger, pipeline))
             scheduler.serve()
-        finally:
-            if server is not None:
-                server.stop()
     finally:
         ledger.close()
+
+
+@contextmanager
+def webhooks_served(
+    loaded: LoadedConfig, ledger: Ledger, pipeline: SyncPipeline
+) -> Iterator[WebhookServer]:
+    """The webhook endpoint, its writer started first and stopped last: a request in
+    hand when the server stops is still recorded and answered."""
+    from convsync.webhooks.recorder import WebhookRecorder
+    from convsync.webhooks.server import WebhookApp
+
+    recorder = WebhookRecorder(loaded, ledger, pipeline.destinations, pipeline.clock)
+    recorder.start()
+    try:
+        config = loaded.app.webhooks
+        server = WebhookServer(
+            WebhookApp(loaded, recorder, int(config.max_body), pipeline.clock), config
+        )
+        server.start()
+        log.info(
+            "webhooks listening",
+            host=config.host,
+            port=server.port,
+            paths=[f"/webhooks/{name}" for name in loaded.app.webhook_sources],
+        )
+        try:
+            yield server
+        finally:
+            server.stop()
+    finally:
+        recorder.stop()

@@ -57,6 +57,8 @@ class RecordCounts:
     skipped: int = 0
     rejections: int = 0
     adjustments: int = 0
+    #: the keys of the conversions that were new (a webhook answers per submission)
+    new_keys: frozenset[str] = frozenset()
 
 
 # ON CONFLICT DO NOTHING: a conversion already in the ledger is left as it is.
@@ -186,6 +188,7 @@ def write_chunk(
     _save_files(connection, source, files_done, run_id=run_id, now=now)
     return RecordCounts(
         new_conversions=len(new_ids),
+        new_keys=frozenset(new_ids),
         pending=len(rows) - skipped,
         skipped=skipped,
         rejections=rejection_count,
