@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -25,6 +26,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from convsync.config import LoadedConfig
+from convsync.errors import UserError
 from convsync.webhooks.config import WebhookServerConfig, WebhookSourceConfig
 from convsync.webhooks.payload import (
     PayloadError,
@@ -234,10 +236,25 @@ class WebhookServer:
         import waitress
 
         self.app = app
-        self.server = waitress.create_server(
+        try:
+            # bound here, not by waitress, which leaks its other sockets when a bind fails
+            listener = socket.create_server((config.host, config.port))
+        except OSError as exc:
+            raise UserError(
+                f"cannot receive webhooks on {config.host}:{config.port}: {exc.strerror or exc} "
+                "(webhooks.host / webhooks.port in the config)"
+            ) from None
+        self.server = self._create(waitress, app, config, listener)
+        self._stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, name="webhooks", daemon=True)
+
+    @staticmethod
+    def _create(
+        waitress: Any, app: WebhookApp, config: WebhookServerConfig, listener: socket.socket
+    ) -> Any:
+        return waitress.create_server(
             app,
-            host=config.host,
-            port=config.port,
+            sockets=[listener],
             threads=config.threads,
             max_request_body_size=int(config.max_body) + HARD_LIMIT_SLACK,
             clear_untrusted_proxy_headers=True,
@@ -247,8 +264,6 @@ class WebhookServer:
             channel_timeout=30,
             connection_limit=1000,
         )
-        self._stopping = threading.Event()
-        self.thread = threading.Thread(target=self._serve, name="webhooks", daemon=True)
 
     @property
     def port(self) -> int:

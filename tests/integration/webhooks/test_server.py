@@ -4,16 +4,24 @@ acknowledged record is in the ledger."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from sqlalchemy.exc import OperationalError
 
-from tests.integration.webhooks.conftest import TOKENS, Served
+from convsync.errors import UserError
+from convsync.pipeline import SyncPipeline
+from convsync.run_summary import SyncOptions
+from convsync.runner import webhooks_served
+from convsync.store.ledger import Ledger
+from tests.integration.fakes import ScriptedDestination
+from tests.integration.webhooks.conftest import CONFIG, TOKENS, Served, load
 
 SITE = {"X-Convsync-Token": TOKENS["SITE_TOKEN"]}
 
@@ -352,3 +360,33 @@ def test_a_request_in_hand_when_the_server_stops_is_recorded_and_answered(served
     assert len(served.conversions()) == 1
     with pytest.raises(requests.ConnectionError):
         post(served, "site", json=order(11), headers=SITE)
+
+
+def test_a_scheduled_run_delivers_what_webhooks_recorded(tmp_path: Path, ledger: Ledger) -> None:
+    loaded = load(tmp_path)
+    vk = ScriptedDestination("vk", loaded.app.destinations["vk"])  # type: ignore[arg-type]
+    pipeline = SyncPipeline(loaded, ledger, destinations={"vk": vk})
+    with webhooks_served(loaded, ledger, pipeline) as server:
+        url = f"http://127.0.0.1:{server.port}/webhooks/site"
+        for n in (1, 2):
+            assert requests.post(url, json=order(n), headers=SITE, timeout=10).status_code == 200
+        summary = pipeline.run(SyncOptions())
+        # a second post of an order already delivered changes nothing
+        again = requests.post(url, json=order(1), headers=SITE, timeout=10)
+
+    assert summary.status == "ok"
+    assert sorted(p["click"] for batch in vk.batches for p in batch) == ["rb-1", "rb-2"]
+    assert again.json()["duplicate"] == 1
+    assert summary.sources["site"]["pulled"] == 0  # nothing to pull: they came in already
+
+
+def test_a_port_in_use_is_a_clear_error(tmp_path: Path, ledger: Ledger) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        text = CONFIG.replace("port: 0", f"port: {port}")
+        loaded = load(tmp_path, text)
+        served = webhooks_served(loaded, ledger, SyncPipeline(loaded, ledger))
+        with pytest.raises(UserError, match=rf"127.0.0.1:{port}.*webhooks.port"):
+            served.__enter__()
