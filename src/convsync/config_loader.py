@@ -133,7 +133,14 @@ def _user_path(loc: tuple[str | int, ...], data: Any) -> ConfigPath:
 
 
 def _is_tag(part: str | int) -> bool:
-    tags = {"csv", "oauth", "service_account", "application_default", *TARGET_MODELS}
+    tags = {
+        "oauth",
+        "service_account",
+        "application_default",
+        *TARGET_MODELS,
+        *_SOURCE_MODELS,
+        *_DESTINATION_MODELS,
+    }
     return isinstance(part, str) and part in tags
 
 
