@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/amocrm_source.py
 	$(BIN)/python bench/bitrix24_source.py
 	$(BIN)/python bench/hubspot_source.py
+	$(BIN)/python bench/webhooks.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache demo-plan.jsonl

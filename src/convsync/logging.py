@@ -38,7 +38,9 @@ EMAIL_MARK = "<email>"
 FORMATS = ("auto", "json", "console")
 
 #: libraries that log per request or per statement at INFO/DEBUG
-NOISY_LOGGERS = ("google", "grpc", "sqlalchemy", "apscheduler", "alembic", "urllib3")
+NOISY_LOGGERS = (
+    "google", "grpc", "sqlalchemy", "apscheduler", "alembic", "urllib3", "waitress",
+)  # fmt: skip
 
 _MIN_SECRET_LENGTH = 6  # shorter values would mask ordinary words and numbers
 _MAX_DEPTH = 8  # nesting deeper than this is rendered as (redacted) text
@@ -222,6 +224,9 @@ def configure_logging(fmt: str = "auto", level: str = "INFO", stream: TextIO | N
         # first time they log while it is unconfigured, which would hide every google-ads
         # line (and its redaction) from this handler for the rest of the process.
         library.propagate = True
+    # "Task queue depth is N" on every request that waits for a free thread: under a
+    # burst of webhooks that is the design working, not a problem worth a line each
+    logging.getLogger("waitress.queue").setLevel(max(logging.ERROR, numeric_level))
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:

@@ -167,5 +167,5 @@ class WebhookServerConfig(StrictModel):
         description="Largest request body accepted (like 64KiB); larger ones get 413.",
     )
     threads: int = Field(
-        default=16, ge=1, le=256, description="Requests handled at once; more wait in line."
+        default=64, ge=1, le=256, description="Requests handled at once; more wait in line."
     )

@@ -81,7 +81,9 @@ class WebhookRecorder:
         self._queue: queue.Queue[_Submission | None] = queue.Queue()
         self._thread = threading.Thread(target=self._loop, name="webhook-writer", daemon=True)
         self._stopping = threading.Event()
+        #: what this writer committed: transactions, and requests in them
         self.transactions = 0
+        self.requests = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -91,6 +93,7 @@ class WebhookRecorder:
         self._stopping.set()
         self._queue.put(None)
         self._thread.join()
+        log.info("webhook writer stopped", requests=self.requests, transactions=self.transactions)
 
     def submit(self, source: str, records: list[RawRecord]) -> Future[list[RecordFate]]:
         """Queue ``records`` of ``source``; the future gives each one's fate once the
@@ -185,6 +188,7 @@ class WebhookRecorder:
             now=now,
         )
         self.transactions += 1
+        self.requests += len(batch)
         unclaimed = set(counts.new_keys)
         fates = []
         for submission, by_record in zip(batch, mapped, strict=True):

@@ -222,7 +222,7 @@ class WebhookApp:
         ]
         if problems:
             body["problems"] = problems
-        if counts["rejected"] == len(fates):
+        if fates and counts["rejected"] == len(fates):
             # nothing was taken: the records are on the `failures` list, not in delivery
             body["status"] = "rejected"
             return _json(422, body)

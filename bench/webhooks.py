@@ -1,0 +1,196 @@
+"""Benchmark of the webhook endpoint on loopback. Not a test.
+
+``convsync run`` serves one generic JSON webhook source in a process of its own (its
+schedule an hour away, so only webhooks run); ``--senders`` threads of this process
+post ``--requests`` distinct orders through keep-alive sessions, each waiting for its
+answer before the next post. The same senders, in the same run, first post to:
+  baseline  a bare waitress server with the same thread count whose app answers 200 at
+            once: the HTTP stack alone, the floor
+then to convsync, whose answer comes after the order is mapped and committed to the
+ledger (SQLite file; PostgreSQL with --postgres). Prints accepted requests/s, p50/p99
+latency, ratios to the baseline and how many transactions held the requests.
+
+    .venv/bin/python bench/webhooks.py --requests 5000 --senders 50 [--postgres URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import queue
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlsplit
+
+CONVSYNC = str(Path(sys.executable).parent / "convsync")
+TOKEN = "bench-token-123"
+CONFIG = """\
+timezone: UTC
+schedule: {every: 1h}
+webhooks: {host: 127.0.0.1, port: 0}
+sources:
+  site:
+    type: webhook
+    token: ${SITE_TOKEN}
+    fields: {status: status, value: total, email: email, gclid: gclid}
+destinations:
+  vk: {type: vk_ads, pixel_id: 42, tracker_url: "http://127.0.0.1:9/tracker"}
+goals:
+  order:
+    source: site
+    when: {status: paid}
+    value: value
+    currency: RUB
+    send: {vk: {goal: purchase}}
+"""
+
+BARE = """\
+import logging, waitress
+logging.getLogger("waitress").setLevel(logging.ERROR)
+def app(environ, start_response):
+    environ["wsgi.input"].read()
+    body = b'{"status": "accepted"}'
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    start_response("200 OK", headers)
+    return [body]
+server = waitress.create_server(app, host="127.0.0.1", port=0, threads=64, connection_limit=1000)
+print(server.effective_port, flush=True)
+server.run()
+"""
+
+
+def start_bare() -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen([sys.executable, "-c", BARE], stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    return process, f"http://127.0.0.1:{process.stdout.readline().strip()}/webhooks/site"
+
+
+def start_convsync(workdir: Path, db: str) -> tuple[subprocess.Popen[str], str, queue.Queue[str]]:
+    env = {
+        **os.environ,
+        "SITE_TOKEN": TOKEN,
+        "CONVSYNC_HEALTH_PORT": "0",
+        "CONVSYNC_LOG_FORMAT": "json",
+    }
+    process = subprocess.Popen(
+        [CONVSYNC, "--database-url", db, "--config", str(workdir / "convsync.yaml"), "run"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+
+    def drain() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            lines.put(line)
+
+    threading.Thread(target=drain, daemon=True).start()
+    while True:
+        line = lines.get(timeout=60)
+        if line.startswith("{") and json.loads(line).get("event") == "webhooks listening":
+            return process, f"http://127.0.0.1:{json.loads(line)['port']}/webhooks/site", lines
+
+
+def load(url: str, count: int, senders: int, offset: int) -> tuple[float, list[float]]:
+    """``count`` posts by ``senders`` threads; (seconds, latencies) of the 2xx answers."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    parts = urlsplit(url)
+
+    def sender(k: int) -> None:
+        # http.client, not requests: a lighter client leaves more of the two cores to the
+        # server (both share this machine)
+        connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
+        headers = {"X-Convsync-Token": TOKEN, "Content-Type": "application/json"}
+        try:
+            for n in range(offset + k, offset + count, senders):
+                order = {
+                    "id": f"o-{n}",
+                    "status": "paid",
+                    "total": "1500.00",
+                    "email": f"buyer{n}@example.com",
+                    "gclid": f"Cj0-{n}",
+                }
+                started = time.perf_counter()
+                connection.request("POST", parts.path, json.dumps(order), headers)
+                response = connection.getresponse()
+                response.read()
+                took = time.perf_counter() - started
+                if response.status < 300:
+                    with lock:
+                        latencies.append(took)
+        finally:
+            connection.close()
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(senders) as pool:
+        list(pool.map(sender, range(senders)))
+    return time.perf_counter() - started, latencies
+
+
+def report(
+    name: str, seconds: float, latencies: list[float], base: float | None, extra: str = ""
+) -> float:
+    rate = len(latencies) / seconds
+    p50 = statistics.median(latencies) * 1000
+    p99 = statistics.quantiles(latencies, n=100)[98] * 1000
+    ratio = f"{base / rate:5.2f}x" if base else "1.00x"
+    figures = f"{len(latencies):>7,} {seconds:8.2f} {rate:9,.0f} {p50:8.1f} {p99:8.1f}"
+    print(f"{name:<19} {figures}  {ratio}  {extra}")
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--senders", type=int, default=50)
+    parser.add_argument("--postgres", default=None, help="also measure on this PostgreSQL URL")
+    args = parser.parse_args()
+    print(
+        f"{args.requests:,} POSTs by {args.senders} concurrent senders on loopback, one order each"
+    )
+    print(
+        f"{'phase':<18} {'2xx':>7} {'seconds':>8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}  × base"
+    )
+    bare, url = start_bare()
+    try:
+        load(url, min(500, args.requests), args.senders, 10**9)  # warm-up
+        seconds, latencies = load(url, args.requests, args.senders, 0)
+        base = report("baseline (bare)", seconds, latencies, None)
+    finally:
+        bare.kill()
+        bare.wait()
+    ledgers = [("sqlite", None)] + ([("postgresql", args.postgres)] if args.postgres else [])
+    for name, pg in ledgers:
+        with tempfile.TemporaryDirectory() as tmp:
+            workdir = Path(tmp)
+            (workdir / "convsync.yaml").write_text(CONFIG, encoding="utf-8")
+            db = pg or f"sqlite:///{workdir / 'ledger.db'}"
+            process, url, lines = start_convsync(workdir, db)
+            try:
+                seconds, latencies = load(url, args.requests, args.senders, 0)
+            finally:
+                process.terminate()
+                process.wait(60)
+            stopped = [json.loads(x) for x in list(lines.queue) if "webhook writer stopped" in x]
+            extra = ""
+            if stopped:
+                s = stopped[-1]
+                extra = f"{s['requests']:,} requests in {s['transactions']:,} transactions"
+            report(f"convsync {name}", seconds, latencies, base, extra)
+
+
+if __name__ == "__main__":
+    main()
