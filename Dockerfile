@@ -44,8 +44,8 @@ USER 10001:10001
 # Declared after the chown so a new named volume starts owned by convsync.
 VOLUME ["/data"]
 
-# health and metrics endpoint of `convsync run`
-EXPOSE 8080
+# health and metrics endpoint of `convsync run`; its webhook endpoint (webhooks.port)
+EXPOSE 8080 8090
 
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s CMD ["convsync", "health"]
 

@@ -114,7 +114,10 @@ def test_runs_as_fixed_non_root_user(final: Stage) -> None:
 def test_data_volume_and_workdir(final: Stage) -> None:
     assert json.loads(final.last("VOLUME")) == ["/data"]
     assert final.last("WORKDIR") == "/data"
-    assert final.last("EXPOSE") == "8080"
+    # the health endpoint's and the webhook endpoint's default ports
+    from convsync.webhooks.config import WebhookServerConfig
+
+    assert final.last("EXPOSE").split() == ["8080", str(WebhookServerConfig().port)]
 
 
 def test_environment_defaults(final: Stage) -> None:
