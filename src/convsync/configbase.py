@@ -79,3 +79,24 @@ def _check_currency(value: Any) -> str:
 
 
 CurrencyCode = Annotated[str, BeforeValidator(_check_currency)]
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTP]i?B|B)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "PB": 10**15,
+          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40, "PIB": 2**50}  # fmt: skip
+
+
+def parse_bytes(value: Any) -> int:
+    """``10737418240``, ``"10GB"`` (10⁹), ``"10GiB"`` (2³⁰), ``"500 MB"``."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size like 10GB or 500MB")
+    if isinstance(value, int):
+        return value
+    match = _SIZE.match(str(value))
+    if not match:
+        raise ValueError(f"{value!r} is not a size: write it like 10GB, 500MB or 1TiB")
+    return int(float(match.group(1)) * _UNITS[(match.group(2) or "").upper()])
+
+
+#: a size in bytes, written as a number or like 64KiB, 500MB, 10GB (10⁹) or 1TiB (2⁴⁰)
+ByteSize = Annotated[int, BeforeValidator(parse_bytes)]

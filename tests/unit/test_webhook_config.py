@@ -44,7 +44,7 @@ def test_bad_webhook_settings_are_named(tmp_path: Path) -> None:
     assert "sources.forms.id" in found and "not a field path" in found
     assert "sources.forms.fields: email: 'e mail' is not a field path" in found
     assert "webhooks.port" in found
-    assert "webhooks.max_body" in found
+    assert "webhooks.max_body: 'lots' is not a size" in found
     assert "webhooks.prot" in found and "port" in found
 
 

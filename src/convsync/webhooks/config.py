@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import ByteSize, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 
-from convsync.configbase import StrictModel, TimeZoneName
+from convsync.configbase import ByteSize, StrictModel, TimeZoneName
 
 Sender = Literal["generic", "tilda", "amocrm", "bitrix24"]
 
@@ -162,7 +162,7 @@ class WebhookServerConfig(StrictModel):
     )
     port: int = Field(default=8090, ge=0, le=65535, description="Port (0: any free one).")
     max_body: ByteSize = Field(
-        default=ByteSize(65536),
+        default=65536,
         gt=0,
         description="Largest request body accepted (like 64KiB); larger ones get 413.",
     )
