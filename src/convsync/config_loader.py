@@ -210,9 +210,17 @@ def _cross_check(data: dict[str, Any], lines: LineIndex) -> list[ConfigProblem]:
     for name, src in sources.items():
         fields = src.get("fields") if isinstance(src, dict) else None
         if isinstance(fields, dict):
+            # a field a goal reads is a name of the user's own (form_id), not a typo
+            # of a canonical one (order_id)
+            read = {
+                ref
+                for goal in goals.values()
+                if isinstance(goal, dict) and goal.get("source") == name
+                for ref, _ in _field_references(goal)
+            }
             for key in fields:
                 hint = suggest(str(key), sorted(KNOWN_FIELDS))
-                if key not in KNOWN_FIELDS and "did you mean" in hint:
+                if key not in KNOWN_FIELDS and key not in read and "did you mean" in hint:
                     add(("sources", name, "fields", key), f"unknown field name {key!r}{hint}")
 
     for goal_name, goal in goals.items():

@@ -262,3 +262,20 @@ goals: {{won: {{source: crm, when: {{status: won}}, value: value, send: {{vk: {{
     hook = "https://shop.bitrix24.ru/rest/1/abc123/"
     loaded = load(text, tmp_path, {"T": "t", "HOOK": hook})
     assert loaded.app.goals["won"].when == {"status": "won"}
+
+
+def test_a_field_name_near_a_canonical_one_is_a_typo_unless_a_goal_reads_it(
+    tmp_path: Path,
+) -> None:
+    text = """\
+sources:
+  forms: {type: webhook, token: "${T}", fields: {form_id: formid, gclidd: gclid}}
+destinations: {vk: {type: vk_ads, pixel_id: 1}}
+goals: {lead: {source: forms, when: {form_id: f1}, send: {vk: {goal: x}}}}
+"""
+    found = problems(text, tmp_path, {"T": "t"})
+    assert len(found) == 1, found
+    assert (
+        "sources.forms.fields.gclidd: unknown field name 'gclidd' (did you mean 'gclid'?)"
+        in found[0]
+    )
