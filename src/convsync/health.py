@@ -69,6 +69,19 @@ def _metrics(data: dict[str, Any]) -> str:
         "# HELP convsync_last_run_ok 1 if the last run finished ok.\n"
         "# TYPE convsync_last_run_ok gauge\n"
         f"convsync_last_run_ok {ok}\n"
+    ) + _webhook_metrics(data.get("webhooks"))
+
+
+def _webhook_metrics(totals: dict[str, int] | None) -> str:
+    if totals is None:
+        return ""
+    return (
+        "# HELP convsync_webhook_requests_total Webhook requests recorded by this process.\n"
+        "# TYPE convsync_webhook_requests_total counter\n"
+        f"convsync_webhook_requests_total {int(totals['requests'])}\n"
+        "# HELP convsync_webhook_transactions_total Ledger transactions that held them.\n"
+        "# TYPE convsync_webhook_transactions_total counter\n"
+        f"convsync_webhook_transactions_total {int(totals['transactions'])}\n"
     )
 
 

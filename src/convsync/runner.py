@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -66,15 +67,23 @@ def serve(settings: Settings, loaded: LoadedConfig) -> None:
         pipeline = make_pipeline(settings, loaded, ledger)
         scheduler = SyncScheduler(loaded, ledger, pipeline)
         with ExitStack() as stack:
+            webhooks = None
+            if loaded.app.webhook_sources:
+                webhooks = stack.enter_context(webhooks_served(loaded, ledger, pipeline))
+
+            def status() -> dict[str, Any]:
+                data = scheduler.health()
+                if webhooks is not None:
+                    data["webhooks"] = webhooks.app.recorder.totals()
+                return data
+
             if settings.health_port:
-                health = HealthServer(settings.health_host, settings.health_port, scheduler.health)
+                health = HealthServer(settings.health_host, settings.health_port, status)
                 health.start()
                 stack.callback(health.stop)
                 log.info(
                     "health endpoint listening", port=health.port, paths=["/healthz", "/metrics"]
                 )
-            if loaded.app.webhook_sources:
-                stack.enter_context(webhooks_served(loaded, ledger, pipeline))
             scheduler.serve()
     finally:
         ledger.close()

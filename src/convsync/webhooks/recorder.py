@@ -93,7 +93,11 @@ class WebhookRecorder:
         self._stopping.set()
         self._queue.put(None)
         self._thread.join()
-        log.info("webhook writer stopped", requests=self.requests, transactions=self.transactions)
+        log.info("webhook writer stopped", **self.totals())
+
+    def totals(self) -> dict[str, int]:
+        """Requests recorded since start, and the transactions that held them."""
+        return {"requests": self.requests, "transactions": self.transactions}
 
     def submit(self, source: str, records: list[RawRecord]) -> Future[list[RecordFate]]:
         """Queue ``records`` of ``source``; the future gives each one's fate once the

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import queue
 import signal
+import socket
 import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -40,9 +41,16 @@ goals:
 """
 
 
-def _serve(workdir: Path, ledger_url: str) -> tuple[subprocess.Popen[str], str, threading.Thread]:
+def _serve(
+    workdir: Path, ledger_url: str, health_port: int = 0
+) -> tuple[subprocess.Popen[str], str, threading.Thread]:
     """``convsync run`` in a process of its own, and its webhook URL once it listens."""
-    process = start_convsync(workdir, {**TOKENS, "CONVSYNC_HEALTH_PORT": "0"}, ledger_url, "run")
+    process = start_convsync(
+        workdir,
+        {**TOKENS, "CONVSYNC_HEALTH_PORT": str(health_port), "CONVSYNC_HEALTH_HOST": "127.0.0.1"},
+        ledger_url,
+        "run",
+    )
     lines: queue.Queue[str] = queue.Queue()
 
     def drain() -> None:  # the pipe must never fill: the child would block on a log line
@@ -60,6 +68,12 @@ def _serve(workdir: Path, ledger_url: str) -> tuple[subprocess.Popen[str], str, 
             raise AssertionError(f"convsync run never listened: {process.communicate()}") from None
         if line.startswith("{") and json.loads(line).get("event") == "webhooks listening":
             return process, f"http://127.0.0.1:{json.loads(line)['port']}/webhooks/site", drainer
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _ended(process: subprocess.Popen[str], drainer: threading.Thread, sig: signal.Signals) -> None:
@@ -116,7 +130,8 @@ def test_a_kill_loses_nothing_acknowledged_and_a_resend_is_recorded_once(
     assert len(recorded) == len(set(recorded))
 
     # the senders post everything again: each order ends up recorded exactly once
-    process, url, drainer = _serve(tmp_path, ledger_url)
+    health_port = _free_port()
+    process, url, drainer = _serve(tmp_path, ledger_url, health_port)
     try:
         resend = sorted({*acknowledged, *recorded, "o-99999"})
         with ThreadPoolExecutor(10) as pool:
@@ -128,8 +143,14 @@ def test_a_kill_loses_nothing_acknowledged_and_a_resend_is_recorded_once(
                     resend,
                 )
             )
+        health = f"http://127.0.0.1:{health_port}"
+        totals = requests.get(health + "/healthz", timeout=10).json()["webhooks"]
+        metrics = requests.get(health + "/metrics", timeout=10).text
     finally:
         _ended(process, drainer, signal.SIGTERM)
+    assert totals["requests"] == len(resend)
+    assert 1 <= totals["transactions"] <= len(resend)
+    assert f"convsync_webhook_requests_total {len(resend)}" in metrics
     assert sum(a["duplicate"] for a in answers) == len(resend) - 1
     assert sum(a["new"] for a in answers) == 1
     assert sorted(_recorded(ledger_url)) == resend
