@@ -237,10 +237,15 @@ def _cross_check(data: dict[str, Any], lines: LineIndex) -> list[ConfigProblem]:
         if mapped is not None:
             for field_name, where in _field_references(goal):
                 if field_name not in mapped:
+                    model = _SOURCE_MODELS.get(str(src.get("type"))) if src else None
+                    fix = (
+                        f"add it under sources.{src_name}.fields"
+                        if model is None or "fields" in model.model_fields
+                        else f"it gives {', '.join(sorted(mapped))}"
+                    )
                     add(
                         ("goals", goal_name, *where),
-                        f"field {field_name!r} is not mapped by source {src_name!r} "
-                        f"(add it under sources.{src_name}.fields)",
+                        f"field {field_name!r} is not mapped by source {src_name!r} ({fix})",
                     )
         send = goal.get("send")
         if isinstance(send, dict):

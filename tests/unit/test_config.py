@@ -279,3 +279,18 @@ goals: {lead: {source: forms, when: {form_id: f1}, send: {vk: {goal: x}}}}
         "sources.forms.fields.gclidd: unknown field name 'gclidd' (did you mean 'gclid'?)"
         in found[0]
     )
+
+
+def test_a_goal_field_a_source_without_fields_lacks_lists_what_it_gives(tmp_path: Path) -> None:
+    text = """\
+sources:
+  ym: {type: metrica_logs, counter_id: 1, token: "${T}", goal_ids: [5]}
+destinations: {vk: {type: vk_ads, pixel_id: 1}}
+goals: {lead: {source: ym, when: {goal: "5"}, send: {vk: {goal: x}}}}
+"""
+    (found,) = problems(text, tmp_path, {"T": "t"})
+    assert "goals.lead.when.goal: field 'goal' is not mapped by source 'ym'" in found
+    assert (
+        "(it gives currency, gbraid, gclid, landing_url, metrica_client_id, metrica_goal_id"
+        in found
+    )

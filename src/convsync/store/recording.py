@@ -58,7 +58,7 @@ class RecordCounts:
     rejections: int = 0
     adjustments: int = 0
     #: the keys of the conversions that were new (a webhook answers per submission)
-    new_keys: frozenset[str] = frozenset()
+    new_keys: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
 
 # ON CONFLICT DO NOTHING: a conversion already in the ledger is left as it is.
