@@ -46,6 +46,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/amocrm_source.py
 	$(BIN)/python bench/bitrix24_source.py
 	$(BIN)/python bench/hubspot_source.py
+	$(BIN)/python bench/metrica_logs_source.py
+	$(BIN)/python bench/ga4_source.py
 	$(BIN)/python bench/webhooks.py
 
 clean:

@@ -50,6 +50,7 @@ class LogRequests:
     ) -> None:
         self.client = client
         self.key = key
+        self.source_name = key.removeprefix("sources.")
         self.fields = fields
         self.attribution = attribution
         self.poll_interval = poll_interval.total_seconds()
@@ -79,11 +80,11 @@ class LogRequests:
             status = str(info.get("status"))
             span = _span(info)
             if status in PENDING | {"processed"} and span in planned and span not in reusable:
-                log.info("reusing a log request", source_key=self.key,
+                log.info("reusing a log request", source=self.source_name,
                          request_id=info.get("request_id"), status=status)  # fmt: skip
                 reusable[span] = info
             elif status in PENDING | {"processed", "processing_failed"}:
-                log.info("removing a log request left behind", source_key=self.key,
+                log.info("removing a log request left behind", source=self.source_name,
                          request_id=info.get("request_id"), status=status)  # fmt: skip
                 self._give_up(info)
         return reusable
@@ -131,7 +132,7 @@ class LogRequests:
                 return info
             status = str(info.get("status"))
             if status == "processing_failed" and attempt < FAILED_RETRIES:
-                log.warning("log request failed, creating it again", source_key=self.key,
+                log.warning("log request failed, creating it again", source=self.source_name,
                             request_id=info.get("request_id"))  # fmt: skip
                 continue
             raise UserError(self._not_ready(info, span))
@@ -192,7 +193,7 @@ class LogRequests:
             self.client.clean(int(info["request_id"]))
         except UserError as exc:
             # the logs are read; a request still stored is removed by the next pull
-            log.warning("log request not cleaned", source_key=self.key,
+            log.warning("log request not cleaned", source=self.source_name,
                         request_id=info.get("request_id"), reason=str(exc))  # fmt: skip
 
     def _give_up(self, info: Mapping[str, Any]) -> None:
@@ -212,7 +213,7 @@ class LogRequests:
                 reason = str(exc)
             else:
                 return
-        log.warning("log request neither canceled nor cleaned", source_key=self.key,
+        log.warning("log request neither canceled nor cleaned", source=self.source_name,
                     request_id=request_id, reason=reason)  # fmt: skip
 
     def _is_ours(self, info: Mapping[str, Any]) -> bool:
