@@ -250,6 +250,7 @@ def _cross_check(data: dict[str, Any], lines: LineIndex) -> list[ConfigProblem]:
         send = goal.get("send")
         if isinstance(send, dict):
             _check_adjusting(goal_name, goal, send, destinations, add)
+            _check_round_trip(goal_name, src_name, src, send, destinations, add)
             if not send:
                 add(("goals", goal_name, "send"), "no destinations: name at least one")
             for dest_name in send:
@@ -260,6 +261,33 @@ def _cross_check(data: dict[str, Any], lines: LineIndex) -> list[ConfigProblem]:
                         + suggest(dest_name, list(destinations)),
                     )
     return problems
+
+
+def _check_round_trip(
+    goal_name: str,
+    src_name: Any,
+    src: Any,
+    send: dict[str, Any],
+    destinations: dict[str, Any],
+    add: Callable[[ConfigPath, str], None],
+) -> None:
+    """Metrica goals read from a counter must not be uploaded to the same counter as
+    offline conversions: the counter would count each reach twice."""
+    if not isinstance(src, dict) or src.get("type") != "metrica_logs":
+        return
+    for dest_name in send:
+        dest = destinations.get(dest_name)
+        if (
+            isinstance(dest, dict)
+            and dest.get("type") == "yandex_metrica"
+            and str(dest.get("counter_id")) == str(src.get("counter_id"))
+        ):
+            add(
+                ("goals", goal_name, "send", dest_name),
+                f"counter {src.get('counter_id')} is where source {src_name!r} "
+                "reads these goals from; sending them back would count every reach twice "
+                "(send them to Google Ads or VK Ads, or to another counter)",
+            )
 
 
 def _check_adjusting(

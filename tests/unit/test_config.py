@@ -294,3 +294,17 @@ goals: {lead: {source: ym, when: {goal: "5"}, send: {vk: {goal: x}}}}
         "(it gives currency, gbraid, gclid, landing_url, metrica_client_id, metrica_goal_id"
         in found
     )
+
+
+def test_metrica_goals_are_not_sent_back_to_their_own_counter(tmp_path: Path) -> None:
+    text = """\
+sources:
+  ym: {type: metrica_logs, counter_id: 42, token: "${T}", goal_ids: [5]}
+destinations:
+  same: {type: yandex_metrica, counter_id: 42, token: "${T}"}
+  other: {type: yandex_metrica, counter_id: 43, token: "${T}"}
+goals:
+  lead: {source: ym, when: {metrica_goal_id: "5"}, send: {same: {target: lead}, other: {target: lead}}}
+"""
+    (found,) = problems(text, tmp_path, {"T": "t0000000"})
+    assert "goals.lead.send.same: counter 42 is where source 'ym' reads these goals from" in found
