@@ -142,12 +142,16 @@ class WebhookRecorder:
     def _write_answering(self, batch: list[_Submission]) -> None:
         try:
             fates = self._write(batch)
-        except (
-            Exception
-        ) as exc:  # the thread's edge: each waiting request answers 503, the writer goes on
-            log.exception("webhook write failed", requests=len(batch))
-            for submission in batch:
-                submission.future.set_exception(exc)
+        # the thread's edge: the waiting requests answer 503 and the writer goes on
+        except Exception as exc:
+            if len(batch) > 1:
+                # one request that breaks the mapping must not fail the others with it:
+                # each goes again in a transaction of its own
+                for submission in batch:
+                    self._write_answering([submission])
+                return
+            log.exception("webhook write failed", source=batch[0].source, requests=1)
+            batch[0].future.set_exception(exc)
             return
         for submission, fate in zip(batch, fates, strict=True):
             submission.future.set_result(fate)

@@ -390,3 +390,34 @@ def test_a_port_in_use_is_a_clear_error(tmp_path: Path, ledger: Ledger) -> None:
         served = webhooks_served(loaded, ledger, SyncPipeline(loaded, ledger))
         with pytest.raises(UserError, match=rf"127.0.0.1:{port}.*webhooks.port"):
             served.__enter__()
+
+
+def test_a_request_that_breaks_the_writer_fails_alone(served: Served) -> None:
+    recorder = served.server.app.recorder  # type: ignore[attr-defined]
+    held = _Held(served.ledger)
+    recorder.ledger = held
+    mapper = recorder.mappers["site"]
+    real_map = mapper.map
+
+    def map_or_break(records: Any) -> Any:
+        if any(r.record_id == "o-666" for r in records):
+            raise RuntimeError("a bug met by one record")
+        return real_map(records)
+
+    mapper.map = map_or_break
+    with ThreadPoolExecutor(4) as pool:
+        first = pool.submit(post, served, "site", json=order(1), headers=SITE)
+        assert held.writing.wait(10)  # the writer holds order 1; the next three queue up
+        others = [
+            pool.submit(post, served, "site", json=order(n), headers=SITE) for n in (666, 2, 3)
+        ]
+        for _ in range(1000):  # up to 10 s for the three to be queued behind order 1
+            if recorder._queue.qsize() >= 3:
+                break
+            threading.Event().wait(0.01)
+        assert recorder._queue.qsize() == 3
+        held.release.set()
+        statuses = [first.result(30).status_code] + [f.result(30).status_code for f in others]
+
+    assert statuses == [200, 503, 200, 200]
+    assert [r[0] for r in served.conversions()] == ["o-1", "o-2", "o-3"]
