@@ -121,3 +121,17 @@ def test_records_that_cannot_be_read_are_422(payload: object, code: str) -> None
     with pytest.raises(PayloadError) as info:
         reader().records(payload, NOW)
     assert (info.value.status, info.value.code) == (422, code)
+
+
+def test_a_bitrix24_event_handler_post_is_explained() -> None:
+    event = form(
+        [
+            ("event", "ONCRMDEALUPDATE"),
+            ("data[FIELDS][ID]", "321"),
+            ("auth[application_token]", "t"),
+        ]
+    )
+    with pytest.raises(PayloadError) as info:
+        reader(sender="bitrix24").records(event, NOW)
+    assert (info.value.status, info.value.code) == (422, "event_only")
+    assert "automation rule" in info.value.reason

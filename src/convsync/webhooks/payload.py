@@ -190,6 +190,14 @@ class RecordReader:
         parts = []
         for path in self.id_paths:
             part = as_text(lookup(item, path))
+            if part is None and self.config.sender == "bitrix24" and "event" in item:
+                raise PayloadError(
+                    422,
+                    "event_only",
+                    "a Bitrix24 event handler sends only the deal's id: post from an "
+                    "automation rule's outgoing webhook with the deal's fields as parameters, "
+                    "or read whole deals with a bitrix24 source",
+                )
             if part is None:
                 raise PayloadError(
                     422,
