@@ -330,9 +330,5 @@ class FakeAmo(LocalServer):
 
 @contextmanager
 def fake_amo() -> Iterator[FakeAmo]:
-    fake = FakeAmo()
-    fake.start()
-    try:
+    with FakeAmo() as fake:
         yield fake
-    finally:
-        fake.stop()

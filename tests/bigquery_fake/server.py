@@ -16,7 +16,7 @@ from google.auth import exceptions as auth_exceptions
 from google.auth import jwt
 
 from tests.google_ads_fake.oauth import JWT_AUDIENCE, JWT_BEARER, FakeTokenEndpoint
-from tests.local_server import LocalServer
+from tests.local_server import LocalServer, send
 
 from .state import Answer, BigQueryState
 
@@ -117,13 +117,7 @@ class FakeBigQuery(LocalServer):
                 self._reply(state.answer(self.command, url.path, query, headers, body))
 
             def _reply(self, answer: Answer) -> None:
-                status, payload = answer
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=UTF-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send(self, *answer)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # quiet; ``state.seen`` keeps every request
@@ -133,9 +127,5 @@ class FakeBigQuery(LocalServer):
 
 @contextmanager
 def fake_bigquery(keys_dir: Path) -> Iterator[FakeBigQuery]:
-    fake = FakeBigQuery(keys_dir)
-    fake.start()
-    try:
+    with FakeBigQuery(keys_dir) as fake:
         yield fake
-    finally:
-        fake.stop()

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.local_server import LocalServer
+from tests.local_server import LocalServer, send
 
 from .state import Answer, HubSpotState
 
@@ -58,15 +58,7 @@ class FakeHubSpot(LocalServer):
                 return self.path.partition("?")[0]
 
             def _reply(self, answer: Answer) -> None:
-                status, body, headers = answer
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json;charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
+                send(self, *answer)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # the test output stays clean; ``state.seen`` keeps every request
@@ -76,9 +68,5 @@ class FakeHubSpot(LocalServer):
 
 @contextmanager
 def fake_hubspot() -> Iterator[FakeHubSpot]:
-    fake = FakeHubSpot()
-    fake.start()
-    try:
+    with FakeHubSpot() as fake:
         yield fake
-    finally:
-        fake.stop()

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Iterator
@@ -12,7 +11,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.local_server import LocalServer
+from tests.local_server import LocalServer, send
 
 from .state import Answer, Call, LogsState
 
@@ -118,20 +117,7 @@ class FakeMetricaLogs(LocalServer):
 
             def _reply(self, answer: Answer, broken: bool = False) -> None:
                 status, body, headers = answer
-                data = body if isinstance(body, bytes) else json.dumps(body).encode()
-                self.send_response(status)
-                if not isinstance(body, bytes):
-                    self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                if broken:  # half the body, then the connection drops
-                    self.wfile.write(data[: len(data) // 2])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    return
-                self.wfile.write(data)
+                send(self, status, body, headers, broken=broken)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # the test output stays clean; ``state.calls`` keeps every request
@@ -141,9 +127,5 @@ class FakeMetricaLogs(LocalServer):
 
 @contextmanager
 def fake_metrica_logs() -> Iterator[FakeMetricaLogs]:
-    fake = FakeMetricaLogs()
-    fake.start()
-    try:
+    with FakeMetricaLogs() as fake:
         yield fake
-    finally:
-        fake.stop()

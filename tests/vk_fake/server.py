@@ -106,9 +106,5 @@ class FakeVk(LocalServer):
 
 @contextmanager
 def fake_vk() -> Iterator[FakeVk]:
-    fake = FakeVk()
-    fake.start()
-    try:
+    with FakeVk() as fake:
         yield fake
-    finally:
-        fake.stop()
