@@ -23,6 +23,8 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
+from convsync.errors import TransientError
+
 Timeout = float | tuple[float, float]
 
 
@@ -98,3 +100,15 @@ def excerpt(response: requests.Response, limit: int = 200) -> str:
         return ""
     text = " ".join(response.text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def json_object(response: requests.Response, what: str) -> dict[str, Any]:
+    """The JSON object of a successful answer; anything else in its place (an HTML
+    error page from a proxy, a truncated body) is transient: worth asking again."""
+    try:
+        data = response.json()
+    except ValueError:
+        raise TransientError(f"{what}: the answer is not JSON") from None
+    if not isinstance(data, dict):
+        raise TransientError(f"{what}: unexpected answer {excerpt(response)}")
+    return data

@@ -25,7 +25,7 @@ import requests
 import structlog
 
 from convsync.errors import TransientError, UserError
-from convsync.http import excerpt, new_session, retry_after
+from convsync.http import excerpt, json_object, new_session, retry_after
 from convsync.pacing import Pacer
 from convsync.retry import transient_retry
 from convsync.sources.amocrm.auth import AmoCredentials
@@ -156,13 +156,7 @@ class AmoClient:
         if status == 204:
             return None
         if status == 200:
-            try:
-                data = response.json()
-            except ValueError:
-                raise TransientError(f"HTTP 200 but not JSON on {path}") from None
-            if not isinstance(data, dict):
-                raise TransientError(f"HTTP 200 but not a JSON object on {path}")
-            return data
+            return json_object(response, path)
         if status in _RETRYABLE or status >= 500:
             wait = retry_after(response.headers.get("Retry-After"), datetime.now(UTC))
             raise TransientError(f"HTTP {status} {excerpt(response)}".strip(), retry_after=wait)

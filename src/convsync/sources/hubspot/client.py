@@ -25,7 +25,7 @@ from typing import Any
 import requests
 
 from convsync.errors import TransientError, UserError
-from convsync.http import excerpt, new_session, retry_after
+from convsync.http import excerpt, json_object, new_session, retry_after
 from convsync.retry import transient_retry
 
 #: HubSpot's documented maxima
@@ -185,13 +185,7 @@ class HubSpotClient:
     def _classify(self, response: requests.Response, what: str) -> dict[str, Any]:
         status = response.status_code
         if status in (200, 207):  # 207: a batch with some ids not found
-            try:
-                data = response.json()
-            except ValueError:
-                raise TransientError(f"{what}: the answer is not JSON") from None
-            if not isinstance(data, dict):
-                raise TransientError(f"{what}: unexpected answer {excerpt(response)}")
-            return data
+            return json_object(response, what)
         error = _json(response)
         message = str(error.get("message") or excerpt(response))
         if status == 429:

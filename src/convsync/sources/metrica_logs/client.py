@@ -30,7 +30,7 @@ from typing import Any
 import requests
 
 from convsync.errors import TransientError, UserError
-from convsync.http import excerpt, new_session, retry_after
+from convsync.http import excerpt, json_object, new_session, retry_after
 from convsync.pacing import Pacer
 from convsync.retry import transient_retry
 from convsync.sources.metrica_logs import tsv
@@ -186,13 +186,7 @@ class MetricaLogsClient:
 
     def _parse(self, response: requests.Response, what: str) -> dict[str, Any]:
         if response.status_code == 200:
-            try:
-                data = response.json()
-            except ValueError:
-                raise TransientError(f"{what}: the answer is not JSON") from None
-            if not isinstance(data, dict):
-                raise TransientError(f"{what}: unexpected answer {excerpt(response)}")
-            return data
+            return json_object(response, what)
         raise self._error(response, what)
 
     def _error(self, response: requests.Response, what: str) -> Exception:
