@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import (
     Field,
@@ -20,17 +20,6 @@ from convsync.destinations.preflight import bad_chars
 FORBIDDEN_TARGET_CHARS = '/\\&#?="'
 
 #: the optional columns of a calls file (Metrica's "Sending call data"), in file order
-CALL_COLUMNS = (
-    "PhoneNumber",
-    "TalkDuration",
-    "HoldDuration",
-    "CallMissed",
-    "Tag",
-    "FirstTimeCaller",
-    "URL",
-    "CallTrackerURL",
-    "StaticCall",
-)
 CallColumn = Literal[
     "PhoneNumber",
     "TalkDuration",
@@ -42,6 +31,7 @@ CallColumn = Literal[
     "CallTrackerURL",
     "StaticCall",
 ]
+CALL_COLUMNS: tuple[str, ...] = get_args(CallColumn)
 FieldName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 #: record fields that hold a customer's raw contact: convsync keeps them only hashed, so
