@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -17,7 +17,9 @@ from convsync.run_summary import RunSummary, SyncOptions
 from convsync.scheduler import LeaseBusy, SyncScheduler, lease_holder, run_lease
 from convsync.settings import Settings
 from convsync.store.ledger import Ledger
-from convsync.webhooks.server import WebhookServer
+
+if TYPE_CHECKING:  # loaded when webhooks are served: `sync --once` needs no HTTP server
+    from convsync.webhooks.server import WebhookServer
 
 log = structlog.get_logger("convsync.runner")
 
@@ -96,7 +98,7 @@ def webhooks_served(
     """The webhook endpoint, its writer started first and stopped last: a request in
     hand when the server stops is still recorded and answered."""
     from convsync.webhooks.recorder import WebhookRecorder
-    from convsync.webhooks.server import WebhookApp
+    from convsync.webhooks.server import WebhookApp, WebhookServer
 
     recorder = WebhookRecorder(loaded, ledger, pipeline.destinations, pipeline.clock)
     recorder.start()

@@ -10,8 +10,8 @@ import pytest
 
 from convsync.webhooks.config import WebhookSourceConfig
 from convsync.webhooks.payload import (
-    PayloadError,
     RecordReader,
+    Refusal,
     as_text,
     lookup,
     nest_form,
@@ -58,7 +58,7 @@ def test_json_numbers_keep_the_senders_digits() -> None:
 
 @pytest.mark.parametrize("body", [b"{", b"[1,", b'{"a": 1} trailing', b"\xff"])
 def test_malformed_json_is_a_400_with_the_place(body: bytes) -> None:
-    with pytest.raises(PayloadError) as info:
+    with pytest.raises(Refusal) as info:
         parse_json(body)
     assert info.value.status == 400 and info.value.reason
 
@@ -118,7 +118,7 @@ def test_tilda_cookies_become_paths() -> None:
     ],
 )
 def test_records_that_cannot_be_read_are_422(payload: object, code: str) -> None:
-    with pytest.raises(PayloadError) as info:
+    with pytest.raises(Refusal) as info:
         reader().records(payload, NOW)
     assert (info.value.status, info.value.code) == (422, code)
 
@@ -131,7 +131,7 @@ def test_a_bitrix24_event_handler_post_is_explained() -> None:
             ("auth[application_token]", "t"),
         ]
     )
-    with pytest.raises(PayloadError) as info:
+    with pytest.raises(Refusal) as info:
         reader(sender="bitrix24").records(event, NOW)
     assert (info.value.status, info.value.code) == (422, "event_only")
     assert "automation rule" in info.value.reason

@@ -26,8 +26,9 @@ MAX_ID_LENGTH = 200
 _BRACKETS = re.compile(r"\[([^\[\]]*)\]")
 
 
-class PayloadError(Exception):
-    """A body convsync cannot take: ``status`` is the HTTP answer, ``code`` the log's."""
+class Refusal(Exception):
+    """A request convsync does not take: ``status`` is the HTTP answer, ``code`` the
+    log's and the answer's ``error``, ``reason`` what the sender should know."""
 
     def __init__(self, status: int, code: str, reason: str) -> None:
         super().__init__(reason)
@@ -40,9 +41,9 @@ def parse_json(body: bytes) -> Any:
     try:
         return json.loads(body, parse_float=str, parse_int=str)
     except UnicodeDecodeError:
-        raise PayloadError(400, "malformed", "the body is not UTF-8 text") from None
+        raise Refusal(400, "malformed", "the body is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
-        raise PayloadError(
+        raise Refusal(
             400,
             "malformed",
             f"the body is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
@@ -169,14 +170,14 @@ class RecordReader:
     def records(self, payload: Any, received_at: datetime) -> list[RawRecord]:
         found = payload if self.records_path is None else lookup(payload, self.records_path)
         if found is None:
-            raise PayloadError(422, "no_records", f"the body has nothing at {self.records_path!r}")
+            raise Refusal(422, "no_records", f"the body has nothing at {self.records_path!r}")
         out = []
         for n, item in enumerate(_items(found)):
             if not isinstance(item, Mapping):
-                raise PayloadError(422, "not_a_record", f"record {n} is not an object of fields")
+                raise Refusal(422, "not_a_record", f"record {n} is not an object of fields")
             out.append(self._record(self._normalized(item), n, received_at))
         if not out:
-            raise PayloadError(422, "no_records", "the body holds no record")
+            raise Refusal(422, "no_records", "the body holds no record")
         return out
 
     def _normalized(self, item: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -191,7 +192,7 @@ class RecordReader:
         for path in self.id_paths:
             part = as_text(lookup(item, path))
             if part is None and self.config.sender == "bitrix24" and "event" in item:
-                raise PayloadError(
+                raise Refusal(
                     422,
                     "event_only",
                     "a Bitrix24 event handler sends only the deal's id: post from an "
@@ -199,7 +200,7 @@ class RecordReader:
                     "or read whole deals with a bitrix24 source",
                 )
             if part is None:
-                raise PayloadError(
+                raise Refusal(
                     422,
                     "no_id",
                     f"record {n} has no submission id at {path!r} (sources.{self.name}.id)",
@@ -207,7 +208,7 @@ class RecordReader:
             parts.append(part)
         record_id = ":".join(parts)
         if len(record_id) > MAX_ID_LENGTH:
-            raise PayloadError(
+            raise Refusal(
                 422, "bad_id", f"record {n}'s submission id is over {MAX_ID_LENGTH} characters"
             )
         occurred_at = received_at
@@ -217,7 +218,7 @@ class RecordReader:
                 try:
                     occurred_at = parse_timestamp(text, self.tz)
                 except ParseError as exc:
-                    raise PayloadError(
+                    raise Refusal(
                         422, "bad_time", f"record {n}: {self.time_path!r} is not a time ({exc})"
                     ) from None
         fields = {}

@@ -40,7 +40,6 @@ class RecordFate:
     record_id: str
     #: new | duplicate | rejected | no_goal
     status: str
-    goals: tuple[str, ...] = ()
     problems: tuple[RecordRejection, ...] = ()
 
 
@@ -206,14 +205,13 @@ class WebhookRecorder:
     @staticmethod
     def _fate(record: RawRecord, by_record: dict[str, _Mapped], unclaimed: set[str]) -> RecordFate:
         found = by_record.get(record.record_id, _Mapped())
-        goals = tuple(c.goal for c in found.conversions)
         problems = tuple(found.rejections)
         if found.conversions:
             keys = {c.key for c in found.conversions}
             # the first request of a batch to carry a key is the one that recorded it
             new = keys & unclaimed
             unclaimed -= new
-            return RecordFate(record.record_id, "new" if new else "duplicate", goals, problems)
+            return RecordFate(record.record_id, "new" if new else "duplicate", problems)
         if problems:
-            return RecordFate(record.record_id, "rejected", goals, problems)
+            return RecordFate(record.record_id, "rejected", problems)
         return RecordFate(record.record_id, "no_goal")

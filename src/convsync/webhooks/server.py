@@ -30,8 +30,8 @@ from convsync.config import LoadedConfig
 from convsync.errors import UserError
 from convsync.webhooks.config import WebhookServerConfig, WebhookSourceConfig
 from convsync.webhooks.payload import (
-    PayloadError,
     RecordReader,
+    Refusal,
     is_tilda_test,
     lookup,
     nest_form,
@@ -47,14 +47,6 @@ TOKEN_HEADER = "X-Convsync-Token"  # noqa: S105 (a header name, not a secret)
 COMMIT_WAIT_S = 30.0
 #: a body this much over ``max_body`` is refused by waitress itself, unread by convsync
 HARD_LIMIT_SLACK = 1 << 20
-
-
-class _Refusal(Exception):
-    def __init__(self, status: int, code: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.code = code
-        self.reason = reason
 
 
 def _digest(token: bytes) -> bytes:
@@ -80,13 +72,14 @@ class WebhookApp:
         self.recorder = recorder
         self.max_body = max_body
         self.clock = clock
-        self.sources: dict[str, tuple[WebhookSourceConfig, RecordReader, bytes]] = {}
+        #: source name → its record reader (with its config) and its token's digest
+        self.sources: dict[str, tuple[RecordReader, bytes]] = {}
         for name in loaded.app.webhook_sources:
             cfg = loaded.app.sources[name]
             assert isinstance(cfg, WebhookSourceConfig)
             tz = ZoneInfo(cfg.timezone or loaded.app.timezone)
             token_digest = _digest(cfg.token.get_secret_value().encode())
-            self.sources[name] = (cfg, RecordReader(name, cfg, tz), token_digest)
+            self.sources[name] = (RecordReader(name, cfg, tz), token_digest)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         started = time.perf_counter()
@@ -101,7 +94,7 @@ class WebhookApp:
         }
         try:
             response = self._handle(request, name, line)
-        except _Refusal as refusal:
+        except Refusal as refusal:
             response = _json(
                 refusal.status,
                 {"status": "refused", "error": refusal.code, "reason": refusal.reason},
@@ -124,14 +117,15 @@ class WebhookApp:
 
     def _handle(self, request: Request, name: str | None, line: dict[str, Any]) -> Response:
         if name is None or name not in self.sources:
-            raise _Refusal(404, "not_found", "no webhook source here by that name")
+            raise Refusal(404, "not_found", "no webhook source here by that name")
         if request.method != "POST":
-            raise _Refusal(405, "method", "webhooks are sent with POST")
+            raise Refusal(405, "method", "webhooks are sent with POST")
         if request.content_length is not None and request.content_length > self.max_body:
-            raise _Refusal(
+            raise Refusal(
                 413, "too_large", f"the body is over {self.max_body} bytes (webhooks.max_body)"
             )
-        cfg, reader, token_digest = self.sources[name]
+        reader, token_digest = self.sources[name]
+        cfg = reader.config
         presented = self._presented_token(request)
         if presented is not None:
             self._check_token(presented, token_digest)
@@ -139,18 +133,14 @@ class WebhookApp:
         if presented is None:
             from_body = lookup(payload, cfg.preset.token_field) if cfg.preset.token_field else None
             if not isinstance(from_body, str):
-                raise _Refusal(
+                raise Refusal(
                     401, "no_token", f"send the token in the {TOKEN_HEADER} header or ?token="
                 )
             self._check_token(from_body, token_digest)
         if cfg.sender == "tilda" and is_tilda_test(payload):
             line["outcome"] = "test"
             return _json(200, {"status": "ok", "test": True})
-        try:
-            records = reader.records(payload, self.clock())
-        except PayloadError as exc:
-            raise _Refusal(exc.status, exc.code, exc.reason) from None
-        fates = self._record(name, records)
+        fates = self._record(name, reader.records(payload, self.clock()))
         return self._answer(fates, line)
 
     @staticmethod
@@ -168,7 +158,7 @@ class WebhookApp:
     def _check_token(presented: str, expected: bytes) -> None:
         # digests of equal length, so not even the token's length shows in the timing
         if not hmac.compare_digest(_digest(presented.encode()), expected):
-            raise _Refusal(403, "wrong_token", "the token does not match this source's")
+            raise Refusal(403, "wrong_token", "the token does not match this source's")
 
     @staticmethod
     def _payload(request: Request) -> Any:
@@ -180,10 +170,8 @@ class WebhookApp:
                 return nest_form(request.form.items(multi=True))
         except HTTPException as exc:  # Werkzeug's own limits (a chunked body's size, form parts)
             code = "too_large" if exc.code == 413 else "malformed"
-            raise _Refusal(exc.code or 400, code, exc.description or "malformed body") from None
-        except PayloadError as exc:
-            raise _Refusal(exc.status, exc.code, exc.reason) from None
-        raise _Refusal(
+            raise Refusal(exc.code or 400, code, exc.description or "malformed body") from None
+        raise Refusal(
             415,
             "content_type",
             "send application/json or application/x-www-form-urlencoded "
@@ -195,13 +183,13 @@ class WebhookApp:
             future = self.recorder.submit(name, records)
             return future.result(timeout=COMMIT_WAIT_S)
         except RecorderStopped:
-            raise _Refusal(503, "stopping", "convsync is shutting down; send again later") from None
+            raise Refusal(503, "stopping", "convsync is shutting down; send again later") from None
         except FutureTimeout:
-            raise _Refusal(
+            raise Refusal(
                 503, "busy", "the ledger did not take the records in time; send again later"
             ) from None
         except Exception:  # noqa: BLE001 (the writer's failure, already logged with its traceback)
-            raise _Refusal(
+            raise Refusal(
                 503, "ledger", "the ledger cannot take records now; send again later"
             ) from None
 
