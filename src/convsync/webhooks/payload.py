@@ -165,7 +165,6 @@ class RecordReader:
         self.id_paths = config.id_paths()
         self.time_path = config.time_path()
         self.mapping = config.mapping()
-        self.columns = dict(self.mapping)
 
     def records(self, payload: Any, received_at: datetime) -> list[RawRecord]:
         found = payload if self.records_path is None else lookup(payload, self.records_path)
@@ -232,5 +231,5 @@ class RecordReader:
             occurred_at=occurred_at,
             fields=fields,
             origin=f"webhook {self.name} #{record_id}",
-            columns=self.columns,
+            columns=self.mapping,
         )
