@@ -100,3 +100,14 @@ def parse_bytes(value: Any) -> int:
 
 #: a size in bytes, written as a number or like 64KiB, 500MB, 10GB (10⁹) or 1TiB (2⁴⁰)
 ByteSize = Annotated[int, BeforeValidator(parse_bytes)]
+
+
+def _check_base_url(value: Any) -> str:
+    text = str(value).strip()
+    if not re.match(r"^https?://[^/\s]+", text):
+        raise ValueError(f"{text!r} is not an http(s) URL: write it like https://api.example.com")
+    return text.rstrip("/")
+
+
+#: an API's base URL (a test server's, in tests), without a trailing slash
+BaseUrl = Annotated[str, BeforeValidator(_check_base_url)]

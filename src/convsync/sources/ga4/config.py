@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from convsync.configbase import ByteSize, Duration, StrictModel, TimeZoneName
+from convsync.configbase import BaseUrl, ByteSize, Duration, StrictModel, TimeZoneName
 
 #: field spec → the result column the query always selects for it (query.py)
 COLUMNS: dict[str, str] = {
@@ -105,7 +105,7 @@ class Ga4BigQuerySourceConfig(StrictModel):
         description="Service-account JSON key (relative to the config file); default: "
         "application default credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud, metadata).",
     )
-    api_endpoint: str | None = Field(
+    api_endpoint: BaseUrl | None = Field(
         default=None, description="BigQuery API endpoint; default Google's (tests: a fake)."
     )
     location: str | None = Field(
@@ -184,13 +184,6 @@ class Ga4BigQuerySourceConfig(StrictModel):
             except ValueError as exc:
                 raise ValueError(f"{name}: {exc}") from None
         return out
-
-    @field_validator("api_endpoint")
-    @classmethod
-    def _check_url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("expected an http(s) URL like https://bigquery.googleapis.com")
-        return value.rstrip("/") if value else None
 
     def table_family(self) -> tuple[str | None, str]:
         """``(project or None, dataset name)`` of ``dataset``."""

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from convsync.configbase import Duration, StrictModel, TimeZoneName
+from convsync.configbase import BaseUrl, Duration, StrictModel, TimeZoneName
 
 #: what a won deal carries unless ``fields`` says otherwise: the deal's own amount and
 #: currency, the first associated contact's e-mail, phone, Google click id and first
@@ -48,7 +48,7 @@ class HubSpotSourceConfig(StrictModel):
 
     type: Literal["hubspot"]
     token: SecretStr = Field(description="Private-app access token (pat-…); ${…} only.")
-    api_base_url: str = Field(
+    api_base_url: BaseUrl = Field(
         default="https://api.hubapi.com", description="API base (a test server's URL)."
     )
     pipeline: str | None = Field(
@@ -97,13 +97,6 @@ class HubSpotSourceConfig(StrictModel):
                     "(like amount, hs_google_click_id or contact.email)"
                 )
         return {k: (v.strip() if v else None) for k, v in value.items()}
-
-    @field_validator("api_base_url")
-    @classmethod
-    def _check_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("expected an http(s) URL like https://api.hubapi.com")
-        return value.rstrip("/")
 
     def mapping(self) -> dict[str, str]:
         """Canonical field → property (``contact.``-prefixed for contact properties)."""

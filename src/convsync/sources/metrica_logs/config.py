@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from convsync.configbase import Duration, StrictModel, TimeZoneName
+from convsync.configbase import BaseUrl, Duration, StrictModel, TimeZoneName
 
 #: the Logs API's attribution models (``attribution`` of a log request)
 Attribution = Literal[
@@ -55,7 +54,7 @@ class MetricaLogsSourceConfig(StrictModel):
         description="Metrica goal ids whose reaches become records (other goals are "
         'ignored); a goal rule picks one with when: {metrica_goal_id: "123"}.',
     )
-    api_base_url: str = Field(
+    api_base_url: BaseUrl = Field(
         default="https://api-metrika.yandex.net", description="API base (a test server's URL)."
     )
     attribution: Attribution | None = Field(
@@ -114,13 +113,6 @@ class MetricaLogsSourceConfig(StrictModel):
         if bad:
             raise ValueError(f"{bad[0]} is not a Metrica goal id (a positive number)")
         return list(dict.fromkeys(value))
-
-    @field_validator("api_base_url")
-    @classmethod
-    def _check_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("expected an http(s) URL like https://api-metrika.yandex.net")
-        return value.rstrip("/")
 
     @field_validator("poll_interval")
     @classmethod
