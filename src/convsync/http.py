@@ -112,3 +112,12 @@ def json_object(response: requests.Response, what: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise TransientError(f"{what}: unexpected answer {excerpt(response)}")
     return data
+
+
+def error_body(response: requests.Response) -> dict[str, Any]:
+    """The JSON object of an error answer, or ``{}`` when it has none (a proxy's page)."""
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -4,37 +4,25 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
+
+from tests.local_server import LocalServer
 
 from .portal import FakePortal, php_parse
 
 
-class FakeBitrix24:
+class FakeBitrix24(LocalServer):
     def __init__(self, portal: FakePortal | None = None) -> None:
         self.portal = portal or FakePortal()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.02,), name="fake-bitrix24", daemon=True
-        )
-        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        super().__init__(self._handler_class(), "fake-bitrix24")
 
     @property
     def webhook_url(self) -> str:
         return f"{self.base_url}/rest/1/{self.portal.code}/"
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         fake = self
@@ -84,9 +72,5 @@ class FakeBitrix24:
 
 @contextmanager
 def fake_bitrix24(portal: FakePortal | None = None) -> Iterator[FakeBitrix24]:
-    fake = FakeBitrix24(portal)
-    fake.start()
-    try:
+    with FakeBitrix24(portal) as fake:
         yield fake
-    finally:
-        fake.stop()

@@ -24,7 +24,7 @@ import structlog
 
 from convsync.destinations.vk_ads.config import VkAdsConfig
 from convsync.errors import DestinationUnavailable
-from convsync.http import excerpt
+from convsync.http import error_body, excerpt
 from convsync.logging import REDACTED, register_secret
 from convsync.tokens import TokenStore
 
@@ -154,7 +154,7 @@ class VkAdsAuth:
             ) from None
         with response:
             self.on_response(response)
-            data = _json(response)
+            data = error_body(response)
             status = response.status_code
             if 200 <= status < 300 and data.get("access_token"):
                 return self._token_of(
@@ -229,11 +229,3 @@ def _scrub(text: str, secrets: Iterable[str]) -> str:
     for secret in secrets:
         text = text.replace(secret, REDACTED)
     return text
-
-
-def _json(response: requests.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}

@@ -25,7 +25,7 @@ from typing import Any
 import requests
 
 from convsync.errors import TransientError, UserError
-from convsync.http import excerpt, json_object, new_session, retry_after
+from convsync.http import error_body, excerpt, json_object, new_session, retry_after
 from convsync.retry import transient_retry
 
 #: HubSpot's documented maxima
@@ -186,7 +186,7 @@ class HubSpotClient:
         status = response.status_code
         if status in (200, 207):  # 207: a batch with some ids not found
             return json_object(response, what)
-        error = _json(response)
+        error = error_body(response)
         message = str(error.get("message") or excerpt(response))
         if status == 429:
             if error.get("policyName") == "DAILY":
@@ -212,14 +212,6 @@ class HubSpotClient:
                 f"it {scopes} and put the token in the config again"
             )
         raise UserError(f"{self.key}: HubSpot refused {what} ({status}: {message})")
-
-
-def _json(response: requests.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _required_scopes(error: Mapping[str, Any]) -> str:
