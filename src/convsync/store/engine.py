@@ -17,6 +17,7 @@ SQLite notes, because its defaults are wrong for a ledger that several processes
 from __future__ import annotations
 
 import sqlite3
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -174,15 +175,22 @@ def _enable_wal(cursor: sqlite3.Cursor) -> None:
 
     Two processes converting a fresh file at once deadlock (both hold SHARED, both need
     EXCLUSIVE), and SQLite answers one of them "database is locked" at once, without
-    waiting. By then the other is converting: asking again waits (busy_timeout) for it
-    to finish and finds the file in WAL already. One retry suffices; three for margin.
+    calling the busy handler. Asking again usually waits for the other to finish and
+    finds the file in WAL already, but not always: the other may still be between its
+    locks, and the answer comes at once again (a few times in a hundred races on two
+    cores). So the question is repeated with a short, growing pause for as long as a
+    writer would wait (busy_timeout).
     """
-    for attempt in range(3):
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    pause = 0.005
+    while True:
         try:
             cursor.execute("PRAGMA journal_mode = WAL")
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or attempt == 2:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
                 raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.2)
         else:
             return
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy.dialects.postgresql import psycopg
 
 from convsync.errors import UserError
 from convsync.model import Conversion, Identifiers
+from convsync.store import engine
 from convsync.store.bulk import BulkInsert
 from convsync.store.engine import mask, parse_url, sqlite_path
 from convsync.store.reports import FunnelRow
@@ -131,3 +133,54 @@ def test_bulk_insert_refuses_statements_with_other_parameters() -> None:
 def test_funnel_row_totals() -> None:
     row = FunnelRow("g", "d", rejected_by_code={"a": 2, "b": 1}, skipped_by_code={"x": 4})
     assert (row.rejected, row.skipped) == (3, 4)
+
+
+class _LockedCursor:
+    """A cursor whose ``PRAGMA journal_mode`` is refused ``failures`` times at once,
+    as SQLite refuses the loser of two processes converting a fresh file to WAL."""
+
+    def __init__(self, failures: int, message: str = "database is locked") -> None:
+        self.failures = failures
+        self.message = message
+        self.calls = 0
+
+    def execute(self, sql: str) -> None:
+        assert sql == "PRAGMA journal_mode = WAL"
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise sqlite3.OperationalError(self.message)
+
+
+def test_wal_switch_asks_again_while_another_process_holds_the_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pauses: list[float] = []
+    monkeypatch.setattr(engine.time, "sleep", pauses.append)
+    cursor = _LockedCursor(failures=12)
+    engine._enable_wal(cursor)  # type: ignore[arg-type]  # only execute() is used
+    assert cursor.calls == 13
+    # growing pauses, capped, far inside the busy timeout
+    assert pauses == sorted(pauses) and max(pauses) == 0.2
+    assert sum(pauses) < engine.SQLITE_BUSY_TIMEOUT_S
+
+
+def test_wal_switch_gives_up_after_the_busy_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [0.0]
+
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    monkeypatch.setattr(engine.time, "sleep", sleep)
+    monkeypatch.setattr(engine.time, "monotonic", lambda: clock[0])
+    cursor = _LockedCursor(failures=10**6)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        engine._enable_wal(cursor)  # type: ignore[arg-type]
+    assert engine.SQLITE_BUSY_TIMEOUT_S - 0.2 <= clock[0] <= engine.SQLITE_BUSY_TIMEOUT_S
+
+
+def test_wal_switch_does_not_retry_other_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine.time, "sleep", lambda _s: None)
+    cursor = _LockedCursor(failures=1, message="disk I/O error")
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        engine._enable_wal(cursor)  # type: ignore[arg-type]
+    assert cursor.calls == 1
