@@ -14,17 +14,16 @@ resumes after the last chunk the pipeline recorded. The query should compare wit
 than being lost, and the ledger absorbs them. See ``sql_cursor`` for the cursor rules.
 
 A short probe (the wrapped query ``WHERE 1 = 0``) runs first: it checks the columns
-before any row is read, and is all ``convsync validate`` runs.
+before any row is read, and is all ``convsync validate`` runs. ``sql_rows`` finds the
+configured columns and turns rows into records.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, time
-from decimal import Decimal
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
@@ -36,7 +35,6 @@ from sqlalchemy.pool import NullPool
 from convsync.errors import UserError
 from convsync.logging import REDACTED, get_logger, register_secret
 from convsync.model import RawRecord, RecordRejection
-from convsync.parsing import ParseError, describe_value, parse_timestamp
 from convsync.sources.base import PulledChunk, Source, SourceContext, SourceState
 from convsync.sources.sql_config import SqlSourceConfig
 from convsync.sources.sql_cursor import (
@@ -47,24 +45,11 @@ from convsync.sources.sql_cursor import (
     kind_of,
     parse_iso_text,
 )
+from convsync.sources.sql_rows import Layout, find_layout, read_rows, shown_value
 
 log = get_logger(__name__)
 
 _ALIAS = "convsync_rows"
-
-
-@dataclass(frozen=True, slots=True)
-class _Layout:
-    """Where the configured columns are among the query's columns."""
-
-    id_index: int
-    time_index: int
-    cursor_index: int
-    fields: tuple[tuple[str, int], ...]
-    columns: dict[str, str]  # canonical → column; shared by every record
-    id_column: str
-    time_column: str
-    cursor_column: str
 
 
 class SqlSource(Source[SqlSourceConfig]):
@@ -171,17 +156,17 @@ class SqlSource(Source[SqlSourceConfig]):
                 f"{self._key('url')}: cannot connect to the database: {self._db_message(exc)}"
             ) from None
 
-    def _probe(self, connection: Connection, bound: Any) -> _Layout:
+    def _probe(self, connection: Connection, bound: Any) -> Layout:
         sql = f"SELECT * FROM ({self._query()}) AS {_ALIAS} WHERE 1 = 0"  # noqa: S608  # the user's own query, run as configured; values are bound
         result = self._execute(connection, sql, bound)
         keys = list(result.keys())
         result.close()
-        return self._layout(keys)
+        return find_layout(self.name, self.config, keys)
 
     def _query(self) -> str:
         return self.config.query.strip().rstrip(";").strip()
 
-    def _ordered(self, engine: Engine, layout: _Layout) -> str:
+    def _ordered(self, engine: Engine, layout: Layout) -> str:
         quote = engine.dialect.identifier_preparer.quote_identifier
         order = quote(layout.cursor_column)
         if layout.id_column != layout.cursor_column:
@@ -242,50 +227,10 @@ class SqlSource(Source[SqlSourceConfig]):
 
     # --- rows → records ---------------------------------------------------------------------
 
-    def _layout(self, keys: Sequence[str]) -> _Layout:
-        exact = {key: i for i, key in reversed(list(enumerate(keys)))}
-        folded: dict[str, list[int]] = {}
-        for i, key in enumerate(keys):
-            folded.setdefault(key.casefold(), []).append(i)
-        wanted = [
-            ("id", self.config.id),
-            ("time", self.config.time),
-            ("cursor" if self.config.cursor else "time", self.config.cursor_column),
-            *((f"fields.{k}", col) for k, col in self.config.fields.items()),
-        ]
-        found: list[int] = []
-        problems: list[str] = []
-        for key, column in wanted:
-            if column in exact:
-                found.append(exact[column])
-            elif len(folded.get(column.casefold(), [])) == 1:
-                found.append(folded[column.casefold()][0])
-            elif column.casefold() in folded:
-                problems.append(f"{self._key(key)}: {column!r} matches several columns")
-            else:
-                problems.append(f"{self._key(key)}: the query returns no column {column!r}")
-        if problems:
-            shown = ", ".join(repr(k) for k in keys)
-            raise UserError(
-                "\n".join([*problems, f"The query returns the columns: {shown or '(none)'}"])
-            )
-        id_index, time_index, cursor_index, *field_indexes = found
-        names = list(self.config.fields)
-        return _Layout(
-            id_index=id_index,
-            time_index=time_index,
-            cursor_index=cursor_index,
-            fields=tuple(zip(names, field_indexes, strict=True)),
-            columns={n: keys[i] for n, i in zip(names, field_indexes, strict=True)},
-            id_column=keys[id_index],
-            time_column=keys[time_index],
-            cursor_column=keys[cursor_index],
-        )
-
     def _chunks(
         self,
         result: sa.CursorResult[Any],
-        layout: _Layout,
+        layout: Layout,
         saved: SqlCursor | None,
         started: datetime,
         tz: ZoneInfo,
@@ -344,12 +289,12 @@ class SqlSource(Source[SqlSourceConfig]):
         log.info(
             "sql source pulled",
             source=self.name,
-            cursor_from=_shown(bound),
-            cursor_to=_shown(cursor.value) if cursor is not None else None,
+            cursor_from=shown_value(bound),
+            cursor_to=shown_value(cursor.value) if cursor is not None else None,
             **counts,
         )
 
-    def _first_cursor(self, value: Any, saved: SqlCursor | None, layout: _Layout) -> SqlCursor:
+    def _first_cursor(self, value: Any, saved: SqlCursor | None, layout: Layout) -> SqlCursor:
         """The cursor the rows follow, from the first row with a cursor value."""
         try:
             kind = kind_of(value)
@@ -369,6 +314,19 @@ class SqlSource(Source[SqlSourceConfig]):
         # still came from the bound value, so they are the place to go on from
         return SqlCursor(layout.cursor_column, kind, value)
 
+    def _rows(
+        self, result: sa.CursorResult[Any], layout: Layout, tz: ZoneInfo, counts: dict[str, int]
+    ) -> Iterator[tuple[Any, RawRecord | RecordRejection]]:
+        """``read_rows``, with an error while reading as a UserError (the chunks handed
+        over before it stay recorded)."""
+        try:
+            yield from read_rows(result, layout, self.name, tz, counts)
+        except DBAPIError as exc:
+            raise UserError(
+                f"sources.{self.name}: reading the rows failed after {counts['rows']}: "
+                f"{self._db_message(exc)}; the next run resumes from the last chunk recorded"
+            ) from None
+
     @staticmethod
     def _advance(
         cursor: SqlCursor | None, last: Any, started: datetime, tz: ZoneInfo
@@ -376,109 +334,3 @@ class SqlSource(Source[SqlSourceConfig]):
         if cursor is None or last is None:
             return cursor
         return cursor.advanced(capped(cursor.kind, last, started, tz))
-
-    def _rows(
-        self, result: sa.CursorResult[Any], layout: _Layout, tz: ZoneInfo, counts: dict[str, int]
-    ) -> Iterator[tuple[Sequence[Any], RawRecord | RecordRejection]]:
-        """The hot loop: one record (or rejection) per row. An error while reading
-        becomes a UserError (the chunks handed over before it stay recorded)."""
-        source = self.name
-        id_index, time_index = layout.id_index, layout.time_index
-        mapped = layout.fields
-        columns = layout.columns
-        id_column = layout.id_column
-        n = 0
-        try:
-            # rows one by one: result.partitions() measured ~600 bytes kept per row on
-            # psycopg (SQLAlchemy 2.1), plain iteration stays flat
-            for row in result:
-                n += 1
-                raw_id = row[id_index]
-                record_id = raw_id.strip() if type(raw_id) is str else _text_or_empty(raw_id)
-                if not record_id:
-                    counts["rejected"] += 1
-                    yield row, RecordRejection(
-                        source, f"row {n} of the query", id_column, "missing_id",
-                        f"the id column {id_column!r} is empty",
-                    )  # fmt: skip
-                    continue
-                origin = _origin(id_column, record_id, n)
-                occurred_at = self._time(row[time_index], tz)
-                if not isinstance(occurred_at, datetime):
-                    counts["rejected"] += 1
-                    yield row, RecordRejection(
-                        source, origin, layout.time_column, "bad_time",
-                        f"column {layout.time_column!r}: {occurred_at}", record_id=record_id,
-                    )  # fmt: skip
-                    continue
-                fields: dict[str, str] = {}
-                for name, index in mapped:
-                    value = row[index]
-                    if value is not None:
-                        text = value.strip() if type(value) is str else _text(value)
-                        if text:
-                            fields[name] = text
-                yield row, RawRecord(source, record_id, occurred_at, fields, origin, columns)
-        except DBAPIError as exc:
-            raise UserError(
-                f"sources.{self.name}: reading the rows failed after {n}: "
-                f"{self._db_message(exc)}; the next run resumes from the last chunk recorded"
-            ) from None
-        finally:
-            counts["rows"] = n
-            result.close()
-
-    @staticmethod
-    def _time(value: Any, tz: ZoneInfo) -> datetime | str:
-        """The aware moment, or what is wrong with the value."""
-        if isinstance(value, datetime):
-            return value if value.tzinfo is not None else datetime.combine(value, value.time(), tz)
-        if isinstance(value, date):
-            return datetime.combine(value, time(), tz)
-        if value is None:
-            return "it is empty"
-        text = value.strip() if type(value) is str else _text(value)
-        try:
-            return parse_timestamp(text, tz)
-        except ParseError as exc:
-            return exc.describe(describe_value(text)) if text else "it is empty"
-
-
-def _text(value: Any) -> str:
-    """A column value as the text a goal rule reads."""
-    kind = type(value)
-    if kind is str:
-        return str.strip(value)
-    if kind is int:
-        return str(value)
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value).decode("utf-8", "replace").strip()
-    return str(value)
-
-
-def _text_or_empty(value: Any) -> str:
-    return "" if value is None else _text(value)
-
-
-def _origin(id_column: str, record_id: str, n: int) -> str:
-    # an id that is an e-mail or a written phone must not be quoted where origins go
-    # (the ledger, the logs); plain numbers are ids far more often than phones
-    if "@" in record_id or (record_id[:1] == "+" and describe_value(record_id) != repr(record_id)):
-        return f"row {n} of the query"
-    return f"{id_column} {record_id}"
-
-
-def _shown(value: Any) -> Any:
-    if value is None or isinstance(value, int | float | str):
-        return value
-    return _text(value)
