@@ -28,6 +28,8 @@ import grpc
 from google.ads.googleads.v26.services.types import conversion_adjustment_upload_service as adj
 from google.ads.googleads.v26.services.types import conversion_upload_service as up
 
+from tests.hold import Hold
+
 from .faults import (
     FAILURE_TRAILER,
     Err,
@@ -68,19 +70,6 @@ class Call:
         if self.method == CLICKS:
             return list(self.request.conversions)
         return list(self.request.conversion_adjustments)
-
-
-class Hold:
-    """Keeps the answer to the next request that gets through back: the server has
-    processed (and recorded) its rows when ``accepted`` is set, and answers only after
-    ``release()`` (or after 60 s, or when the fake stops)."""
-
-    def __init__(self) -> None:
-        self.accepted = threading.Event()
-        self.released = threading.Event()
-
-    def release(self) -> None:
-        self.released.set()
 
 
 class _Abort(Exception):

@@ -34,6 +34,8 @@ from typing import Any
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from tests.hold import Hold
+
 from .faults import Fault, error_body
 from .state import FileRefused, Upload, link, parse_file, utc_now
 
@@ -67,18 +69,6 @@ class Call:
     file: bytes | None = None
     columns: list[str] = field(default_factory=list)
     rows: list[dict[str, str]] = field(default_factory=list)
-
-
-class Hold:
-    """Keeps back the answer to the next upload: ``accepted`` is set once the upload is
-    stored; the answer goes after ``release()`` (or 60 s, or when the fake stops)."""
-
-    def __init__(self) -> None:
-        self.accepted = threading.Event()
-        self.released = threading.Event()
-
-    def release(self) -> None:
-        self.released.set()
 
 
 class FakeMetrica:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,7 +29,7 @@ from tests.google_ads_fake import (
     internal,
     quota_exhausted,
 )
-from tests.integration.processes import start_convsync
+from tests.integration.processes import kill_when_held, start_convsync
 
 CONFIG = """\
 timezone: Europe/Moscow
@@ -259,17 +258,8 @@ def test_a_process_killed_after_google_accepted_the_batch_does_not_double_count(
     env = env_of(fake)
     hold = fake.hold_next()
     first = start_convsync(shop, env, db)
-    try:
-        if not hold.accepted.wait(60):
-            first.kill()
-            pytest.fail(f"the first run never reached the fake: {first.communicate()}")
-        first.send_signal(signal.SIGKILL)  # Google has the rows; the ledger says sending
-        first.wait(30)
-    finally:
-        hold.release()
-        if first.poll() is None:
-            first.kill()
-        first.communicate()
+    # Google has the rows; the ledger says sending
+    kill_when_held(first, hold.accepted.wait, hold.release)
     assert len(fake.state.conversions) == 5
     with Ledger.open(db) as ledger:
         keys = [conversion_key("shop", f"A-{i}", "purchase") for i in range(5)]

@@ -5,7 +5,6 @@ the upload and the ledger, recovered by the upload's comment."""
 
 from __future__ import annotations
 
-import signal
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +20,7 @@ from convsync.pipeline import SyncOptions, SyncPipeline
 from convsync.run_summary import RunSummary
 from convsync.store.ledger import Ledger
 from tests.clock import Clock
-from tests.integration.processes import start_convsync
+from tests.integration.processes import kill_when_held, start_convsync
 from tests.metrica_fake import COUNTER_ID, FakeMetrica, error, fake_metrica
 
 CONFIG = f"""\
@@ -240,17 +239,8 @@ def _crash_after_the_upload(shop: Path, fake: FakeMetrica, db: str) -> None:
     write_orders(shop, 4, at=yesterday)
     hold = fake.hold_next()
     first = start_convsync(shop, env_of(fake), db)
-    try:
-        if not hold.accepted.wait(60):
-            first.kill()
-            pytest.fail(f"the first run never reached the fake: {first.communicate()}")
-        first.send_signal(signal.SIGKILL)  # Metrica has the file; the ledger says sending
-        first.wait(30)
-    finally:
-        hold.release()
-        if first.poll() is None:
-            first.kill()
-        first.communicate()
+    # Metrica has the file; the ledger says sending
+    kill_when_held(first, hold.accepted.wait, hold.release)
     assert len(fake.uploads) == 1
     with Ledger.open(db) as ledger:
         assert states(ledger, 4) == {"sending"}

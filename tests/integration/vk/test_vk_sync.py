@@ -5,18 +5,15 @@ and a process killed mid-batch — its rows become ``uncertain``, are not sent a
 
 from __future__ import annotations
 
-import signal
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from convsync.goals import conversion_key
 from convsync.store.ledger import Ledger
 from tests.clock import Clock
-from tests.integration.processes import start_convsync
+from tests.integration.processes import kill_when_held, start_convsync
 from tests.vk_fake import FakeVk, Reply
 
 from .conftest import shop_env, sync, write_orders
@@ -100,17 +97,8 @@ def test_a_batch_interrupted_by_a_kill_becomes_uncertain_and_is_resent_only_on_r
     env = shop_env(fake)
     hold = fake.tracker.hold()
     first = start_convsync(shop, env, ledger_url, "sync", "--once")
-    try:
-        if not hold.wait_for(5, timeout=60):
-            first.kill()
-            pytest.fail(f"the first run never reached the fake: {first.communicate()}")
-        first.send_signal(signal.SIGKILL)  # the tracker has the events; the ledger: sending
-        first.wait(30)
-    finally:
-        hold.release()
-        if first.poll() is None:
-            first.kill()
-        first.communicate()
+    # the tracker has the events; the ledger: sending
+    kill_when_held(first, lambda timeout: hold.wait_for(5, timeout), hold.release)
     assert len(fake.tracker.hits) == 5
     with Ledger.open(ledger_url) as ledger:
         assert states(ledger, orders) == {"sending"}
