@@ -19,7 +19,6 @@ import argparse
 import http.client
 import json
 import os
-import queue
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 CONVSYNC = str(Path(sys.executable).parent / "convsync")
@@ -73,33 +73,40 @@ def start_bare() -> tuple[subprocess.Popen[str], str]:
     return process, f"http://127.0.0.1:{process.stdout.readline().strip()}/webhooks/site"
 
 
-def start_convsync(workdir: Path, db: str) -> tuple[subprocess.Popen[str], str, queue.Queue[str]]:
+def start_convsync(workdir: Path, db: str) -> tuple[subprocess.Popen[str], str, Path]:
+    """``convsync run`` with its log in a file, so that the server's log writes never
+    wait for this busy process (a pipe read by one of its threads can fill up)."""
     env = {
         **os.environ,
         "SITE_TOKEN": TOKEN,
         "CONVSYNC_HEALTH_PORT": "0",
         "CONVSYNC_LOG_FORMAT": "json",
     }
-    process = subprocess.Popen(
-        [CONVSYNC, "--database-url", db, "--config", str(workdir / "convsync.yaml"), "run"],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
+    log_path = workdir / "convsync.log"
+    with log_path.open("w", encoding="utf-8") as log_file:
+        process = subprocess.Popen(
+            [CONVSYNC, "--database-url", db, "--config", str(workdir / "convsync.yaml"), "run"],
+            cwd=workdir,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+            text=True,
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for event in log_events(log_path):
+            if event.get("event") == "webhooks listening":
+                return process, f"http://127.0.0.1:{event['port']}/webhooks/site", log_path
+        if process.poll() is not None:
+            sys.exit(f"convsync run ended at start:\n{log_path.read_text(encoding='utf-8')}")
+        time.sleep(0.1)
+    process.kill()
+    sys.exit("convsync run did not start listening in 60 s")
 
-    def drain() -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            lines.put(line)
 
-    threading.Thread(target=drain, daemon=True).start()
-    while True:
-        line = lines.get(timeout=60)
-        if line.startswith("{") and json.loads(line).get("event") == "webhooks listening":
-            return process, f"http://127.0.0.1:{json.loads(line)['port']}/webhooks/site", lines
+def log_events(log_path: Path) -> list[dict[str, Any]]:
+    lines = log_path.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.startswith("{")]
 
 
 def load(url: str, count: int, senders: int, offset: int) -> tuple[float, list[float]]:
@@ -178,13 +185,13 @@ def main() -> None:
             workdir = Path(tmp)
             (workdir / "convsync.yaml").write_text(CONFIG, encoding="utf-8")
             db = pg or f"sqlite:///{workdir / 'ledger.db'}"
-            process, url, lines = start_convsync(workdir, db)
+            process, url, log_path = start_convsync(workdir, db)
             try:
                 seconds, latencies = load(url, args.requests, args.senders, 0)
             finally:
                 process.terminate()
                 process.wait(60)
-            stopped = [json.loads(x) for x in list(lines.queue) if "webhook writer stopped" in x]
+            stopped = [e for e in log_events(log_path) if e["event"] == "webhook writer stopped"]
             extra = ""
             if stopped:
                 s = stopped[-1]
