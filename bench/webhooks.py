@@ -35,7 +35,7 @@ TOKEN = "bench-token-123"
 CONFIG = """\
 timezone: UTC
 schedule: {every: 1h}
-webhooks: {host: 127.0.0.1, port: 0}
+webhooks: {host: 127.0.0.1, port: 0, threads: THREADS}
 sources:
   site:
     type: webhook
@@ -61,16 +61,26 @@ def app(environ, start_response):
     headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
     start_response("200 OK", headers)
     return [body]
-server = waitress.create_server(app, host="127.0.0.1", port=0, threads=64, connection_limit=1000)
+server = waitress.create_server(
+    app, host="127.0.0.1", port=0, threads=THREADS, connection_limit=1000
+)
 print(server.effective_port, flush=True)
 server.run()
 """
 
 
-def start_bare() -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen([sys.executable, "-c", BARE], stdout=subprocess.PIPE, text=True)
+def start_bare(threads: int) -> tuple[subprocess.Popen[str], str]:
+    code = BARE.replace("THREADS", str(threads))
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     return process, f"http://127.0.0.1:{process.stdout.readline().strip()}/webhooks/site"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc): the server's own cost,
+    which the machine's other load disturbs less than the wall-clock rate."""
+    fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_convsync(workdir: Path, db: str) -> tuple[subprocess.Popen[str], str, Path]:
@@ -148,34 +158,53 @@ def load(url: str, count: int, senders: int, offset: int) -> tuple[float, list[f
 
 
 def report(
-    name: str, seconds: float, latencies: list[float], base: float | None, extra: str = ""
+    name: str,
+    seconds: float,
+    latencies: list[float],
+    cpu: float,
+    base: float | None,
+    extra: str = "",
 ) -> float:
     rate = len(latencies) / seconds
     p50 = statistics.median(latencies) * 1000
     p99 = statistics.quantiles(latencies, n=100)[98] * 1000
+    cpu_ms = cpu * 1000 / max(1, len(latencies))
     ratio = f"{base / rate:5.2f}x" if base else "1.00x"
     figures = f"{len(latencies):>7,} {seconds:8.2f} {rate:9,.0f} {p50:8.1f} {p99:8.1f}"
+    figures += f" {cpu_ms:7.2f}"
     print(f"{name:<19} {figures}  {ratio}  {extra}")
     return rate
+
+
+def measured(
+    process: subprocess.Popen[str], url: str, args: argparse.Namespace
+) -> tuple[float, list[float], float]:
+    """(seconds, latencies, server CPU seconds) of one load phase."""
+    cpu_before = cpu_seconds(process.pid)
+    seconds, latencies = load(url, args.requests, args.senders, 0)
+    return seconds, latencies, cpu_seconds(process.pid) - cpu_before
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--senders", type=int, default=50)
+    parser.add_argument(
+        "--threads", type=int, default=64, help="webhooks.threads (and the baseline's)"
+    )
     parser.add_argument("--postgres", default=None, help="also measure on this PostgreSQL URL")
     args = parser.parse_args()
     print(
-        f"{args.requests:,} POSTs by {args.senders} concurrent senders on loopback, one order each"
+        f"{args.requests:,} POSTs by {args.senders} concurrent senders on loopback, one order "
+        f"each; {args.threads} server threads; cpu ms = the server's CPU time per request"
     )
-    print(
-        f"{'phase':<18} {'2xx':>7} {'seconds':>8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}  × base"
-    )
-    bare, url = start_bare()
+    head = f"{'2xx':>7} {'seconds':>8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'cpu ms':>7}"
+    print(f"{'phase':<18} {head}  × base")
+    bare, url = start_bare(args.threads)
     try:
         load(url, min(500, args.requests), args.senders, 10**9)  # warm-up
-        seconds, latencies = load(url, args.requests, args.senders, 0)
-        base = report("baseline (bare)", seconds, latencies, None)
+        seconds, latencies, cpu = measured(bare, url, args)
+        base = report("baseline (bare)", seconds, latencies, cpu, None)
     finally:
         bare.kill()
         bare.wait()
@@ -183,11 +212,12 @@ def main() -> None:
     for name, pg in ledgers:
         with tempfile.TemporaryDirectory() as tmp:
             workdir = Path(tmp)
-            (workdir / "convsync.yaml").write_text(CONFIG, encoding="utf-8")
+            config = CONFIG.replace("THREADS", str(args.threads))
+            (workdir / "convsync.yaml").write_text(config, encoding="utf-8")
             db = pg or f"sqlite:///{workdir / 'ledger.db'}"
             process, url, log_path = start_convsync(workdir, db)
             try:
-                seconds, latencies = load(url, args.requests, args.senders, 0)
+                seconds, latencies, cpu = measured(process, url, args)
             finally:
                 process.terminate()
                 process.wait(60)
@@ -196,7 +226,7 @@ def main() -> None:
             if stopped:
                 s = stopped[-1]
                 extra = f"{s['requests']:,} requests in {s['transactions']:,} transactions"
-            report(f"convsync {name}", seconds, latencies, base, extra)
+            report(f"convsync {name}", seconds, latencies, cpu, base, extra)
 
 
 if __name__ == "__main__":

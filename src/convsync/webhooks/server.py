@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -47,6 +48,12 @@ TOKEN_HEADER = "X-Convsync-Token"  # noqa: S105 (a header name, not a secret)
 COMMIT_WAIT_S = 30.0
 #: a body this much over ``max_body`` is refused by waitress itself, unread by convsync
 HARD_LIMIT_SLACK = 1 << 20
+#: the GIL switch interval while webhooks are served (Python's default is 5 ms). A task
+#: thread writes its answer while waitress's socket loop polls that socket as writable
+#: and finds it locked, again and again: the two hand the GIL back and forth, and each
+#: time the task thread may wait a whole interval. Measured on the webhook bench: about
+#: 170 loop turns and 6 ms of CPU per request at 5 ms, 2 turns and 1.1 ms at 0.1 ms.
+GIL_SWITCH_INTERVAL_S = 0.0001
 
 
 def _digest(token: bytes) -> bytes:
@@ -239,6 +246,7 @@ class WebhookServer:
         self.server = self._create(waitress, app, config, listener)
         self._stopping = threading.Event()
         self.thread = threading.Thread(target=self._serve, name="webhooks", daemon=True)
+        self._switch_interval = sys.getswitchinterval()
 
     @staticmethod
     def _create(
@@ -262,6 +270,7 @@ class WebhookServer:
         return int(self.server.effective_port)
 
     def start(self) -> None:
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         self.thread.start()
 
     def _serve(self) -> None:
@@ -282,3 +291,4 @@ class WebhookServer:
         self.server.task_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
         self._stopping.set()
         self.thread.join(timeout=5)
+        sys.setswitchinterval(self._switch_interval)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from convsync.pipeline import SyncPipeline
 from convsync.run_summary import SyncOptions
 from convsync.runner import webhooks_served
 from convsync.store.ledger import Ledger
+from convsync.webhooks.server import GIL_SWITCH_INTERVAL_S
 from tests.integration.fakes import ScriptedDestination
 from tests.integration.webhooks.conftest import CONFIG, TOKENS, Served, load
 
@@ -421,3 +423,20 @@ def test_a_request_that_breaks_the_writer_fails_alone(served: Served) -> None:
 
     assert statuses == [200, 503, 200, 200]
     assert [r[0] for r in served.conversions()] == ["o-1", "o-2", "o-3"]
+
+
+def test_the_gil_switch_interval_is_short_while_serving_and_restored_after(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    before = sys.getswitchinterval()
+    loaded = load(tmp_path)
+    with webhooks_served(loaded, ledger, SyncPipeline(loaded, ledger)) as server:
+        assert sys.getswitchinterval() == pytest.approx(GIL_SWITCH_INTERVAL_S)
+        answered = requests.post(
+            f"http://127.0.0.1:{server.port}/webhooks/site",
+            json=order(1),
+            headers=SITE,
+            timeout=10,
+        )
+        assert answered.status_code == 200
+    assert sys.getswitchinterval() == pytest.approx(before)
