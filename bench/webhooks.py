@@ -8,9 +8,11 @@ answer before the next post. The same senders, in the same run, first post to:
             once: the HTTP stack alone, the floor
 then to convsync, whose answer comes after the order is mapped and committed to the
 ledger (SQLite file; PostgreSQL with --postgres). Prints accepted requests/s, p50/p99
-latency, ratios to the baseline and how many transactions held the requests.
+latency, the server's CPU time per request, ratios to the baseline and how many
+transactions held the requests.
 
-    .venv/bin/python bench/webhooks.py --requests 5000 --senders 50 [--postgres URL]
+    .venv/bin/python bench/webhooks.py --requests 5000 --senders 50 [--threads 64]
+        [--postgres URL]
 """
 
 from __future__ import annotations
