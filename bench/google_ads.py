@@ -29,6 +29,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from common import order_conversion, timed_sync
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the tests package holds the fake
 
@@ -124,7 +126,7 @@ def baseline(workdir: Path, env: dict[str, str], n: int) -> float:
     from convsync.destinations.google_ads import GoogleAdsDestination
     from convsync.destinations.google_ads.config import GoogleAdsTarget
     from convsync.destinations.google_ads.upload import click_request
-    from convsync.model import Conversion, Identifiers
+    from convsync.model import Identifiers
 
     loaded = load_config(workdir / "convsync.yaml", env=env)
     google = GoogleAdsDestination("google", loaded.app.destinations["google"])  # type: ignore[arg-type]
@@ -133,16 +135,10 @@ def baseline(workdir: Path, env: dict[str, str], n: int) -> float:
     target = GoogleAdsTarget(conversion_action=987654321)
     payloads = [
         google.build(
-            Conversion(
-                key=str(i),
-                source="shop",
-                record_id=str(i),
-                goal="purchase",
-                order_id=f"A-{i}",
-                occurred_at=now - timedelta(days=5, seconds=-i),
-                value=None,
-                currency=None,
-                ids=Identifiers(gclid=f"EAIaIQobChMI{i:012d}"),
+            order_conversion(
+                i,
+                now - timedelta(days=5, seconds=-i),
+                Identifiers(gclid=f"EAIaIQobChMI{i:012d}"),
             ),
             target,
             now,
@@ -161,19 +157,7 @@ def baseline(workdir: Path, env: dict[str, str], n: int) -> float:
 
 
 def sync(workdir: Path, env: dict[str, str]) -> tuple[float, dict[str, Any]]:
-    from convsync.config_loader import load_config
-    from convsync.logging import configure_logging
-    from convsync.pipeline import SyncPipeline
-    from convsync.run_summary import SyncOptions
-    from convsync.store.ledger import Ledger
-
-    configure_logging("json", "WARNING")
-    loaded = load_config(workdir / "convsync.yaml", env=env)
-    with Ledger.open(f"sqlite:///{workdir / 'ledger.db'}") as ledger:
-        t0 = time.perf_counter()
-        summary = SyncPipeline(loaded, ledger).run(SyncOptions())
-        seconds = time.perf_counter() - t0
-    return seconds, summary.destinations["google"]
+    return timed_sync(workdir / "convsync.yaml", env, workdir / "ledger.db", "google")
 
 
 def main() -> None:

@@ -36,6 +36,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from common import order_conversion
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the tests package holds the fake
 
@@ -116,21 +118,15 @@ def write_orders(path: Path, n: int, now: datetime) -> None:
 
 def outbound_rows(destination: Any, n: int, now: datetime) -> list[Any]:
     from convsync.destinations.yandex_metrica.config import MetricaTarget
-    from convsync.model import Conversion, Identifiers, OutboundRow
+    from convsync.model import Identifiers, OutboundRow
 
     target = MetricaTarget(target="offline_purchase")
     rows = []
     for i in range(n):
-        conversion = Conversion(
-            key=str(i),
-            source="shop",
-            record_id=str(i),
-            goal="purchase",
-            order_id=f"A-{i}",
-            occurred_at=now - timedelta(days=2, seconds=-i),
-            value=None,
-            currency=None,
-            ids=Identifiers(metrica_client_id=str(1700000000000000000 + i)),
+        conversion = order_conversion(
+            i,
+            now - timedelta(days=2, seconds=-i),
+            Identifiers(metrica_client_id=str(1700000000000000000 + i)),
         )
         payload = destination.build(conversion, target, now)
         rows.append(OutboundRow(i + 1, conversion, payload, batch_id=f"bench{n}x{i // 10**9}"))

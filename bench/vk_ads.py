@@ -32,6 +32,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from common import order_conversion, timed_sync
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the tests package holds the fake
 
@@ -133,7 +135,7 @@ def baseline(tracker: str, n: int, concurrency: int) -> float:
 def send(tracker: str, n: int, concurrency: int) -> float:
     from convsync.destinations.vk_ads import VkAdsDestination
     from convsync.destinations.vk_ads.config import VkAdsConfig, VkAdsTarget
-    from convsync.model import Conversion, Identifiers, OutboundRow, OutcomeKind
+    from convsync.model import Identifiers, OutboundRow, OutcomeKind
 
     config = VkAdsConfig(
         type="vk_ads",
@@ -147,17 +149,7 @@ def send(tracker: str, n: int, concurrency: int) -> float:
     target = VkAdsTarget(goal="purchase")
     rows = []
     for i in range(n):
-        made = Conversion(
-            key=str(i),
-            source="shop",
-            record_id=str(i),
-            goal="purchase",
-            order_id=f"A-{i}",
-            occurred_at=now - timedelta(hours=1),
-            value=None,
-            currency=None,
-            ids=Identifiers(vk_click_id=f"vk{i:010d}"),
-        )
+        made = order_conversion(i, now - timedelta(hours=1), Identifiers(vk_click_id=f"vk{i:010d}"))
         rows.append(OutboundRow(i, made, vk.build(made, target, now)))
     vk.connect()
     try:
@@ -175,12 +167,6 @@ def send(tracker: str, n: int, concurrency: int) -> float:
 def sync(
     workdir: Path, tracker: str, n: int, concurrency: int, rate: float
 ) -> tuple[float, dict[str, Any]]:
-    from convsync.config_loader import load_config
-    from convsync.logging import configure_logging
-    from convsync.pipeline import SyncPipeline
-    from convsync.run_summary import SyncOptions
-    from convsync.store.ledger import Ledger
-
     orders = workdir / f"orders-{n}-{rate}.csv"
     start = datetime.now(UTC) - timedelta(hours=6)
     with orders.open("w", encoding="utf-8") as out:
@@ -191,13 +177,7 @@ def sync(
     config = workdir / f"convsync-{rate}.yaml"
     text = CONFIG.format(orders=orders.name, tracker=tracker, concurrency=concurrency, rate=rate)
     config.write_text(text, encoding="utf-8")
-    configure_logging("json", "WARNING")
-    loaded = load_config(config, env={})
-    with Ledger.open(f"sqlite:///{workdir / f'ledger-{rate}.db'}") as ledger:
-        t0 = time.perf_counter()
-        summary = SyncPipeline(loaded, ledger).run(SyncOptions())
-        seconds = time.perf_counter() - t0
-    return seconds, summary.destinations["vk"]
+    return timed_sync(config, {}, workdir / f"ledger-{rate}.db", "vk")
 
 
 def main() -> None:
