@@ -42,6 +42,7 @@ sources:
 destinations:
   google:
     type: google_ads
+    api: google_ads_api
     customer_id: "1234567890"
     endpoint: "${G_ENDPOINT}"
     auth: {client_id: "${G_ID}", client_secret: "${G_SECRET}", refresh_token: "${G_REFRESH}",

@@ -378,7 +378,13 @@ def _validate_targets(
                 continue  # unknown destination or type: reported elsewhere
             base: ConfigPath = ("goals", goal_name, "send", dest_name)
             try:
-                targets[goal_name][dest_name] = model.model_validate(raw or {})
+                # a Google target's rules depend on the API its destination speaks
+                context = (
+                    {"api": dest.get("api", GoogleAdsConfig.model_fields["api"].default)}
+                    if kind == "google_ads" and isinstance(dest, dict)
+                    else {}
+                )
+                targets[goal_name][dest_name] = model.model_validate(raw or {}, context=context)
             except ValidationError as exc:
                 for p in _translate(exc, raw or {}, lines):
                     full = (*base, *[s for s in p.path.split(".") if s])

@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from sqlalchemy.engine import Dialect, make_url
 
 from convsync.config import LoadedConfig
-from convsync.destinations import load_destination_class
+from convsync.destinations import new_destination
 from convsync.destinations.base import Destination
 from convsync.errors import ConvsyncError, UserError
 from convsync.goals import GoalMapper, MappedChunk
@@ -180,8 +180,7 @@ def _child_main(job: MapJob, out: multiprocessing.Queue[tuple[str, Any]]) -> Non
         register_secret(secret)
     structlog.contextvars.bind_contextvars(run_id=job.run_id, process="mapping")
     destinations = {
-        name: load_destination_class(cfg.type)(name, cfg)
-        for name, cfg in job.loaded.app.destinations.items()
+        name: new_destination(name, cfg) for name, cfg in job.loaded.app.destinations.items()
     }
 
     def clock() -> datetime:

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from convsync.config import LoadedConfig
 from convsync.delivery import DeliveryWorker
-from convsync.destinations import load_destination_class
+from convsync.destinations import new_destination
 from convsync.destinations.base import Destination
 from convsync.errors import UserError
 from convsync.mapping import (
@@ -85,7 +85,7 @@ class SyncPipeline:
         self.destinations: dict[str, AnyDestination] = dict(destinations or {})
         for name, cfg in app.destinations.items():
             if name not in self.destinations:
-                self.destinations[name] = load_destination_class(cfg.type)(name, cfg)
+                self.destinations[name] = new_destination(name, cfg)
         #: rotating tokens of sources and destinations, kept in the ledger
         self.tokens = LedgerTokens(ledger, clock)
         for dest in self.destinations.values():

@@ -54,7 +54,7 @@ class BigQueryTokenEndpoint(FakeTokenEndpoint):
             return 400, {"error": "invalid_scope", "error_description": "No BigQuery scope."}
         token = f"ya29.fake-bq-{secrets.token_urlsafe(24)}"
         with self._lock:
-            self.access_tokens.add(token)
+            self.access_tokens[token] = frozenset({BIGQUERY_SCOPE})
             self.issued.append(token)
             self.secrets.append(token)
         return 200, {"access_token": token, "expires_in": self.expires_in,

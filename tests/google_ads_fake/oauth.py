@@ -29,6 +29,9 @@ JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 #: the audience google-auth signs service account assertions for, whatever token_uri is
 JWT_AUDIENCE = "https://oauth2.googleapis.com/token"
 SCOPE = "https://www.googleapis.com/auth/adwords"
+DATAMANAGER_SCOPE = "https://www.googleapis.com/auth/datamanager"
+#: the scopes this endpoint grants: the Google Ads API's and the Data Manager API's
+SCOPES = frozenset({SCOPE, DATAMANAGER_SCOPE})
 
 
 class FakeTokenEndpoint(LocalServer):
@@ -38,7 +41,8 @@ class FakeTokenEndpoint(LocalServer):
         self.refresh_tokens: dict[str, str] = {}  # refresh token → client_id
         self.revoked: set[str] = set()
         self.service_accounts: dict[str, bytes] = {}  # key id → public key PEM
-        self.access_tokens: set[str] = set()  # valid, as issued
+        #: valid access tokens, as issued, with the scopes each grants
+        self.access_tokens: dict[str, frozenset[str]] = {}
         self.grants: list[dict[str, str]] = []  # every form posted, in order
         #: lifetime of issued access tokens; under ~4 minutes google-auth refreshes the
         #: token again before each call
@@ -102,9 +106,12 @@ class FakeTokenEndpoint(LocalServer):
         with self._lock:
             self.access_tokens.clear()
 
-    def is_valid(self, access_token: str) -> bool:
+    def is_valid(self, access_token: str, scope: str | None = None) -> bool:
+        """The token was issued by this endpoint, has not expired, and grants ``scope``
+        (any scope when None)."""
         with self._lock:
-            return access_token in self.access_tokens
+            granted = self.access_tokens.get(access_token)
+        return granted is not None and (scope is None or scope in granted)
 
     # --- the endpoint ---
 
@@ -131,16 +138,22 @@ class FakeTokenEndpoint(LocalServer):
                     )
                 except (auth_exceptions.GoogleAuthError, ValueError):
                     return 400, {"error": "invalid_grant", "error_description": "Invalid JWT."}
-                if SCOPE not in str(claims.get("scope", "")).split():
+                asked = set(str(claims.get("scope", "")).split())
+                if not asked & SCOPES:
                     return 400, {"error": "invalid_scope", "error_description": "No scope."}
+                granted = " ".join(sorted(asked & SCOPES))
             else:
                 return 400, {"error": "unsupported_grant_type"}
+            if grant_type == "refresh_token":
+                # a refresh without a scope gets the scopes of the consent: both, here
+                asked = set(form.get("scope", "").split()) or set(SCOPES)
+                granted = " ".join(sorted(asked & SCOPES))
             access_token = f"ya29.fake-{secrets.token_urlsafe(24)}"
-            self.access_tokens.add(access_token)
+            self.access_tokens[access_token] = frozenset(granted.split())
         return 200, {
             "access_token": access_token,
             "expires_in": self.expires_in,
-            "scope": SCOPE,
+            "scope": granted,
             "token_type": "Bearer",
         }
 

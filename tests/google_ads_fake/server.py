@@ -40,7 +40,7 @@ from .faults import (
     failure,
     partial_failure_status,
 )
-from .oauth import FakeTokenEndpoint
+from .oauth import SCOPE, FakeTokenEndpoint
 from .state import AccountState
 from .tls import trusted_test_certificate
 
@@ -155,6 +155,7 @@ class FakeGoogleAds:
         """A ``google_ads`` destination config (as YAML would give it) for this fake."""
         config: dict[str, Any] = {
             "type": "google_ads",
+            "api": "google_ads_api",
             "customer_id": CUSTOMER_ID,
             "endpoint": self.endpoint,
             "developer_token": f"devtoken-{secrets.token_urlsafe(12)}",
@@ -280,7 +281,7 @@ class FakeGoogleAds:
 
     def _check_auth(self, call: Call) -> None:
         scheme, _, token = call.metadata.get("authorization", "").partition(" ")
-        if scheme != "Bearer" or not self.oauth.is_valid(token):
+        if scheme != "Bearer" or not self.oauth.is_valid(token, SCOPE):
             raise _Abort(
                 RequestFault(
                     grpc.StatusCode.UNAUTHENTICATED,

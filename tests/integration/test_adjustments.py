@@ -35,7 +35,8 @@ sources:
     time: created_at
     fields: {status: status, value: total, gclid: gclid}
 destinations:
-  google: {type: google_ads, customer_id: 123-456-7890, auth: {application_default: true}}
+  google: {type: google_ads, api: google_ads_api, customer_id: 123-456-7890,
+           auth: {application_default: true}}
 goals:
   purchase:
     source: shop

@@ -4,6 +4,7 @@ none of its outputs — logs (at DEBUG), the ledger's files, the dry-run plan.""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 from tests.google_ads_fake import fake_google_ads
@@ -42,7 +43,7 @@ def test_no_secret_or_raw_contact_in_logs_ledger_or_plan(tmp_path: Path) -> None
         assert google.calls  # so did Google's access token
 
 
-def _check_no_leaks(tmp_path: Path, env: dict[str, str], access_tokens: set[str]) -> None:
+def _check_no_leaks(tmp_path: Path, env: dict[str, str], access_tokens: Iterable[str]) -> None:
     config = str(tmp_path / "config" / "example.yaml")
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     env = {**env, "CONVSYNC_LOG_LEVEL": "DEBUG"}

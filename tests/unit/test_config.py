@@ -102,7 +102,8 @@ def test_adjustments_and_custom_variables_are_checked_against_the_config(tmp_pat
 sources:
   shop: {type: csv, path: "*.csv", id: id, time: t, fields: {gclid: g, status: s}}
 destinations:
-  google: {type: google_ads, customer_id: 1234567890, auth: {application_default: true}}
+  google: {type: google_ads, api: google_ads_api, customer_id: 1234567890,
+           auth: {application_default: true}}
   metrica: {type: yandex_metrica, counter_id: 1, token: "${TOKEN}"}
 goals:
   purchase:

@@ -4,7 +4,12 @@ load only when configured."""
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from convsync.destinations.base import Destination
 
 #: type name → "module:Class"; a new platform is one package plus one line here
 DESTINATION_TYPES: dict[str, str] = {
@@ -13,7 +18,25 @@ DESTINATION_TYPES: dict[str, str] = {
     "vk_ads": "convsync.destinations.vk_ads.destination:VkAdsDestination",
 }
 
+#: (type name, ``api`` of its config) → "module:Class", where one type speaks two APIs
+API_VARIANTS: dict[tuple[str, str], str] = {
+    (
+        "google_ads",
+        "data_manager",
+    ): "convsync.destinations.google_ads.datamanager.destination:DataManagerDestination",
+}
 
-def load_destination_class(type_name: str) -> type[Any]:
-    module_name, _, class_name = DESTINATION_TYPES[type_name].partition(":")
+
+def load_destination_class(type_name: str, api: str | None = None) -> type[Any]:
+    path = API_VARIANTS.get((type_name, api or "")) or DESTINATION_TYPES[type_name]
+    module_name, _, class_name = path.partition(":")
     return getattr(importlib.import_module(module_name), class_name)  # type: ignore[no-any-return]
+
+
+def new_destination(name: str, config: BaseModel) -> Destination[BaseModel, BaseModel]:
+    """The destination of one ``destinations.<name>`` config: its type's class, or the
+    class of the API the config chose (``google_ads`` with ``api: data_manager``)."""
+    type_name = str(getattr(config, "type"))  # noqa: B009 - every destination config has one
+    api = getattr(config, "api", None)
+    cls = load_destination_class(type_name, api if isinstance(api, str) else None)
+    return cls(name, config)  # type: ignore[no-any-return]

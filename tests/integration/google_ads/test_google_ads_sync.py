@@ -43,6 +43,7 @@ sources:
 destinations:
   google:
     type: google_ads
+    api: google_ads_api
     customer_id: "123-456-7890"
     endpoint: "${G_ENDPOINT}"
     auth: {client_id: "${G_ID}", client_secret: "${G_SECRET}", refresh_token: "${G_REFRESH}",

@@ -337,14 +337,36 @@ def test_attribute_fields_are_the_custom_variables_fields(
 
 
 def test_custom_variable_ids_take_numbers_or_resource_names() -> None:
-    target = GoogleAdsTarget(
-        conversion_action=1,
-        custom_variables={"12": " plan ", "customers/123/conversionCustomVariables/77": "tier"},
+    api = {"api": "google_ads_api"}
+    target = GoogleAdsTarget.model_validate(
+        {
+            "conversion_action": 1,
+            "custom_variables": {
+                "12": " plan ",
+                "customers/123/conversionCustomVariables/77": "tier",
+            },
+        },
+        context=api,
     )
-    assert target.custom_variables == {12: "plan", 77: "tier"}
+    assert target.custom_variables == {"12": "plan", "77": "tier"}
     for bad in ({0: "plan"}, {"abc": "plan"}, {5: ""}):
         with pytest.raises(ValueError, match="custom_variables"):
-            GoogleAdsTarget(conversion_action=1, custom_variables=bad)
+            GoogleAdsTarget.model_validate(
+                {"conversion_action": 1, "custom_variables": bad}, context=api
+            )
+
+
+def test_data_manager_custom_variables_are_named_by_name_not_id() -> None:
+    api = {"api": "data_manager"}
+    target = GoogleAdsTarget.model_validate(
+        {"conversion_action": 1, "custom_variables": {" Plan tier ": "tier"}}, context=api
+    )
+    assert target.custom_variables == {"Plan tier": "tier"}
+    for bad in ({12: "plan"}, {"customers/1/conversionCustomVariables/7": "plan"}):
+        with pytest.raises(ValueError, match="named by its name"):
+            GoogleAdsTarget.model_validate(
+                {"conversion_action": 1, "custom_variables": bad}, context=api
+            )
 
 
 # --- adjustments --------------------------------------------------------------------------
