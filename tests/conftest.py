@@ -11,4 +11,4 @@ import pytest
 
 pytest.register_assert_rewrite("tests.unit.sources.contract", "tests.unit.destinations.contract")
 
-pytest_plugins = ["tests.google_ads_fake.fixtures"]
+pytest_plugins = ["tests.google_ads_fake.fixtures", "tests.datamanager_fake.fixtures"]

@@ -14,10 +14,11 @@ import structlog
 import typer
 from rich.console import Console
 
-from convsync import views
+from convsync import sealing, views
 from convsync.config import LoadedConfig
 from convsync.config_loader import config_schema, load_config
 from convsync.configbase import parse_duration
+from convsync.destinations.google_ads.oauth_flow import Api as GoogleApi
 from convsync.errors import RunRefused, UserError
 from convsync.logging import configure_logging, register_secret
 from convsync.settings import Settings, database_password, load_settings
@@ -34,6 +35,8 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="The config file.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+auth_app = typer.Typer(help="Credentials for the platforms.", no_args_is_help=True)
+app.add_typer(auth_app, name="auth")
 stdout = Console()
 if not stdout.is_terminal:
     stdout.width = max(
@@ -71,6 +74,11 @@ def _global(
     password = database_password(settings.database_url)
     if password:
         register_secret(password)
+    key = settings.match_signals_key
+    if key is not None:
+        register_secret(key)
+    # IP addresses and user agents wait for delivery sealed with this key (sealing.py)
+    sealing.configure(key.get_secret_value() if key is not None else None)
     ctx.obj = settings
 
 
@@ -182,6 +190,46 @@ def validate(ctx: typer.Context) -> None:
 def schema() -> None:
     """Print the JSON Schema of the config file (for editor autocompletion)."""
     typer.echo(json.dumps(config_schema(), indent=2, ensure_ascii=False))
+
+
+@auth_app.command("google")
+def auth_google(
+    client_secrets: Annotated[
+        Path | None,
+        typer.Option(
+            "--client-secrets",
+            metavar="FILE",
+            help="The OAuth client's JSON (Google Cloud → APIs & Services → Credentials, "
+            "type Desktop app).",
+        ),
+    ] = None,
+    client_id: Annotated[
+        str | None,
+        typer.Option(
+            "--client-id",
+            metavar="ID",
+            help="Instead of a file: the client id; the secret comes from the environment "
+            "variable GOOGLE_ADS_CLIENT_SECRET (or a hidden prompt on a terminal).",
+        ),
+    ] = None,
+    api: Annotated[
+        GoogleApi, typer.Option(help="The API the token is for; it decides the scopes.")
+    ] = GoogleApi.DATA_MANAGER,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Loopback port of the redirect; 0: any free.")
+    ] = 0,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="Only print the URL (always on stderr).")
+    ] = False,
+    timeout: Annotated[
+        int, typer.Option(min=1, help="Seconds to wait for the sign-in in the browser.")
+    ] = 300,
+) -> None:
+    """Sign in with Google in a browser and print a refresh token (stdout) for the
+    `auth: {client_id, client_secret, refresh_token}` of a google_ads destination."""
+    from convsync.destinations.google_ads.oauth_flow import run_google
+
+    run_google(client_secrets, client_id, api, port, not no_browser, timeout)
 
 
 @app.command()

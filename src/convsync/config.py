@@ -57,7 +57,8 @@ KNOWN_FIELDS = frozenset(
     {
         "email", "phone", "gclid", "gbraid", "wbraid", "yclid", "metrica_client_id",
         "metrica_user_id", "purchase_id", "vk_click_id", "vk_user_id", "landing_url",
-        "value", "currency", "status", "consent", "order_id",
+        "value", "currency", "status", "consent", "ad_user_data_consent", "order_id",
+        "google_session_attributes", "ip_address", "user_agent",
     }
 )  # fmt: skip
 

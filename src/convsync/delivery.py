@@ -142,6 +142,9 @@ class DeliveryWorker:
                 reason=exc.message,
             )
         finally:
+            made = self.dest.upload_requests()
+            if made is not None:
+                self.stats.requests = made
             self.dest.close()
         return self.stats
 

@@ -9,7 +9,8 @@
     ├── DestinationUnavailable    stop this destination for the run, leave its rows pending
     └── RowProblem                one conversion cannot go (pre-flight or mapping)
         ├── RowRejected           permanent: code + message recorded in the ledger
-        └── RowDeferred           "later": retry_at recorded in the ledger
+        ├── RowDeferred           "later": retry_at recorded in the ledger
+        └── RowSkipped            the platform has no way to take it: skipped, not an error
 
 Classification happens at the edge (one function per transport); nothing else
 catches broad exceptions except the single top-level handler in ``cli.main``.
@@ -109,6 +110,11 @@ class RowProblem(ConvsyncError):
 
 class RowRejected(RowProblem):
     """Permanent: the row breaks a platform rule or has unusable data."""
+
+
+class RowSkipped(RowProblem):
+    """The platform has no way to take this row (a retraction the API cannot make): the
+    delivery is ``skipped`` with code and message, which is not a failure of the data."""
 
 
 class RowDeferred(RowProblem):

@@ -150,7 +150,8 @@ class GoalRule:
                     f"the amount is written in {written} but the currency column says {currency}",
                 )
         key, order_id = self.key_of(record)
-        consent = fields.get("consent")
+        # ``consent`` is the older name of ``ad_user_data_consent``
+        consent = fields.get("ad_user_data_consent") or fields.get("consent")
         attributes = None
         if self.attribute_fields:
             attributes = {f: v for f in self.attribute_fields if (v := fields.get(f))}

@@ -24,6 +24,7 @@ import structlog
 from pydantic import BaseModel
 from sqlalchemy.engine import Dialect, make_url
 
+from convsync import sealing
 from convsync.config import LoadedConfig
 from convsync.destinations import new_destination
 from convsync.destinations.base import Destination
@@ -67,6 +68,9 @@ class MapJob:
     #: when ``plan_lines``)
     mode: Literal["record", "plan"] = "record"
     plan_lines: bool = False
+    #: this process's key for match signals (``sealing``), taken where the job is made:
+    #: rows the child seals must open in this process and the next
+    seal_key: str = field(default_factory=sealing.current_key, repr=False)
 
 
 @dataclass(slots=True)
@@ -176,7 +180,8 @@ def _child_main(job: MapJob, out: multiprocessing.Queue[tuple[str, Any]]) -> Non
     from convsync.logging import configure_logging, register_secret
 
     configure_logging(job.log_format, job.log_level)
-    for secret in job.loaded.secrets:
+    sealing.configure(job.seal_key)
+    for secret in (*job.loaded.secrets, job.seal_key):
         register_secret(secret)
     structlog.contextvars.bind_contextvars(run_id=job.run_id, process="mapping")
     destinations = {

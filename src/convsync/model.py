@@ -272,3 +272,6 @@ class UploadRecord:
     #: when given, only of these goals (a batch sent as two uploads, one per kind)
     rows_batch: str | None = None
     rows_goals: tuple[str, ...] = ()
+    #: when given, the verdict's rows are only these deliveries (of that batch): one
+    #: claimed batch may go as several requests, an upload record each
+    delivery_ids: tuple[int, ...] = ()

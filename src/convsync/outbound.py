@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel
 
 from convsync.destinations.base import Destination
-from convsync.errors import RowDeferred, RowRejected
+from convsync.errors import RowDeferred, RowRejected, RowSkipped
 from convsync.model import ClaimedDelivery, DeliveryState, OutboundRow, Transition
 
 _SENT = frozenset({DeliveryState.DELIVERED, DeliveryState.MATCHED, DeliveryState.UNMATCHED})
@@ -56,6 +56,11 @@ def prepare(
         except RowRejected as exc:
             transitions.append(
                 Transition(row.delivery_id, DeliveryState.REJECTED, exc.code, exc.message)
+            )
+            continue
+        except RowSkipped as exc:
+            transitions.append(
+                Transition(row.delivery_id, DeliveryState.SKIPPED, exc.code, exc.message)
             )
             continue
         except RowDeferred as exc:

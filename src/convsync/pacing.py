@@ -1,4 +1,5 @@
-"""Request pacing shared by the threads of one connector: starts spaced evenly.
+"""Request pacing shared by the threads of one connector: starts spaced evenly
+(``Pacer``), or at most so many in any window of time (``WindowLimit``).
 
 No library is used: tenacity paces retries, not a steady flow, and the few lines here
 are simpler than a token-bucket dependency with a burst these connectors do not want.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 
@@ -37,6 +39,45 @@ class Pacer:
             slot = now if self._next is None else max(now, self._next)
             self._next = slot + self.interval
         delay = slot - now
+        if delay > 0:
+            self._sleep(delay)
+        return max(delay, 0.0)
+
+
+class WindowLimit:
+    """At most ``calls`` starts in any ``seconds``-long window: a burst is free, the
+    ``calls + 1``-th start waits until the oldest one leaves the window. For quotas
+    counted per minute (Google's 300 requests a minute), where even spacing would slow a
+    small run for nothing."""
+
+    def __init__(
+        self,
+        calls: int,
+        seconds: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if calls <= 0 or seconds <= 0:
+            raise ValueError("calls and seconds must be positive")
+        self.calls = calls
+        self.seconds = seconds
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._starts: deque[float] = deque()
+
+    def wait(self) -> float:
+        """Block until this caller may start; the seconds it waited."""
+        with self._lock:  # reserve a start time; sleep outside the lock
+            now = self._clock()
+            while self._starts and self._starts[0] <= now - self.seconds:
+                self._starts.popleft()
+            start = now
+            if len(self._starts) >= self.calls:
+                start = max(now, self._starts[-self.calls] + self.seconds)
+            self._starts.append(start)
+        delay = start - now
         if delay > 0:
             self._sleep(delay)
         return max(delay, 0.0)

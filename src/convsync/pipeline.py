@@ -129,7 +129,12 @@ class SyncPipeline:
             elif options.validate and not self.stop.is_set():
                 summary.validation = self._validator().run(options.output)
             elif not self.stop.is_set():
-                self._deliver(summary)
+                try:
+                    self._deliver(summary)
+                finally:
+                    # settled deliveries need their IP addresses and user agents no more
+                    if dropped := self.ledger.drop_settled_signals(self.clock()):
+                        log.debug("sealed match signals dropped", conversions=dropped)
             if self.stop.is_set():
                 summary.status = "interrupted"
             else:

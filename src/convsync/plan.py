@@ -15,7 +15,7 @@ from typing import IO, Any
 from pydantic import BaseModel
 
 from convsync.destinations.base import Destination
-from convsync.errors import RowDeferred, RowProblem
+from convsync.errors import RowDeferred, RowProblem, RowSkipped
 from convsync.model import Adjustment, ClaimedDelivery, Conversion, DeliveryState, Transition
 from convsync.outbound import prepare
 
@@ -86,15 +86,16 @@ def _entry(
     if isinstance(outcome, RowProblem | Transition):
         retry_at = outcome.retry_at if isinstance(outcome, RowDeferred | Transition) else None
         kind = "deferred" if retry_at is not None else "rejected"
+        if isinstance(outcome, RowSkipped) or (
+            isinstance(outcome, Transition) and outcome.state is DeliveryState.SKIPPED
+        ):
+            kind = "skipped"
         line[kind] = {"code": outcome.code, "message": outcome.message}
         if retry_at is not None:
             line[kind]["retry_at"] = retry_at.isoformat()
-        elif isinstance(outcome, Transition) and outcome.state is DeliveryState.SKIPPED:
-            kind = "skipped"
-            line["skipped"] = line.pop("rejected")
     else:
         kind = "send"
-        line["payload"] = outcome
+        line["payload"] = dest.shown_payload(outcome)
     text = _JSON.encode(line) if with_line else None
     return (dest.name, conversion.goal, conversion.occurred_at.timestamp(), kind, text)
 

@@ -11,15 +11,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from convsync.sealing import MIN_PASSPHRASE_LENGTH
 
 SECRETS_DIR = Path("/run/secrets")
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="CONVSYNC_", env_nested_delimiter="__", extra="ignore", frozen=True
+        env_prefix="CONVSYNC_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        frozen=True,
+        # an error names the setting, never its value: some values are secrets
+        hide_input_in_errors=True,
     )
 
     config: Path = Field(Path("convsync.yaml"), description="The YAML config file.")
@@ -35,6 +42,21 @@ class Settings(BaseSettings):
         ge=0,
         description="Source input at least this large is mapped in a second process.",
     )
+    match_signals_key: SecretStr | None = Field(
+        None,
+        description=(
+            "Key that encrypts IP addresses, user agents and session attributes kept in "
+            "the ledger until delivered; without it each process makes its own, and "
+            "signals recorded by an earlier process are dropped."
+        ),
+    )
+
+    @field_validator("match_signals_key")
+    @classmethod
+    def _key_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_PASSPHRASE_LENGTH:
+            raise ValueError(f"must be at least {MIN_PASSPHRASE_LENGTH} characters long")
+        return value
 
 
 def load_settings(**overrides: object) -> Settings:

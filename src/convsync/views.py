@@ -129,19 +129,33 @@ def print_report(
 
 
 def print_uploads(out: Console, uploads: Sequence[UploadRecord]) -> None:
-    """Uploads a platform processed after answering (Metrica), with what it reported."""
+    """Uploads a platform processed after answering (Metrica files, Data Manager API
+    requests), with what it reported."""
     if not uploads:
         return
     table = Table("destination", "upload", "status", "rows", "reported", "note", title="Uploads")
     for u in uploads:
-        reported = ", ".join(
-            f"{k.removesuffix('_quantity')} {v}"
-            for k, v in u.details.items()
-            if isinstance(v, int) and not isinstance(v, bool)
-        )
         status = u.status if u.final else f"{u.status} (checking)"
-        table.add_row(u.destination, u.external_id, status, str(u.rows), reported, u.message or "")
+        action = u.details.get("conversion_action")
+        upload = f"{u.external_id} → {action}" if action else u.external_id
+        table.add_row(
+            u.destination, upload, status, str(u.rows), _reported(u.details), u.message or ""
+        )
     out.print(table)
+
+
+def _reported(details: Mapping[str, Any]) -> str:
+    """The platform's counts: ``linked 3, user_not_found 1``; ``errors: CLICK_NOT_FOUND 3``."""
+    parts = [
+        f"{k.removesuffix('_quantity')} {v}"
+        for k, v in details.items()
+        if isinstance(v, int) and not isinstance(v, bool) and k != "checks"
+    ]
+    for key in ("errors", "warnings"):
+        counts = details.get(key)
+        if isinstance(counts, dict) and counts:
+            parts.append(f"{key}: " + ", ".join(f"{r} {n}" for r, n in sorted(counts.items())))
+    return ", ".join(parts)
 
 
 def print_failures(out: Console, rows: Sequence[FailureRow]) -> None:
@@ -156,6 +170,8 @@ def print_failures(out: Console, rows: Sequence[FailureRow]) -> None:
 def _what(r: FailureRow) -> str:
     if r.kind == "record":
         return f"record of {r.source}"
+    if r.kind == "upload":
+        return f"upload of {r.rows} rows"
     return f"{r.state} ({r.attempts} failed attempts)" if r.attempts else str(r.state)
 
 
@@ -163,6 +179,8 @@ def _where(r: FailureRow) -> str:
     if r.kind == "record":
         column = f", column {r.column!r}" if r.column else ""
         return f"{r.origin}{column}"
+    if r.kind == "upload":
+        return f"{r.destination}, upload {r.upload}"
     adjustment = f" ({r.adjustment})" if r.adjustment else ""
     return f"{r.goal} → {r.destination}, order {r.order_id}{adjustment}"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.google_ads_fake import FakeGoogleAds, fake_google_ads
+from tests.datamanager_fake import FakeDataManager, fake_data_manager
 from tests.metrica_fake import FakeMetrica, fake_metrica
 from tests.vk_fake import FakeVk, fake_vk
 
@@ -82,8 +82,10 @@ def test_schema_is_json_schema(tmp_path: Path) -> None:
     assert set(schema["properties"]) >= {"timezone", "sources", "destinations", "goals"}
 
 
-def _to_fake_google(example: Path, fake: FakeGoogleAds) -> dict[str, str]:
-    """Point the example's Google Ads account at the local fake; its environment."""
+def _to_fake_google(example: Path, fake: FakeDataManager) -> dict[str, str]:
+    """Point the example's Google Ads account at the local fake Data Manager API (which
+    processes each request at once); its environment."""
+    fake.auto_process = True
     text = example.read_text(encoding="utf-8")
     anchor = 'customer_id: "123-456-7890"'
     assert anchor in text
@@ -124,7 +126,7 @@ def _to_fake_metrica(example: Path, fake: FakeMetrica) -> None:
 
 
 def test_example_dry_run_then_real_runs_twice(tmp_path: Path, example: Path) -> None:
-    with fake_google_ads() as fake, fake_vk() as vk, fake_metrica() as metrica:
+    with fake_data_manager() as fake, fake_vk() as vk, fake_metrica() as metrica:
         _to_fake_vk(example, vk)
         _to_fake_metrica(example, metrica)
         _example_runs(tmp_path, example, fake)
@@ -140,7 +142,7 @@ def test_example_dry_run_then_real_runs_twice(tmp_path: Path, example: Path) -> 
     assert sum(len(u.lines) for u in metrica.uploads.values()) == metrica_delivered > 0
 
 
-def _example_runs(tmp_path: Path, example: Path, fake: FakeGoogleAds) -> None:
+def _example_runs(tmp_path: Path, example: Path, fake: FakeDataManager) -> None:
     real_env = _to_fake_google(example, fake)
     db = tmp_path / "ledger.db"
     url = f"sqlite:///{db}"
@@ -156,9 +158,9 @@ def _example_runs(tmp_path: Path, example: Path, fake: FakeGoogleAds) -> None:
     destinations = [p["destination"] for p in plan]
     assert destinations == sorted(destinations)
     # the cp1251, ';'-separated CRM export with Russian dates and "1 500,00"
-    d501 = next(p for p in plan if p["payload"].get("order_id") == "D-501")
+    d501 = next(p for p in plan if p["payload"].get("transaction_id") == "D-501")
     assert d501["payload"]["conversion_value"] == 1500.0
-    assert d501["payload"]["conversion_date_time"] == "2026-11-20 14:03:00+03:00"
+    assert d501["payload"]["event_timestamp"] == "2026-11-20T11:03:00Z"
 
     first = convsync(
         "--config",

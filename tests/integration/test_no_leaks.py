@@ -7,7 +7,7 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-from tests.google_ads_fake import fake_google_ads
+from tests.datamanager_fake import fake_data_manager
 from tests.metrica_fake import fake_metrica
 from tests.vk_fake import fake_vk
 
@@ -34,7 +34,7 @@ def test_no_secret_or_raw_contact_in_logs_ledger_or_plan(tmp_path: Path) -> None
     shutil.copytree(ROOT / "config", tmp_path / "config")
     example = tmp_path / "config" / "example.yaml"
     # real runs upload to Google, send VK events and Metrica files: to local fakes only
-    with fake_google_ads() as google, fake_vk() as vk, fake_metrica() as metrica:
+    with fake_data_manager() as google, fake_vk() as vk, fake_metrica() as metrica:
         env = _to_fake_google(example, google)
         _to_fake_vk(example, vk)
         _to_fake_metrica(example, metrica)
@@ -66,7 +66,7 @@ def _check_no_leaks(tmp_path: Path, env: dict[str, str], access_tokens: Iterable
         if p.is_file() and p.name.startswith(("ledger.db", "plan"))
     }
     assert "ledger.db" in files and "plan.jsonl" in files
-    assert "hashed_email" in files["plan.jsonl"]  # hashes are there, in their place
+    assert "email_address" in files["plan.jsonl"]  # hashes are there, in their place
 
     secrets = [v for k, v in env.items() if "SECRET" in k or ("TOKEN" in k and "URI" not in k)]
     secrets += sorted(access_tokens)  # what Google's token endpoint issued during the runs

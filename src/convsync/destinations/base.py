@@ -72,6 +72,11 @@ class Destination(ABC, Generic[ConfigT, TargetT]):
         (whole batch rejected) or ``DestinationUnavailable`` (stop for this run).
         """
 
+    def shown_payload(self, payload: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The payload as the dry-run plan shows it: what is sent, but for personal data
+        the plan must not hold (an IP address); the default shows all of it."""
+        return payload
+
     def attribute_fields(self, target: TargetT) -> frozenset[str]:
         """Record fields a conversion must keep for this target (``Conversion.attributes``)."""
         return frozenset()
@@ -105,6 +110,11 @@ class Destination(ABC, Generic[ConfigT, TargetT]):
         suits platforms with an idempotency key; platforms without one override this.
         """
         return [None] * len(rows)
+
+    def upload_requests(self) -> int | None:
+        """Upload requests made since ``connect``, for a platform that may need several for
+        one batch (the run summary counts one per ``send`` otherwise)."""
+        return None
 
     def describe(self) -> Mapping[str, Any]:
         """The account, for logs and reports (never a credential)."""

@@ -182,7 +182,9 @@ def _same_amount(a: Decimal | None, b: Decimal | None) -> bool:
     return a == b if a is not None and b is not None else a is b
 
 
-#: what an adjustment row copies from its conversion (the rest is its own)
+#: what an adjustment row copies from its conversion (the rest is its own). Not
+#: ``sealed``: an adjustment's delivery reads its conversion's row (``b_`` columns), so
+#: the personal data stays in one row and goes when that conversion is settled.
 _COPIED = (
     "source", "record_id", "goal", "order_id", "occurred_at", "utc_offset_min", "ids",
     "consent", "attributes",

@@ -239,6 +239,28 @@ def delivery_states(
     return out
 
 
+#: states in which a delivery may still be sent: its conversion still needs its signals
+UNSETTLED = (_PENDING, _SENDING, _DEFERRED)
+
+
+def drop_settled_signals(connection: Connection) -> int:
+    """Clear ``sealed`` of every conversion none of whose deliveries may still be sent;
+    returns how many. One statement: the partial index ``ix_conversions_sealed`` holds
+    only the conversions that still have sealed values, and each is checked on the
+    deliveries' (conversion_id, destination) index."""
+    unsettled = (
+        sa.select(deliveries.c.id)
+        .where(deliveries.c.conversion_id == conversions.c.id, deliveries.c.state.in_(UNSETTLED))
+        .exists()
+    )
+    result = connection.execute(
+        conversions.update()
+        .where(conversions.c.sealed.is_not(None), ~unsettled)
+        .values(sealed=None)
+    )
+    return result.rowcount
+
+
 #: states an operator may send again with ``convsync retry``
 REQUEUABLE = frozenset({DeliveryState.REJECTED, DeliveryState.DEFERRED, DeliveryState.UNCERTAIN})
 

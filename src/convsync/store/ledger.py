@@ -264,6 +264,14 @@ class Ledger:
             claims.apply(connection, transitions, run_id=run_id, now=now)
             upload_store.record_uploads(connection, uploads, run_id=run_id, now=now)
 
+    def drop_settled_signals(self, now: datetime) -> int:
+        """Forget the sealed match signals (IP addresses, user agents, session
+        attributes) of every conversion whose deliveries are all settled: none pending,
+        sending or deferred. Returns how many conversions had them."""
+        _aware(now)
+        with self._write() as connection:
+            return claims.drop_settled_signals(connection)
+
     # --- reconcile step and tokens ---------------------------------------------------
 
     def due_uploads(self, *, destination: str, now: datetime) -> list[UploadRecord]:

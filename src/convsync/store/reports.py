@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from convsync.model import DeliveryState
-from convsync.store.schema import conversions, deliveries, record_rejections
+from convsync.store.schema import conversions, deliveries, record_rejections, uploads
 
 _S = DeliveryState
 
@@ -119,10 +119,11 @@ def funnel(connection: Connection, since: datetime) -> list[FunnelRow]:
 
 @dataclass(frozen=True, slots=True)
 class FailureRow:
-    """A delivery that is rejected, deferred, uncertain or unmatched, or a source row that could
-    not become a conversion (``kind="record"``: source, origin, column, reason)."""
+    """A delivery that is rejected, deferred, uncertain or unmatched, a source row that could
+    not become a conversion (``kind="record"``: source, origin, column, reason), or an upload
+    the platform processed with problems (``kind="upload"``: its id, rows, explanation)."""
 
-    kind: Literal["delivery", "record"]
+    kind: Literal["delivery", "record", "upload"]
     at: datetime  # the delivery's updated_at, or when the record problem was last seen
     code: str | None
     message: str | None  # the platform's message, or the record rejection's reason
@@ -140,6 +141,9 @@ class FailureRow:
     origin: str | None = None
     column: str | None = None
     record_id: str | None = None
+    # uploads
+    upload: str | None = None
+    rows: int | None = None
 
 
 _FAILED = (_S.REJECTED.value, _S.DEFERRED.value, _S.UNCERTAIN.value, _S.UNMATCHED.value)
@@ -206,6 +210,29 @@ def failures(connection: Connection, since: datetime, limit: int) -> list[Failur
             record_id=row.record_id,
         )
         for row in connection.execute(record_query)
+    )
+    upload_query = (
+        sa.select(uploads)
+        .where(
+            uploads.c.final.is_(True),
+            uploads.c.message.is_not(None),
+            uploads.c.updated_at >= since,
+        )
+        .order_by(uploads.c.updated_at.desc(), uploads.c.id.desc())
+        .limit(limit)
+    )
+    out.extend(
+        FailureRow(
+            kind="upload",
+            at=row.updated_at,
+            code=row.status,
+            message=row.message,
+            destination=row.destination,
+            upload=row.external_id,
+            rows=row.rows,
+        )
+        for row in connection.execute(upload_query)
+        if not (row.details or {}).get("verdict")  # its rows are listed themselves
     )
     # stable sort: within one moment, deliveries first, each kind newest id first
     out.sort(key=lambda failure: failure.at, reverse=True)

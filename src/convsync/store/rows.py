@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from convsync import sealing
 from convsync.model import (
     Adjustment,
     AdjustmentKind,
@@ -88,6 +89,7 @@ CONVERSION_VALUE_COLUMNS = (
     "ids",
     "consent",
     "attributes",
+    "sealed",
     "recorded_at",
     "run_id",
 )
@@ -104,12 +106,14 @@ def conversion_values(
 
     ``occurred_at`` converts the moment for the statement (the column type's bind
     processor for a driver-level insert, identity for a Core one); ``recorded_at`` is
-    passed already in that form, being the same for a whole chunk.
+    passed already in that form, being the same for a whole chunk. Attributes that
+    are personal data go to ``sealed``, encrypted (see ``convsync.sealing``).
     """
     offset = conversion.occurred_at.utcoffset()
     if offset is None:
         raise ValueError(f"conversion {conversion.key} has a naive occurred_at")
     value = conversion.value
+    plain, sealed = sealing.split(conversion.attributes)
     return (
         conversion.key,
         conversion.source,
@@ -122,7 +126,8 @@ def conversion_values(
         conversion.currency,
         json.dumps(conversion.ids.as_dict(), separators=(",", ":")),
         conversion.consent,
-        _attributes_json(conversion.attributes),
+        _attributes_json(plain),
+        sealed,
         recorded_at,
         run_id,
     )
@@ -159,7 +164,12 @@ def conversion_from_row(row: Mapping[Any, Any], prefix: str = "c_") -> Conversio
     occurred_utc: datetime = row[f"{prefix}occurred_at"]
     zone = UTC if offset_min == 0 else timezone(timedelta(minutes=offset_min))
     value: str | None = row[f"{prefix}value"]
-    attributes: str | None = row[f"{prefix}attributes"]
+    plain: str | None = row[f"{prefix}attributes"]
+    sealed: str | None = row[f"{prefix}sealed"]
+    attributes: dict[str, str] | None = None if plain is None else json.loads(plain)
+    if sealed is not None:
+        # values that can no longer be opened (another process's key) are left out
+        attributes = {**(attributes or {}), **sealing.unseal(sealed)} or None
     return Conversion(
         key=row[f"{prefix}key"],
         source=row[f"{prefix}source"],
@@ -171,7 +181,7 @@ def conversion_from_row(row: Mapping[Any, Any], prefix: str = "c_") -> Conversio
         currency=row[f"{prefix}currency"],
         ids=Identifiers.from_dict(json.loads(row[f"{prefix}ids"])),
         consent=row[f"{prefix}consent"],
-        attributes=None if attributes is None else json.loads(attributes),
+        attributes=attributes,
     )
 
 

@@ -120,10 +120,21 @@ conversions = sa.Table(
     sa.Column("adjustment", STATE, nullable=True),
     # record fields a destination keeps (custom variables, call details), JSON
     sa.Column("attributes", sa.Text, nullable=True),
+    # the kept fields that are personal data (IP address, user agent, session
+    # attributes: ``convsync.sealing.SEALED_FIELDS``), as one encrypted token; set to
+    # NULL once the conversion's deliveries are settled
+    sa.Column("sealed", sa.Text, nullable=True),
     sa.UniqueConstraint("key", name="uq_conversions_key"),
     sa.Index("ix_conversions_goal", "goal"),
     sa.Index("ix_conversions_recorded_at", "recorded_at"),
     sa.Index("ix_conversions_adjusts_id", "adjusts_id"),
+    # only the conversions that still hold sealed values: what drop_settled_signals reads
+    sa.Index(
+        "ix_conversions_sealed",
+        "id",
+        sqlite_where=sa.text("sealed IS NOT NULL"),
+        postgresql_where=sa.text("sealed IS NOT NULL"),
+    ),
 )
 
 deliveries = sa.Table(
@@ -241,7 +252,7 @@ leases = sa.Table(
 )
 
 #: uploads a platform processes after answering (Metrica): followed up by the reconcile
-#: step until final; their deliveries share ``batch_id``
+#: step until final; their deliveries share ``batch_id`` (or ``delivery_ids`` names them)
 uploads = sa.Table(
     "uploads",
     metadata,
@@ -258,6 +269,8 @@ uploads = sa.Table(
     sa.Column("run_id", TOKEN, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # the deliveries the upload carried (JSON list), when not the whole batch
+    sa.Column("delivery_ids", sa.Text, nullable=True),
     sa.UniqueConstraint("destination", "batch_id", name="uq_uploads_destination_batch_id"),
     sa.Index("ix_uploads_due", "destination", "final", "next_check_at"),
 )

@@ -3,6 +3,7 @@ tokens destinations keep between runs. Functions run inside the Ledger's transac
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -12,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from convsync.model import DeliveryState, Transition, UploadRecord
 from convsync.store.claims import apply
-from convsync.store.rows import upsert_insert
+from convsync.store.rows import ID, batches, one_of, upsert_insert
 from convsync.store.schema import deliveries, tokens, uploads
 
 _VERDICTS = frozenset({DeliveryState.MATCHED, DeliveryState.UNMATCHED})
@@ -43,6 +44,7 @@ def record_uploads(
                 "run_id": run_id,
                 "created_at": now,
                 "updated_at": now,
+                "delivery_ids": _ids_json(r.delivery_ids),
             }
             for r in records
         ],
@@ -80,32 +82,50 @@ def update_uploads(
     connection: Connection, records: Sequence[UploadRecord], *, run_id: str, now: datetime
 ) -> None:
     """Write what the platform said of each upload; a verdict moves every delivered row
-    of its batch to matched or unmatched."""
+    of its batch to matched or unmatched (of those goals, and of those deliveries, when
+    the record or the upload as recorded names them)."""
     for r in records:
-        connection.execute(
+        if r.verdict is not None and r.verdict not in _VERDICTS:
+            raise ValueError(f"an upload's verdict is matched or unmatched, not {r.verdict}")
+        recorded = connection.execute(
             uploads.update()
             .where(uploads.c.destination == r.destination, uploads.c.batch_id == r.batch_id)
             .values(
                 status=r.status,
-                details=dict(r.details),
+                # the verdict is noted, so that `failures` does not list an upload whose
+                # rows it already lists (unmatched, with the same explanation)
+                details={**r.details, **({"verdict": r.verdict.value} if r.verdict else {})},
                 message=r.message,
                 final=r.final,
                 next_check_at=r.next_check_at,
                 updated_at=now,
             )
-        )
+            .returning(uploads.c.delivery_ids)
+        ).scalar_one_or_none()
         if r.verdict is None:
             continue
-        if r.verdict not in _VERDICTS:
-            raise ValueError(f"an upload's verdict is matched or unmatched, not {r.verdict}")
         query = sa.select(deliveries.c.id).where(
             deliveries.c.destination == r.destination,
-            deliveries.c.batch_id == (r.rows_batch or r.batch_id),
             deliveries.c.state == DeliveryState.DELIVERED.value,
         )
         if r.rows_goals:
             query = query.where(deliveries.c.goal.in_(r.rows_goals))
-        ids = connection.execute(query).scalars()
+        # the rows the upload carried, when it names them (one claimed batch may be sent
+        # as several uploads: Google's requests); a record built afresh still judges only
+        # those; otherwise every delivered row of its batch
+        named = r.delivery_ids or _ids(recorded)
+        if not named:
+            query = query.where(deliveries.c.batch_id == (r.rows_batch or r.batch_id))
+        if named:
+            ids = [
+                delivery_id
+                for batch in batches(connection, sorted(set(named)))
+                for delivery_id in connection.execute(
+                    query.where(one_of(connection, deliveries.c.id, batch, ID))
+                ).scalars()
+            ]
+        else:
+            ids = list(connection.execute(query).scalars())
         unmatched = r.verdict is DeliveryState.UNMATCHED
         apply(
             connection,
@@ -134,7 +154,16 @@ def _record(row: Mapping[Any, Any]) -> UploadRecord:
         message=row["message"],
         final=bool(row["final"]),
         next_check_at=row["next_check_at"],
+        delivery_ids=_ids(row["delivery_ids"]),
     )
+
+
+def _ids_json(ids: Sequence[int]) -> str | None:
+    return json.dumps(list(ids), separators=(",", ":")) if ids else None
+
+
+def _ids(text: str | None) -> tuple[int, ...]:
+    return () if text is None else tuple(int(i) for i in json.loads(text))
 
 
 def load_token(connection: Connection, name: str) -> dict[str, Any] | None:

@@ -51,7 +51,7 @@ def ids(**values: str) -> Identifiers:
 
 @pytest.fixture
 def destination() -> GoogleAdsDestination:
-    config = GoogleAdsConfig(type="google_ads", customer_id="123-456-7890")
+    config = GoogleAdsConfig(type="google_ads", api="google_ads_api", customer_id="123-456-7890")
     return GoogleAdsDestination("google", config)
 
 

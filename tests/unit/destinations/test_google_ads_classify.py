@@ -121,6 +121,11 @@ EXPECTED: dict[tuple[str, str], tuple[Verdict, str, timedelta | None]] = {
     ),
     ("header_error", "*"): (Verdict.UNAVAILABLE, "invalid_header", None),
     ("quota_error", "ACCESS_PROHIBITED"): (Verdict.UNAVAILABLE, "access_prohibited", None),
+    ("not_allowlisted_error", "CUSTOMER_NOT_ALLOWLISTED_FOR_THIS_FEATURE"): (
+        Verdict.UNAVAILABLE,
+        "not_allowlisted",
+        None,
+    ),
 }
 
 

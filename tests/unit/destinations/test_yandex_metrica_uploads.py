@@ -10,12 +10,7 @@ from typing import Any
 import pytest
 
 from convsync.destinations.yandex_metrica.client import Uploading
-from convsync.destinations.yandex_metrica.uploads import (
-    CHECK_DELAYS,
-    GIVE_UP_AFTER,
-    follow_up,
-    new_record,
-)
+from convsync.destinations.yandex_metrica.uploads import SCHEDULE, follow_up, new_record
 from convsync.model import DeliveryState, UploadRecord
 
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
@@ -69,9 +64,10 @@ def test_checks_back_off_to_six_hours_and_give_up_after_three_days() -> None:
         if not current.final:
             assert current.next_check_at is not None
             waits.append(current.next_check_at - now)
-    assert waits[:5] == [*CHECK_DELAYS[1:], CHECK_DELAYS[-1]]
+    delays = SCHEDULE.delays
+    assert waits[:5] == [*delays[1:], delays[-1]]
     assert max(waits) == timedelta(hours=6)
-    assert now == NOW + GIVE_UP_AFTER
+    assert now == NOW + SCHEDULE.give_up_after
     assert current.status == "UNKNOWN" and current.verdict is None
     assert current.message is not None and "after 3 days (last status UPLOADED)" in current.message
     assert current.details["checks"] == len(waits) + 1

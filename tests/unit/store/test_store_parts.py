@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -112,6 +113,37 @@ def test_conversion_values_and_back() -> None:
     back = conversion_from_row(row)
     assert back == original
     assert back.occurred_at.utcoffset() == original.occurred_at.utcoffset()
+
+
+def test_conversion_values_seal_match_signals_and_read_them_back() -> None:
+    signals = {"ip_address": "198.51.100.9", "user_agent": "Mozilla/5.0 Test"}
+    original = Conversion(
+        key="k",
+        source="shop",
+        record_id="17",
+        goal="purchase",
+        order_id="A-17",
+        occurred_at=datetime(2026, 3, 1, 9, 30, tzinfo=UTC),
+        value=None,
+        currency=None,
+        ids=Identifiers(gclid="g"),
+        attributes={"plan": "gold", **signals},
+    )
+    values = conversion_values(original, occurred_at=lambda m: m, recorded_at=None, run_id="r")
+    row = {f"c_{name}": value for name, value in zip(CONVERSION_VALUE_COLUMNS, values, strict=True)}
+    assert row["c_attributes"] == '{"plan":"gold"}'
+    assert "198.51.100.9" not in row["c_sealed"] and "Mozilla" not in row["c_sealed"]
+    assert conversion_from_row(row) == original
+    # sealed values that can no longer be opened (another process's key) are left out
+    assert conversion_from_row({**row, "c_sealed": "gAAAA-not-ours"}).attributes == {"plan": "gold"}
+    # signals alone: no plain attributes at all, and once dropped, none to read back
+    only = conversion_values(
+        replace(original, attributes=signals), occurred_at=lambda m: m, recorded_at=None, run_id="r"
+    )
+    row = {f"c_{name}": value for name, value in zip(CONVERSION_VALUE_COLUMNS, only, strict=True)}
+    assert row["c_attributes"] is None
+    assert conversion_from_row(row).attributes == signals
+    assert conversion_from_row({**row, "c_sealed": None}).attributes is None
 
 
 def test_chunked() -> None:

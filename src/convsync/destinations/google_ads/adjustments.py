@@ -48,6 +48,26 @@ def build_conversion_adjustment(
             "adjust by its order id.",
         )
     restatement = _restatement_value(conversion, adjustment)
+    check_adjustment_timing(conversion, adjustment, now)
+
+    payload: dict[str, Any] = {
+        "adjustment_type": _ADJUSTMENT_TYPES[adjustment.kind],
+        "conversion_action": (
+            f"customers/{customer_id}/conversionActions/{target.conversion_action}"
+        ),
+        "order_id": conversion.order_id,
+        "adjustment_date_time": format_conversion_date_time(adjustment.adjusted_at),
+    }
+    if restatement is not None:
+        payload["restatement_value"] = restatement
+    return payload
+
+
+def check_adjustment_timing(conversion: Conversion, adjustment: Adjustment, now: datetime) -> None:
+    """An adjustment goes after its conversion, within 54 days of it, not from the future,
+    and once the conversion is 24 hours old (RowRejected / RowDeferred otherwise)."""
+    preflight.require_aware(adjustment.adjusted_at, "adjustment time")
+    preflight.require_aware(now, "now")
     if adjustment.adjusted_at <= conversion.occurred_at:
         raise RowRejected(
             "adjustment_precedes_conversion",
@@ -76,18 +96,6 @@ def build_conversion_adjustment(
             f"old; it will be sent after {preflight.format_moment(send_after)}.",
             send_after,
         )
-
-    payload: dict[str, Any] = {
-        "adjustment_type": _ADJUSTMENT_TYPES[adjustment.kind],
-        "conversion_action": (
-            f"customers/{customer_id}/conversionActions/{target.conversion_action}"
-        ),
-        "order_id": conversion.order_id,
-        "adjustment_date_time": format_conversion_date_time(adjustment.adjusted_at),
-    }
-    if restatement is not None:
-        payload["restatement_value"] = restatement
-    return payload
 
 
 def _restatement_value(conversion: Conversion, adjustment: Adjustment) -> dict[str, Any] | None:

@@ -206,6 +206,19 @@ RULES: dict[tuple[str, str], Rule] = {
     ("quota_error", "ACCESS_PROHIBITED"): Rule(
         Verdict.UNAVAILABLE, "access_prohibited", hint=_PROJECT_HINT
     ),
+    # Since 2026-06-15 offline conversion imports (EC4L included) are closed to developer
+    # tokens that did not import between 2025-12-17 and 2026-06-15; the route left open
+    # is the Data Manager API. Per row or for the request, it stops the destination.
+    ("not_allowlisted_error", "CUSTOMER_NOT_ALLOWLISTED_FOR_THIS_FEATURE"): Rule(
+        Verdict.UNAVAILABLE,
+        "not_allowlisted",
+        hint=(
+            "the Google Ads API takes offline conversion imports only from developer tokens "
+            "that imported before 2026-06-15; switch destinations.{destination} to api: "
+            "data_manager (the Data Manager API, open to every user: see the README's "
+            "Google section), and the pending conversions go there."
+        ),
+    ),
 }
 
 #: anything else: rejected with its own name as the code, never delivered

@@ -1,4 +1,6 @@
-"""Credentials and the official ``GoogleAdsClient`` for one destination and one run.
+"""Credentials for one Google destination and one run, and the official
+``GoogleAdsClient`` of the Google Ads API (the Data Manager API's client is made in
+``datamanager/transport.py`` from the same credentials).
 
 The client is built directly (never ``GoogleAdsClient.load_from_*``, which refresh the
 credentials while loading), and the credentials are refreshed once in ``connect``, so that
@@ -23,6 +25,7 @@ from pydantic import SecretStr
 
 from convsync.destinations.google_ads.api import API_VERSION
 from convsync.destinations.google_ads.config import (
+    API_SCOPES,
     ApplicationDefaultAuth,
     GoogleAdsConfig,
     OAuthRefreshTokenAuth,
@@ -34,7 +37,6 @@ from convsync.logging import REDACTED, register_secret
 if TYPE_CHECKING:
     from google.auth.credentials import Credentials
 
-SCOPES = ("https://www.googleapis.com/auth/adwords",)
 
 _SHOWN_MAX = 300
 
@@ -42,6 +44,7 @@ _SHOWN_MAX = 300
 def load_credentials(name: str, config: GoogleAdsConfig) -> Credentials:
     """The credentials of ``config.auth``, not refreshed yet (no network but for ADC)."""
     auth = config.auth
+    scopes = [API_SCOPES[config.api]]
     for secret in (config.developer_token, getattr(auth, "client_secret", None)):
         if secret is not None:
             register_secret(secret)
@@ -53,13 +56,13 @@ def load_credentials(name: str, config: GoogleAdsConfig) -> Credentials:
             client_id=auth.client_id,
             client_secret=auth.client_secret.get_secret_value(),
             token_uri=auth.token_uri,
-            scopes=list(SCOPES),
+            scopes=scopes,
         )
     if isinstance(auth, ServiceAccountAuth):
-        return _service_account(name, auth)
+        return _service_account(name, auth, scopes)
     assert isinstance(auth, ApplicationDefaultAuth)
     try:
-        credentials, _project = google.auth.default(scopes=list(SCOPES))
+        credentials, _project = google.auth.default(scopes=scopes)
     except auth_exceptions.DefaultCredentialsError as exc:
         raise DestinationUnavailable(
             "auth_not_found",
@@ -70,12 +73,12 @@ def load_credentials(name: str, config: GoogleAdsConfig) -> Credentials:
     return credentials
 
 
-def _service_account(name: str, auth: ServiceAccountAuth) -> Credentials:
+def _service_account(name: str, auth: ServiceAccountAuth, scopes: list[str]) -> Credentials:
     path = auth.key_file
     load = google.oauth2.service_account.Credentials.from_service_account_file
     try:
         credentials: Credentials = load(  # type: ignore[no-untyped-call]  # google-auth leaves this classmethod unannotated
-            path, scopes=list(SCOPES), subject=auth.impersonated_email
+            path, scopes=scopes, subject=auth.impersonated_email
         )
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
@@ -138,7 +141,8 @@ def _what_to_do(config: GoogleAdsConfig, exc: auth_exceptions.RefreshError) -> s
     if isinstance(auth, ServiceAccountAuth):
         return (
             "check that the key is not deleted or disabled in Google Cloud and, with "
-            "impersonated_email, that domain-wide delegation grants the adwords scope."
+            f"impersonated_email, that domain-wide delegation grants the {API_SCOPES[config.api]} "
+            "scope."
         )
     return "run `gcloud auth application-default login` again or fix the credentials file."
 

@@ -132,6 +132,12 @@ GoogleApi = Literal["data_manager", "google_ads_api"]
 DATA_MANAGER: GoogleApi = "data_manager"
 GOOGLE_ADS_API: GoogleApi = "google_ads_api"
 
+#: the OAuth scope of each API: what credentials ask for, and what a refresh token needs
+API_SCOPES: dict[str, str] = {
+    DATA_MANAGER: "https://www.googleapis.com/auth/datamanager",
+    GOOGLE_ADS_API: "https://www.googleapis.com/auth/adwords",
+}
+
 #: each API's own endpoint, the default of ``endpoint``
 DEFAULT_ENDPOINTS: dict[str, str] = {
     DATA_MANAGER: "datamanager.googleapis.com",

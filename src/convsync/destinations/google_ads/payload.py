@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from convsync.destinations import preflight
@@ -32,6 +33,8 @@ _CLICK_ID = re.compile(r"[A-Za-z0-9_-]*")
 _CLICK_ID_MIN, _CLICK_ID_MAX = 10, 1000
 
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
+#: ClickConversion's name of each hashed contact
+_CLICK_CONVERSION_CONTACT = {"email": "hashed_email", "phone": "hashed_phone_number"}
 _CONSENT_VALUES = ("GRANTED", "DENIED")
 
 
@@ -52,23 +55,66 @@ def build_click_conversion(
     conversion: Conversion, customer_id: str, target: GoogleAdsTarget, now: datetime
 ) -> dict[str, Any]:
     """The ClickConversion for one conversion; raises RowRejected / RowDeferred."""
-    preflight.require_aware(conversion.occurred_at, "conversion time")
-    preflight.require_aware(now, "now")
     click = click_id(conversion.ids)
-    identifiers = _user_identifiers(conversion.ids) if target.enhanced_for_leads else []
-    if click is None and not identifiers:
-        if target.enhanced_for_leads:
-            hint = " and no hashed e-mail or phone for enhanced conversions for leads."
-        elif has_hashed_contact(conversion.ids):
-            hint = "; turn on enhanced_for_leads for this goal to send it by e-mail or phone."
-        else:
-            hint = "."
-        raise RowRejected(
-            "no_identifier",
-            f"The conversion has no Google click id (gclid, gbraid or wbraid){hint}",
-        )
+    contacts = hashed_contacts(conversion.ids) if target.enhanced_for_leads else []
+    if click is None and not contacts:
+        raise no_identifier(conversion, target)
     if click is not None:
-        _check_click_id(*click)
+        check_click_id(*click)
+    value, currency = checked_order(conversion)
+    consent = _consent(conversion.consent)
+    check_conversion_time(conversion, now)
+
+    payload: dict[str, Any] = {
+        "conversion_action": (
+            f"customers/{customer_id}/conversionActions/{target.conversion_action}"
+        ),
+        "conversion_date_time": format_conversion_date_time(conversion.occurred_at),
+    }
+    if click is not None:
+        payload[click[0]] = click[1]
+    if value is not None:
+        payload["conversion_value"] = float(value)
+        payload["currency_code"] = currency
+    payload["order_id"] = conversion.order_id
+    if contacts:
+        payload["user_identifiers"] = [
+            {_CLICK_CONVERSION_CONTACT[kind]: digest} for kind, digest in contacts
+        ]
+    if consent is not None:
+        payload["consent"] = {"ad_user_data": consent}
+    variables = [
+        {
+            "conversion_custom_variable": (
+                f"customers/{customer_id}/conversionCustomVariables/{variable_id}"
+            ),
+            "value": value,
+        }
+        for variable_id, value in custom_variable_values(conversion, target)
+    ]
+    if variables:
+        payload["custom_variables"] = variables
+    return payload
+
+
+def no_identifier(conversion: Conversion, target: GoogleAdsTarget) -> RowRejected:
+    """The rejection of a conversion with nothing Google could match it by."""
+    if target.enhanced_for_leads:
+        hint = " and no hashed e-mail or phone for enhanced conversions for leads."
+    elif has_hashed_contact(conversion.ids):
+        hint = "; turn on enhanced_for_leads for this goal to send it by e-mail or phone."
+    else:
+        hint = "."
+    return RowRejected(
+        "no_identifier",
+        f"The conversion has no Google click id (gclid, gbraid or wbraid){hint}",
+    )
+
+
+def checked_order(conversion: Conversion) -> tuple[Decimal | None, str | None]:
+    """The order id, value and currency rules both Google APIs share: ``(value,
+    currency)`` to send, or RowRejected."""
+    preflight.require_aware(conversion.occurred_at, "conversion time")
     if not conversion.order_id:
         raise RowRejected(
             "missing_order_id",
@@ -84,7 +130,12 @@ def build_click_conversion(
             f"The conversion has a value ({preflight.decimal_text(value)}) but no currency; "
             "Google Ads needs the currency of every value (set `currency` on the goal).",
         )
-    consent = _consent(conversion.consent)
+    return value, currency
+
+
+def check_conversion_time(conversion: Conversion, now: datetime) -> None:
+    """Not older than any click Google could attribute it to, not in the future."""
+    preflight.require_aware(now, "now")
     preflight.check_not_older_than(
         conversion.occurred_at,
         now,
@@ -98,27 +149,6 @@ def build_click_conversion(
     )
     preflight.check_not_future(conversion.occurred_at, now, platform=PLATFORM)
 
-    payload: dict[str, Any] = {
-        "conversion_action": (
-            f"customers/{customer_id}/conversionActions/{target.conversion_action}"
-        ),
-        "conversion_date_time": format_conversion_date_time(conversion.occurred_at),
-    }
-    if click is not None:
-        payload[click[0]] = click[1]
-    if value is not None:
-        payload["conversion_value"] = float(value)
-        payload["currency_code"] = currency
-    payload["order_id"] = conversion.order_id
-    if identifiers:
-        payload["user_identifiers"] = identifiers
-    if consent is not None:
-        payload["consent"] = {"ad_user_data": consent}
-    variables = _custom_variables(conversion, customer_id, target)
-    if variables:
-        payload["custom_variables"] = variables
-    return payload
-
 
 def format_conversion_date_time(moment: datetime) -> str:
     """``2026-11-20 14:03:00+03:00``: the API's format, in the conversion's own offset."""
@@ -131,7 +161,7 @@ def format_conversion_date_time(moment: datetime) -> str:
     return f"{moment:%Y-%m-%d %H:%M:%S}{sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def _check_click_id(field: str, value: str) -> None:
+def check_click_id(field: str, value: str) -> None:
     code = f"unparseable_{field}"
     # one match for the usual, well-formed id; the character by character scan only
     # to name what is wrong
@@ -156,14 +186,14 @@ def _check_click_id(field: str, value: str) -> None:
         )
 
 
-def _user_identifiers(ids: Identifiers) -> list[dict[str, str]]:
-    """Hashed e-mail and phone for EC4L; the API takes at most 5, convsync has at most 2."""
-    out: list[dict[str, str]] = []
-    for field, key, what in (
-        ("email_sha256", "hashed_email", "e-mail"),
-        ("phone_sha256", "hashed_phone_number", "phone"),
+def hashed_contacts(ids: Identifiers) -> list[tuple[str, str]]:
+    """``[("email", sha256), ("phone", sha256)]`` — the hashes present, checked; the
+    APIs take more, convsync has at most these two."""
+    out: list[tuple[str, str]] = []
+    for kind, value, what in (
+        ("email", ids.email_sha256, "e-mail"),
+        ("phone", ids.phone_sha256, "phone"),
     ):
-        value: str | None = getattr(ids, field)
         if not value:
             continue
         if not _SHA256_HEX.fullmatch(value):
@@ -173,26 +203,21 @@ def _user_identifiers(ids: Identifiers) -> list[dict[str, str]]:
                 f"The hashed {what} is not a SHA-256 hex digest (64 characters 0-9, a-f), so it "
                 "is not sent: convsync never sends an e-mail or phone that is not hashed.",
             )
-        out.append({key: value.lower()})
+        out.append((kind, value.lower()))
     return out
 
 
-def _custom_variables(
-    conversion: Conversion, customer_id: str, target: GoogleAdsTarget
-) -> list[dict[str, str]]:
-    """The target's custom variables whose record field has a value, in config order
-    (a variable without a value is left out, not sent empty)."""
+def custom_variable_values(
+    conversion: Conversion, target: GoogleAdsTarget
+) -> list[tuple[str, str]]:
+    """``(variable, value)`` of the target's custom variables whose record field has a
+    value, in config order (a variable without a value is left out, not sent empty)."""
     attributes = conversion.attributes
     if not target.custom_variables or not attributes:
         return []
     return [
-        {
-            "conversion_custom_variable": (
-                f"customers/{customer_id}/conversionCustomVariables/{variable_id}"
-            ),
-            "value": value,
-        }
-        for variable_id, field in target.custom_variables.items()
+        (variable, value)
+        for variable, field in target.custom_variables.items()
         if (value := (attributes.get(field) or "").strip())
     ]
 

@@ -20,19 +20,23 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from convsync.destinations.followup import CheckSchedule
 from convsync.destinations.yandex_metrica.client import Uploading
 from convsync.model import DeliveryState, UploadRecord
 
 FINAL_STATUSES = frozenset({"PROCESSED", "LINKAGE_FAILURE"})
-#: wait before the first check, then after each check (the last one repeats)
-CHECK_DELAYS = (
-    timedelta(minutes=5),
-    timedelta(minutes=15),
-    timedelta(hours=1),
-    timedelta(hours=3),
-    timedelta(hours=6),
+#: wait before the first check, then after each check (the last one repeats); give up
+#: after 3 days
+SCHEDULE = CheckSchedule(
+    delays=(
+        timedelta(minutes=5),
+        timedelta(minutes=15),
+        timedelta(hours=1),
+        timedelta(hours=3),
+        timedelta(hours=6),
+    ),
+    give_up_after=timedelta(days=3),
 )
-GIVE_UP_AFTER = timedelta(days=3)
 GIVEN_UP = "UNKNOWN"
 
 _VISITOR_HINT = (
@@ -84,7 +88,7 @@ def new_record(
         status=uploading.status,
         rows=len(rows),
         details=details,
-        next_check_at=now if check_now else now + CHECK_DELAYS[0],
+        next_check_at=now if check_now else SCHEDULE.first_check(now),
     )
 
 
@@ -106,22 +110,18 @@ def follow_up(
     details["last_status"] = uploading.status
     if uploading.status in FINAL_STATUSES:
         return _judged(record, details, uploading.status, counter_id)
-    deadline = _uploaded_at(record, now) + GIVE_UP_AFTER
-    if now >= deadline:
+    next_check = SCHEDULE.next_check(checks, details, now)
+    if next_check is None:
         return _final(
             record,
             details,
             GIVEN_UP,
             f"Metrica had not finished processing upload {record.external_id} after "
-            f"{GIVE_UP_AFTER.days} days (last status {uploading.status}); convsync stopped "
-            "asking. Look the upload up in Metrica (counter settings → Upload data).",
+            f"{SCHEDULE.give_up_after.days} days (last status {uploading.status}); convsync "
+            "stopped asking. Look the upload up in Metrica (counter settings → Upload data).",
         )
-    delay = CHECK_DELAYS[min(checks, len(CHECK_DELAYS) - 1)]
     return dataclasses.replace(
-        record,
-        status=uploading.status,
-        details=details,
-        next_check_at=min(now + delay, deadline),
+        record, status=uploading.status, details=details, next_check_at=next_check
     )
 
 
@@ -230,13 +230,3 @@ def _final(
         rows_batch=rows_batch,
         rows_goals=rows_goals,
     )
-
-
-def _uploaded_at(record: UploadRecord, now: datetime) -> datetime:
-    text = record.details.get("uploaded_at")
-    if isinstance(text, str):
-        try:
-            return datetime.fromisoformat(text)
-        except ValueError:
-            pass
-    return now  # a record without it (written by hand): counted from now
