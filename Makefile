@@ -40,6 +40,7 @@ test: lint typecheck pytest
 bench: $(STAMP)
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/google_ads.py
+	$(BIN)/python bench/google_data_manager.py
 	$(BIN)/python bench/metrica.py
 	$(BIN)/python bench/vk_ads.py
 	$(BIN)/python bench/sql_source.py

@@ -17,44 +17,26 @@ ratio of the baseline's.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from common import order_conversion, timed_sync
+from common import (
+    fake_process,
+    google_config,
+    google_env,
+    order_conversion,
+    serve,
+    timed_sync,
+    write_orders,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the tests package holds the fake
-
-CONFIG = """\
-timezone: UTC
-sources:
-  shop: {type: csv, path: orders.csv, id: order_id, time: created_at,
-         fields: {status: status, value: total, gclid: gclid}}
-destinations:
-  google:
-    type: google_ads
-    api: google_ads_api
-    customer_id: "1234567890"
-    endpoint: "${G_ENDPOINT}"
-    auth: {client_id: "${G_ID}", client_secret: "${G_SECRET}", refresh_token: "${G_REFRESH}",
-           token_uri: "${G_TOKEN_URI}"}
-goals:
-  purchase:
-    source: shop
-    when: {status: paid}
-    value: value
-    currency: RUB
-    send: {google: {conversion_action: 987654321}}
-"""
 
 
 def serve_fake(latency: float) -> None:
@@ -62,63 +44,16 @@ def serve_fake(latency: float) -> None:
     from tests.google_ads_fake import fake_google_ads
 
     with fake_google_ads(latency=latency) as fake:
-        print(json.dumps({"endpoint": fake.endpoint, "auth": fake.oauth.oauth_client()}))
-        sys.stdout.flush()
-        for line in sys.stdin:
-            if line.strip() == "stats":
-                calls = fake.calls_of("UploadClickConversions")
-                stats = {
-                    "requests": len(calls),
-                    "rows": sum(len(c.rows) for c in calls),
-                    "stored": len(fake.state.conversions),
-                }
-                print(json.dumps(stats))
-                sys.stdout.flush()
 
+        def stats(_command: str) -> dict[str, int]:
+            calls = fake.calls_of("UploadClickConversions")
+            return {
+                "requests": len(calls),
+                "rows": sum(len(c.rows) for c in calls),
+                "stored": len(fake.state.conversions),
+            }
 
-@contextmanager
-def fake_process(latency: float) -> Iterator[tuple[dict[str, Any], subprocess.Popen[str]]]:
-    child = subprocess.Popen(
-        [sys.executable, __file__, "--serve-fake", str(latency)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert child.stdout is not None
-    assert child.stdin is not None
-    try:
-        yield json.loads(child.stdout.readline()), child
-    finally:
-        child.stdin.close()
-        child.wait(30)
-
-
-def stats_of(child: subprocess.Popen[str]) -> dict[str, int]:
-    assert child.stdin is not None
-    assert child.stdout is not None
-    child.stdin.write("stats\n")
-    child.stdin.flush()
-    return dict(json.loads(child.stdout.readline()))
-
-
-def env_of(info: dict[str, Any]) -> dict[str, str]:
-    auth = info["auth"]
-    return {
-        "G_ENDPOINT": info["endpoint"],
-        "G_ID": auth["client_id"],
-        "G_SECRET": auth["client_secret"],
-        "G_REFRESH": auth["refresh_token"],
-        "G_TOKEN_URI": auth["token_uri"],
-    }
-
-
-def write_orders(path: Path, n: int, now: datetime) -> None:
-    start = now - timedelta(days=5)
-    with path.open("w", encoding="utf-8") as out:
-        out.write("order_id,created_at,status,total,gclid\n")
-        for i in range(n):
-            at = (start + timedelta(seconds=i)).strftime("%Y-%m-%d %H:%M:%S")
-            out.write(f"A-{i},{at},paid,1500.50,EAIaIQobChMI{i:012d}\n")
+        serve({"endpoint": fake.endpoint, "auth": fake.oauth.oauth_client()}, stats)
 
 
 def baseline(workdir: Path, env: dict[str, str], n: int) -> float:
@@ -179,14 +114,16 @@ def main() -> None:
     for latency in args.latency:
         with tempfile.TemporaryDirectory(prefix="convsync-bench-google-") as tmp:
             workdir = Path(tmp)
-            (workdir / "convsync.yaml").write_text(CONFIG, encoding="utf-8")
+            (workdir / "convsync.yaml").write_text(
+                google_config("google_ads_api"), encoding="utf-8"
+            )
             write_orders(workdir / "orders.csv", n, datetime.now(UTC))
-            with fake_process(latency) as (info, child):
-                base = baseline(workdir, env_of(info), n)
-                base_stats = stats_of(child)
-            with fake_process(latency) as (info, child):
-                seconds, counts = sync(workdir, env_of(info))
-                sync_stats = stats_of(child)
+            with fake_process(__file__, str(latency)) as (info, ask):
+                base = baseline(workdir, google_env(info), n)
+                base_stats = ask("stats")
+            with fake_process(__file__, str(latency)) as (info, ask):
+                seconds, counts = sync(workdir, google_env(info))
+                sync_stats = ask("stats")
         assert counts.get("delivered") == n == sync_stats["stored"], (counts, sync_stats)
         for phase, took, stats in (("baseline", base, base_stats), ("sync", seconds, sync_stats)):
             print(

@@ -24,19 +24,16 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
-import subprocess
 import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from common import order_conversion
+from common import fake_process, order_conversion, serve, write_orders
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the tests package holds the fake
@@ -68,52 +65,17 @@ def serve_fake() -> None:
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     with fake_metrica() as fake:
-        print(json.dumps({"url": fake.url, "token": fake.token}))
-        sys.stdout.flush()
-        for line in sys.stdin:
-            command = line.strip()
+
+        def answer(command: str) -> dict[str, Any]:
             if command == "process":
                 fake.process()
             counts: dict[str, int] = {}
             for call in fake.calls:
                 counts[call.endpoint] = counts.get(call.endpoint, 0) + 1
             rows = sum(len(u.lines) for u in fake.uploads.values())
-            print(json.dumps({"requests": counts, "rows": rows, "uploads": len(fake.uploads)}))
-            sys.stdout.flush()
+            return {"requests": counts, "rows": rows, "uploads": len(fake.uploads)}
 
-
-@contextmanager
-def fake_process() -> Iterator[tuple[dict[str, Any], Callable[[str], dict[str, Any]]]]:
-    child = subprocess.Popen(
-        [sys.executable, __file__, "--serve-fake"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert child.stdin is not None
-    assert child.stdout is not None
-
-    def ask(command: str) -> dict[str, Any]:
-        assert child.stdin is not None
-        assert child.stdout is not None
-        child.stdin.write(command + "\n")
-        child.stdin.flush()
-        return dict(json.loads(child.stdout.readline()))
-
-    try:
-        yield json.loads(child.stdout.readline()), ask
-    finally:
-        child.stdin.close()
-        child.wait(30)
-
-
-def write_orders(path: Path, n: int, now: datetime) -> None:
-    start = now - timedelta(days=2)
-    with path.open("w", encoding="utf-8") as out:
-        out.write("order_id,created_at,status,total,ym_uid\n")
-        for i in range(n):
-            at = (start + timedelta(seconds=i)).strftime("%Y-%m-%d %H:%M:%S")
-            out.write(f"A-{i},{at},paid,1500.50,{1700000000000000000 + i}\n")
+        serve({"url": fake.url, "token": fake.token}, answer)
 
 
 def outbound_rows(destination: Any, n: int, now: datetime) -> list[Any]:
@@ -221,7 +183,7 @@ def main() -> None:
     n = args.conversions
     now = datetime.now(UTC)
     with (
-        fake_process() as (info, ask),
+        fake_process(__file__) as (info, ask),
         tempfile.TemporaryDirectory(prefix="convsync-bench-metrica-") as tmp,
     ):
         config = MetricaConfig(
@@ -262,7 +224,7 @@ def main() -> None:
 
         workdir = Path(tmp)
         (workdir / "convsync.yaml").write_text(CONFIG, encoding="utf-8")
-        write_orders(workdir / "orders.csv", n, now)
+        write_orders(workdir / "orders.csv", n, now, column="ym_uid", value="17{i:017d}", days=2)
         sync_runs(workdir, {"M_TOKEN": info["token"], "M_URL": info["url"]}, ask)
 
 

@@ -20,19 +20,15 @@ and prints events/s, the fake's most requests in flight and the ratio to the bas
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from common import order_conversion, timed_sync
+from common import fake_process, order_conversion, serve, timed_sync
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the tests package holds the fake
@@ -61,48 +57,15 @@ def serve_fake(latency: float) -> None:
 
     with fake_vk() as fake:
         fake.tracker.latency = latency
-        print(json.dumps({"tracker_url": fake.tracker_url}), flush=True)
-        for line in sys.stdin:
-            command = line.strip()
-            if command == "stats":
-                print(
-                    json.dumps(
-                        {
-                            "hits": len(fake.tracker.hits),
-                            "max_in_flight": fake.tracker.max_in_flight,
-                        }
-                    ),
-                    flush=True,
-                )
-            elif command == "reset":
+
+        def answer(command: str) -> dict[str, int]:
+            if command == "reset":
                 fake.tracker.hits.clear()
                 fake.tracker.max_in_flight = 0
-                print("{}", flush=True)
+                return {}
+            return {"hits": len(fake.tracker.hits), "max_in_flight": fake.tracker.max_in_flight}
 
-
-@contextmanager
-def fake_process(latency: float) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    child = subprocess.Popen(
-        [sys.executable, __file__, "--serve-fake", str(latency)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert child.stdin is not None
-    assert child.stdout is not None
-    try:
-        yield json.loads(child.stdout.readline())["tracker_url"], child
-    finally:
-        child.stdin.close()
-        child.wait(30)
-
-
-def ask(child: subprocess.Popen[str], command: str) -> dict[str, int]:
-    assert child.stdin is not None
-    assert child.stdout is not None
-    child.stdin.write(command + "\n")
-    child.stdin.flush()
-    return dict(json.loads(child.stdout.readline()))
+        serve({"tracker_url": fake.tracker_url}, answer)
 
 
 def urls(tracker: str, n: int, start: int = 0) -> list[str]:
@@ -202,12 +165,10 @@ def main() -> None:
     )
     with (
         tempfile.TemporaryDirectory(prefix="convsync-bench-vk-") as tmp,
-        fake_process(latency) as (
-            tracker,
-            child,
-        ),
+        fake_process(__file__, str(latency)) as (info, ask),
     ):
         workdir = Path(tmp)
+        tracker = info["tracker_url"]
         base = 0.0
         phases: list[tuple[str, int, Any]] = [
             ("baseline", n, lambda: baseline(tracker, n, concurrency)),
@@ -220,9 +181,9 @@ def main() -> None:
             ),
         ]
         for name, events, run in phases:
-            ask(child, "reset")
+            ask("reset")
             seconds = run()
-            stats = ask(child, "stats")
+            stats = ask("stats")
             assert stats["hits"] == events, stats
             base = base or seconds / events
             ratio = (seconds / events) / base

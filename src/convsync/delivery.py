@@ -122,6 +122,9 @@ class DeliveryWorker:
     def run(self) -> DestinationStats:
         try:
             self.dest.connect()
+            # what the platform said of earlier uploads first: an adjustment waits for its
+            # conversion to be processed there, and a verdict learnt now lets it go now
+            answering = self.dest.reconciles and not self.stop.is_set() and self._reconcile()
             self._recover()
             if self.dest.max_in_flight > 1:
                 self._deliver_overlapped(self.dest.max_in_flight)
@@ -131,7 +134,8 @@ class DeliveryWorker:
                     if not rows:
                         break
                     self._deliver(rows, False)
-            if self.dest.reconciles and not self.stop.is_set():
+            # and what became due during the run: an upload a recovery found is asked at once
+            if answering and not self.stop.is_set():
                 self._reconcile()
         except DestinationUnavailable as exc:
             self.stats.stopped = f"{exc.code}: {exc.message}"
@@ -169,13 +173,14 @@ class DeliveryWorker:
             for future in in_flight:
                 future.result()  # the first failure of the batches still in flight
 
-    def _reconcile(self) -> None:
+    def _reconcile(self) -> bool:
         """Ask the platform about uploads of earlier batches that are not final yet; an
-        upload not due yet is asked a later run (a run never waits for one)."""
+        upload not due yet is asked a later run (a run never waits for one). False when
+        the platform could not answer now (it is asked again next run)."""
         now = self.clock()
         due = self.ledger.due_uploads(destination=self.dest.name, now=now)
         if not due:
-            return
+            return True
         try:
             updates = self.dest.reconcile(due, now)
         except TransientError as exc:
@@ -185,7 +190,7 @@ class DeliveryWorker:
                 code=exc.code,
                 reason=str(exc),
             )
-            return
+            return False
         self.ledger.update_uploads(updates, run_id=self.run_id, now=self.clock())
         for update in updates:
             self.stats.uploads[update.status] += 1
@@ -198,6 +203,7 @@ class DeliveryWorker:
                     reason=update.message,
                     **dict(update.details),
                 )
+        return True
 
     def _claim_args(self) -> dict[str, Any]:
         return {
@@ -243,8 +249,11 @@ class DeliveryWorker:
                 for r in conversions
                 if r.delivery_id in states
             }
+            changed_at = self.clock()
             adjustments = [
-                dataclasses.replace(r, base_state=now_in[r.conversion.key])
+                dataclasses.replace(
+                    r, base_state=now_in[r.conversion.key], base_changed_at=changed_at
+                )
                 if r.conversion.key in now_in
                 else r
                 for r in adjustments

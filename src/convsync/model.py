@@ -223,8 +223,10 @@ class ClaimedDelivery:
     batch_id: str | None
     conversion: Conversion
     adjustment: Adjustment | None = None
-    #: for an adjustment: the state of the conversion's own delivery to this destination
+    #: for an adjustment: the state of the conversion's own delivery to this destination,
+    #: and when it last changed (delivered, matched …)
     base_state: DeliveryState | None = None
+    base_changed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

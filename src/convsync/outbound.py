@@ -14,6 +14,7 @@ from convsync.model import ClaimedDelivery, DeliveryState, OutboundRow, Transiti
 
 _SENT = frozenset({DeliveryState.DELIVERED, DeliveryState.MATCHED, DeliveryState.UNMATCHED})
 _NEVER_SENT = frozenset({DeliveryState.REJECTED, DeliveryState.SKIPPED})
+_PROCESSED = frozenset({DeliveryState.MATCHED, DeliveryState.UNMATCHED})
 
 
 def prepare(
@@ -74,6 +75,10 @@ def prepare(
                 )
             )
             continue
+        too_soon = _too_soon(row, now, dest.adjustment_delay)
+        if too_soon is not None:
+            transitions.append(too_soon)
+            continue
         outbound.append(
             OutboundRow(
                 row.delivery_id,
@@ -108,4 +113,29 @@ def _held_adjustment(row: ClaimedDelivery, retry_at: datetime) -> Transition | N
         f"the conversion this {what} changes is not delivered yet ({state}); "
         "the adjustment follows once it is",
         retry_at=retry_at,
+    )
+
+
+def _too_soon(row: ClaimedDelivery, now: datetime, delay: timedelta) -> Transition | None:
+    """Where the platform processes uploads later, an adjustment that can go still waits
+    ``delay`` after its conversion's delivery, so that it cannot overtake it there — unless
+    the platform already said it processed the conversion (matched or unmatched)."""
+    if row.adjustment is None or not delay or row.base_changed_at is None:
+        return None
+    if row.base_state in _PROCESSED:
+        return None
+    ready = row.base_changed_at + delay
+    if now >= ready:
+        return None
+    what = row.adjustment.kind.value
+    delivered = f"{row.base_changed_at:%Y-%m-%d %H:%M}"
+    hours = int(delay.total_seconds() // 3600)
+    return Transition(
+        row.delivery_id,
+        DeliveryState.DEFERRED,
+        "waiting_for_processing",
+        f"the conversion this {what} changes was delivered at {delivered} UTC and the "
+        f"platform takes up to {hours} hours to process it; the {what} follows then, so "
+        "that it cannot overtake its conversion",
+        retry_at=ready,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel
@@ -36,6 +36,9 @@ class Destination(ABC, Generic[ConfigT, TargetT]):
     max_in_flight: ClassVar[int] = 1
     #: the platform processes uploads later: the reconcile step calls ``reconcile``
     reconciles: ClassVar[bool] = False
+    #: an adjustment goes at the earliest this long after its conversion's delivery here
+    #: (a platform that processes uploads later must have the conversion first)
+    adjustment_delay: ClassVar[timedelta] = timedelta(0)
 
     def __init__(self, name: str, config: ConfigT) -> None:
         self.name = name

@@ -200,6 +200,7 @@ def claimed_select() -> sa.Select[Any]:
             conversions.c.recorded_at.label("c_recorded_at"),
             *_BASE_COLUMNS,
             _BASE_DELIVERY.c.state.label("b_state"),
+            _BASE_DELIVERY.c.updated_at.label("b_updated_at"),
         )
         .join_from(deliveries, conversions, deliveries.c.conversion_id == conversions.c.id)
         .outerjoin(_BASE, conversions.c.adjusts_id == _BASE.c.id)
@@ -217,12 +218,14 @@ def claimed_from_row(row: Mapping[Any, Any]) -> ClaimedDelivery:
     kind: str | None = row["c_adjustment"]
     if kind is None:
         conversion, adjustment, base_state = conversion_from_row(row), None, None
+        base_changed_at = None
     else:
         own = conversion_from_row(row)
         conversion = conversion_from_row(row, "b_")
         adjustment = Adjustment(AdjustmentKind(kind), row["c_recorded_at"], own.value, own.currency)
         state: str | None = row["b_state"]
         base_state = None if state is None else DeliveryState(state)
+        base_changed_at = row["b_updated_at"]
     return ClaimedDelivery(
         delivery_id=row["id"],
         destination=row["destination"],
@@ -233,6 +236,7 @@ def claimed_from_row(row: Mapping[Any, Any]) -> ClaimedDelivery:
         conversion=conversion,
         adjustment=adjustment,
         base_state=base_state,
+        base_changed_at=base_changed_at,
     )
 
 

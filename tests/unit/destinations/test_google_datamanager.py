@@ -182,15 +182,20 @@ def test_the_destination_keeps_the_signals_it_may_send() -> None:
     }
 
 
-def test_the_plan_shows_the_device_info_masked() -> None:
+def test_the_plan_shows_the_match_signals_masked() -> None:
     dest = dm(send_ip_address=True)
     event = dest.build(make_conversion(attributes=SIGNALS), PLAIN, NOW)
     shown = dest.shown_payload(event)
-    assert shown["ad_identifiers"]["landing_page_device_info"] == {
-        "ip_address": "<IPv4 address>",
-        "user_agent": "<user agent, 17 characters>",
+    assert shown["ad_identifiers"] == {
+        "gclid": GCLID,
+        "session_attributes": "<session attributes, 16 characters>",
+        "landing_page_device_info": {
+            "ip_address": "<IPv4 address>",
+            "user_agent": "<user agent, 17 characters>",
+        },
     }
-    assert "203.0.113.77" not in repr(shown)
+    for value in SIGNALS.values():
+        assert value not in repr(shown)
     assert event["ad_identifiers"]["landing_page_device_info"]["ip_address"] == "203.0.113.77"
 
 

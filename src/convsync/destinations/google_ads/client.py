@@ -23,7 +23,6 @@ import requests
 from google.auth import exceptions as auth_exceptions
 from pydantic import SecretStr
 
-from convsync.destinations.google_ads.api import API_VERSION
 from convsync.destinations.google_ads.config import (
     API_SCOPES,
     ApplicationDefaultAuth,
@@ -149,8 +148,11 @@ def _what_to_do(config: GoogleAdsConfig, exc: auth_exceptions.RefreshError) -> s
 
 def build_client(config: GoogleAdsConfig, credentials: Credentials) -> Any:
     """A ``GoogleAdsClient`` for the config (no network until a service is called)."""
-    # Imported here: the google-ads client module is heavy and unannotated.
+    # Imported here: the google-ads client module is heavy and unannotated, and the Data
+    # Manager API's destination shares this module without it.
     from google.ads.googleads.client import GoogleAdsClient  # type: ignore[import-untyped]  # no py.typed at the package root
+
+    from convsync.destinations.google_ads.api import API_VERSION
 
     developer_token = config.developer_token
     return GoogleAdsClient(

@@ -146,7 +146,7 @@ def call_error(
     """The error a failed call means when it names no row; ``None`` for an
     INVALID_ARGUMENT that names none either (the caller isolates the rows at fault)."""
     status = failure.status
-    said = f"the Data Manager API answered {failure.label}"
+    said = f"the Data Manager API answered {failure.label.rstrip('.')}"
     if AUTH_PLUGIN_FAILED in failure.message:
         # the access token expired during the run and could not be renewed
         refused = any(e in failure.message for e in ("invalid_grant", "invalid_client"))
@@ -183,7 +183,7 @@ def call_error(
         )
     if status == "INVALID_ARGUMENT":
         return None
-    return PermanentError(status.lower(), f"{said}.")
+    return PermanentError(status.lower(), f"{said}.")  # ``said`` ends without a stop
 
 
 def _quota_error(failure: CallFailure, said: str, now: datetime) -> ConvsyncError:

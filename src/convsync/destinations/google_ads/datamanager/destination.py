@@ -5,24 +5,25 @@ same event with a new value, and each request's processing results read back lat
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
-from typing import Any
-
-from google.api_core import exceptions as core_exceptions
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from convsync.destinations.base import Destination
-from convsync.destinations.google_ads import client as google_client
 from convsync.destinations.google_ads.config import GoogleAdsConfig, GoogleAdsTarget
-from convsync.destinations.google_ads.datamanager import classify, payload, status
-from convsync.destinations.google_ads.datamanager.failures import decode
-from convsync.destinations.google_ads.datamanager.ingest import BatchResult, BatchSender
-from convsync.destinations.google_ads.datamanager.transport import (
-    DEFAULT_TIMEOUT,
-    IngestionClient,
-)
+from convsync.destinations.google_ads.datamanager import payload, status
 from convsync.errors import DestinationUnavailable, TransientError
 from convsync.model import Adjustment, Conversion, OutboundRow, RowOutcome, UploadRecord
+
+# The network side (google-auth, gRPC, the client library) is imported where it is used:
+# a dry run builds payloads with this class and never touches it.
+if TYPE_CHECKING:
+    from convsync.destinations.google_ads.datamanager.ingest import BatchResult
+    from convsync.destinations.google_ads.datamanager.transport import IngestionClient
+
+#: seconds per request: 2,000 events take a few seconds
+DEFAULT_TIMEOUT = 120.0
 
 
 def _utc_now() -> datetime:
@@ -48,6 +49,9 @@ class DataManagerDestination(Destination[GoogleAdsConfig, GoogleAdsTarget]):
     #: gRPC channels are thread-safe; Google suggests up to 10 concurrent requests
     max_in_flight = 2
     reconciles = True
+    #: Google processes a request "within 24 hours": a restatement sent sooner could reach
+    #: it before its conversion (and be taken for the conversion, its value overwritten)
+    adjustment_delay = timedelta(hours=24)
 
     def __init__(self, name: str, config: GoogleAdsConfig) -> None:
         super().__init__(name, config)
@@ -59,6 +63,7 @@ class DataManagerDestination(Destination[GoogleAdsConfig, GoogleAdsTarget]):
         self.requests_made = 0
         self._client: IngestionClient | None = None
         self._uploads: list[UploadRecord] = []
+        self._uploads_lock = threading.Lock()  # batches are sent from two threads
         self._stopped: DestinationUnavailable | None = None
 
     # --- payloads (pure) ---
@@ -87,6 +92,9 @@ class DataManagerDestination(Destination[GoogleAdsConfig, GoogleAdsTarget]):
     def connect(self) -> None:
         """Get an access token and open the channel; bad credentials raise
         ``DestinationUnavailable`` (``auth_failed``, ``auth_key_file`` …) here, once."""
+        from convsync.destinations.google_ads import client as google_client
+        from convsync.destinations.google_ads.datamanager.transport import IngestionClient
+
         self.close()
         self._stopped = None
         credentials = google_client.load_credentials(self.name, self.config)
@@ -102,8 +110,9 @@ class DataManagerDestination(Destination[GoogleAdsConfig, GoogleAdsTarget]):
     def send(self, rows: Sequence[OutboundRow]) -> list[RowOutcome]:
         result = self._run(rows, validate_only=False)
         now = self.clock()
+        records: list[UploadRecord] = []
         for accepted in result.accepted:
-            self._uploads.extend(
+            records.extend(
                 status.new_records(
                     destination=self.name,
                     request_id=accepted.request_id,
@@ -115,6 +124,8 @@ class DataManagerDestination(Destination[GoogleAdsConfig, GoogleAdsTarget]):
                     now=now,
                 )
             )
+        with self._uploads_lock:
+            self._uploads.extend(records)
         return result.outcomes
 
     def validate(self, rows: Sequence[OutboundRow]) -> list[RowOutcome]:
@@ -129,13 +140,19 @@ class DataManagerDestination(Destination[GoogleAdsConfig, GoogleAdsTarget]):
         return super().recover(rows)
 
     def take_uploads(self) -> list[UploadRecord]:
-        taken, self._uploads = self._uploads, []
+        with self._uploads_lock:
+            taken, self._uploads = self._uploads, []
         return taken
 
     def reconcile(self, uploads_due: Sequence[UploadRecord], now: datetime) -> list[UploadRecord]:
         """One ``RetrieveRequestStatus`` per request (its records are the request's
         conversion actions); a transient failure ends the round (the rest is asked about
         next run)."""
+        from google.api_core import exceptions as core_exceptions
+
+        from convsync.destinations.google_ads.datamanager import classify
+        from convsync.destinations.google_ads.datamanager.failures import decode
+
         client = self._require()
         by_request: dict[str, list[UploadRecord]] = {}
         for record in uploads_due:
@@ -187,6 +204,8 @@ class DataManagerDestination(Destination[GoogleAdsConfig, GoogleAdsTarget]):
         }
 
     def _run(self, rows: Sequence[OutboundRow], *, validate_only: bool) -> BatchResult:
+        from convsync.destinations.google_ads.datamanager.ingest import BatchSender
+
         if self._stopped is not None:
             raise self._stopped
         client = self._require()

@@ -53,7 +53,6 @@ class Accepted:
 class BatchResult:
     outcomes: list[RowOutcome]
     accepted: list[Accepted] = field(default_factory=list)
-    requests: int = 0
     #: the destination stopped after some rows were settled (the others wait)
     stopped: DestinationUnavailable | None = None
 
@@ -92,7 +91,6 @@ class BatchSender:
         while queue:
             group = queue.popleft()
             for part in request.parts(payloads, group):
-                result.requests += 1
                 try:
                     response = self.send(
                         request.ingest_request(
@@ -114,7 +112,7 @@ class BatchSender:
                     )
                     if error is None:  # names no row: halve, or give the rows up
                         budget -= 1
-                        self._isolate(failure, part, rows, outcomes, queue, budget)
+                        self._isolate(failure, part, outcomes, queue, budget)
                         continue
                     self._end(error, outcomes, result)
                     queue.clear()
@@ -185,7 +183,6 @@ class BatchSender:
         self,
         failure: CallFailure,
         part: request.Part,
-        rows: Sequence[OutboundRow],
         outcomes: list[RowOutcome | None],
         queue: deque[tuple[int, ...]],
         budget: int,

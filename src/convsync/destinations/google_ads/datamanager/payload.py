@@ -236,18 +236,23 @@ def request_consent(config: GoogleAdsConfig) -> dict[str, str] | None:
 
 
 def shown(payload: dict[str, Any]) -> dict[str, Any]:
-    """The event as the dry-run plan shows it: the IP address and user agent masked (the
-    plan is shared and kept; they are personal data)."""
-    device = payload.get("ad_identifiers", {}).get("landing_page_device_info")
-    if not device:
+    """The event as the dry-run plan shows it: the match signals masked — the IP address,
+    the user agent and the session attributes (which hold the landing's user agent and
+    URL): the plan is shared and kept, and they are personal data."""
+    identifiers = payload.get("ad_identifiers")
+    if not identifiers:
         return payload
-    masked = dict(device)
-    if "ip_address" in masked:
-        version = ipaddress.ip_address(masked["ip_address"]).version
-        masked["ip_address"] = f"<IPv{version} address>"
-    if "user_agent" in masked:
-        masked["user_agent"] = f"<user agent, {len(masked['user_agent'])} characters>"
-    return {
-        **payload,
-        "ad_identifiers": {**payload["ad_identifiers"], "landing_page_device_info": masked},
-    }
+    masked = dict(identifiers)
+    session = masked.get("session_attributes")
+    if session:
+        masked["session_attributes"] = f"<session attributes, {len(session)} characters>"
+    device = masked.get("landing_page_device_info")
+    if device:
+        device = dict(device)
+        if "ip_address" in device:
+            version = ipaddress.ip_address(device["ip_address"]).version
+            device["ip_address"] = f"<IPv{version} address>"
+        if "user_agent" in device:
+            device["user_agent"] = f"<user agent, {len(device['user_agent'])} characters>"
+        masked["landing_page_device_info"] = device
+    return {**payload, "ad_identifiers": masked}

@@ -22,8 +22,6 @@ from convsync.pacing import WindowLimit
 if TYPE_CHECKING:
     from google.auth.credentials import Credentials
 
-#: seconds per IngestEvents call: 2,000 events take a few seconds
-DEFAULT_TIMEOUT = 120.0
 #: below IngestionService's 300 requests a minute per Cloud project (mutate and read
 #: quotas are separate), leaving room for other tools of the same project
 REQUESTS_PER_MINUTE = 280
@@ -37,7 +35,7 @@ class IngestionClient:
         credentials: Credentials,
         endpoint: str,
         *,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float,
         secrets: Sequence[str] = (),
     ) -> None:
         self.timeout = timeout
