@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -277,3 +277,25 @@ class UploadRecord:
     #: when given, the verdict's rows are only these deliveries (of that batch): one
     #: claimed batch may go as several requests, an upload record each
     delivery_ids: tuple[int, ...] = ()
+
+    def finished(
+        self,
+        status: str,
+        details: Mapping[str, Any],
+        message: str | None,
+        verdict: DeliveryState | None = None,
+        code: str | None = None,
+    ) -> UploadRecord:
+        """This upload made final: the platform's last status and counts, a message for
+        a person (capitalised), and the verdict on its rows (``code`` goes with
+        ``unmatched``); nothing more is asked about it."""
+        return replace(
+            self,
+            status=status,
+            details=details,
+            message=message[:1].upper() + message[1:] if message else None,
+            final=True,
+            next_check_at=None,
+            verdict=verdict,
+            verdict_code=code if verdict is DeliveryState.UNMATCHED else None,
+        )

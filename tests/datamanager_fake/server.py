@@ -17,11 +17,9 @@ faults, with errors in Google's shape (``errors``).
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent import futures
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,9 +34,8 @@ from google.ads.datamanager_v1 import (
 )
 from grpc_status import rpc_status
 
-from tests.google_ads_fake.oauth import DATAMANAGER_SCOPE, FakeTokenEndpoint
-from tests.google_ads_fake.tls import trusted_test_certificate
-from tests.hold import Hold
+from tests.google_ads_fake.grpc_server import GrpcFake
+from tests.google_ads_fake.oauth import DATAMANAGER_SCOPE
 
 from .errors import RequestFault, Violation, invalid_argument
 from .faults import (
@@ -81,7 +78,7 @@ class _Abort(Exception):
         self.fault = fault
 
 
-class FakeDataManager:
+class FakeDataManager(GrpcFake):
     def __init__(self, *, latency: float = 0.0, workers: int = 8) -> None:
         self.latency = latency
         self.state = DataManagerState()
@@ -94,16 +91,9 @@ class FakeDataManager:
         #: gclids that fail their request with a violation naming no event (field "events")
         self.unattributed_bad_gclids: set[str] = set()
         self.calls: list[Call] = []
-        self.oauth = FakeTokenEndpoint()
         self._faults: deque[Fault] = deque()
         self._status_faults: deque[RequestFault] = deque()
-        self._holds: deque[Hold] = deque()
-        self._all_holds: list[Hold] = []
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._executor = futures.ThreadPoolExecutor(workers, thread_name_prefix="fake-datamanager")
-        self._server = grpc.server(self._executor)
-        self._server.add_generic_rpc_handlers(
+        super().__init__(
             (
                 grpc.method_handlers_generic_handler(
                     SERVICE_NAME,
@@ -119,28 +109,10 @@ class FakeDataManager:
                         ),
                     },
                 ),
-            )
+            ),
+            workers=workers,
+            name="fake-datamanager",
         )
-        tls = trusted_test_certificate()
-        credentials = grpc.ssl_server_credentials([(tls.key_pem, tls.cert_pem)])
-        port = self._server.add_secure_port("127.0.0.1:0", credentials)
-        self.endpoint = f"127.0.0.1:{port}"
-
-    @property
-    def token_uri(self) -> str:
-        return self.oauth.token_uri
-
-    def start(self) -> None:
-        self.oauth.start()
-        self._server.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        for hold in self._all_holds:
-            hold.release()
-        self._server.stop(grace=None).wait()
-        self._executor.shutdown(wait=True)
-        self.oauth.stop()
 
     # --- scripting ---
 
@@ -153,15 +125,6 @@ class FakeDataManager:
         """Faults for the next RetrieveRequestStatus requests, one each, in order."""
         with self._lock:
             self._status_faults.extend(faults)
-
-    def hold_next(self) -> Hold:
-        """The next IngestEvents (not validate_only) that passes validation is stored,
-        then answered only on ``release()``."""
-        hold = Hold()
-        with self._lock:
-            self._holds.append(hold)
-            self._all_holds.append(hold)
-        return hold
 
     def process(self, request_id: str | None = None) -> list[str]:
         """Process every pending request (or the one ``request_id``), in arrival order;
@@ -268,11 +231,7 @@ class FakeDataManager:
             self.state.requests[call.request_id] = stored
             if self.auto_process:
                 process(self.state, stored)
-        with self._lock:
-            hold = self._holds.popleft() if self._holds else None
-        if hold is not None:
-            hold.accepted.set()
-            hold.released.wait(timeout=60)
+        self._hold_here()
         return IngestEventsResponse(request_id=call.request_id)
 
     def _status(self, call: Call) -> RetrieveRequestStatusResponse:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from tests.hold import Hold
+
 from .destination import destination_for
 from .faults import (
     Err,
@@ -15,7 +17,7 @@ from .faults import (
     unauthenticated,
     unavailable,
 )
-from .server import ADJUSTMENTS, CLICKS, CUSTOMER_ID, Call, FakeGoogleAds, Hold, fake_google_ads
+from .server import ADJUSTMENTS, CLICKS, CUSTOMER_ID, Call, FakeGoogleAds, fake_google_ads
 
 __all__ = [
     "ADJUSTMENTS",

@@ -16,10 +16,8 @@ through a manager), requires ``partial_failure``, keeps the account's state
 from __future__ import annotations
 
 import secrets
-import threading
 from collections import deque
 from collections.abc import Iterator
-from concurrent import futures
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,8 +25,6 @@ from typing import Any
 import grpc
 from google.ads.googleads.v26.services.types import conversion_adjustment_upload_service as adj
 from google.ads.googleads.v26.services.types import conversion_upload_service as up
-
-from tests.hold import Hold
 
 from .faults import (
     FAILURE_TRAILER,
@@ -40,9 +36,9 @@ from .faults import (
     failure,
     partial_failure_status,
 )
-from .oauth import SCOPE, FakeTokenEndpoint
+from .grpc_server import GrpcFake
+from .oauth import SCOPE
 from .state import AccountState
-from .tls import trusted_test_certificate
 
 SERVICES = "google.ads.googleads.v26.services"
 CLICKS = "UploadClickConversions"
@@ -77,22 +73,15 @@ class _Abort(Exception):
         self.fault = fault
 
 
-class FakeGoogleAds:
+class FakeGoogleAds(GrpcFake):
     def __init__(self, *, latency: float = 0.0, workers: int = 8) -> None:
         self.latency = latency
         self.state = AccountState()
         #: customer id → the manager that must be the login-customer-id (None: direct access)
         self.customers: dict[str, str | None] = {CUSTOMER_ID: None}
         self.calls: list[Call] = []
-        self.oauth = FakeTokenEndpoint()
         self._faults: deque[Fault] = deque()
-        self._holds: deque[Hold] = deque()
-        self._all_holds: list[Hold] = []
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._executor = futures.ThreadPoolExecutor(workers, thread_name_prefix="fake-ads")
-        self._server = grpc.server(self._executor)
-        self._server.add_generic_rpc_handlers(
+        super().__init__(
             (
                 grpc.method_handlers_generic_handler(
                     f"{SERVICES}.ConversionUploadService",
@@ -114,28 +103,10 @@ class FakeGoogleAds:
                         )
                     },
                 ),
-            )
+            ),
+            workers=workers,
+            name="fake-ads",
         )
-        tls = trusted_test_certificate()
-        credentials = grpc.ssl_server_credentials([(tls.key_pem, tls.cert_pem)])
-        port = self._server.add_secure_port("127.0.0.1:0", credentials)
-        self.endpoint = f"127.0.0.1:{port}"
-
-    @property
-    def token_uri(self) -> str:
-        return self.oauth.token_uri
-
-    def start(self) -> None:
-        self.oauth.start()
-        self._server.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        for hold in self._all_holds:
-            hold.release()
-        self._server.stop(grace=None).wait()
-        self._executor.shutdown(wait=True)
-        self.oauth.stop()
 
     # --- scripting ---
 
@@ -143,13 +114,6 @@ class FakeGoogleAds:
         """Faults for the next requests, one each, in order."""
         with self._lock:
             self._faults.extend(faults)
-
-    def hold_next(self) -> Hold:
-        hold = Hold()
-        with self._lock:
-            self._holds.append(hold)
-            self._all_holds.append(hold)
-        return hold
 
     def destination_config(self, **overrides: Any) -> dict[str, Any]:
         """A ``google_ads`` destination config (as YAML would give it) for this fake."""
@@ -220,11 +184,7 @@ class FakeGoogleAds:
                 )
         it = iter(natural)
         row_errors = [by_row[i] if i in by_row else next(it) for i in range(len(rows))]
-        with self._lock:
-            hold = self._holds.popleft() if self._holds else None
-        if hold is not None:
-            hold.accepted.set()
-            hold.released.wait(timeout=60)
+        self._hold_here()
         return self._respond(call, row_errors, scripted)
 
     def _respond(self, call: Call, row_errors: list[list[Err]], scripted: RowFaults) -> Any:

@@ -97,6 +97,19 @@ def _service_account(name: str, auth: ServiceAccountAuth, scopes: list[str]) -> 
     )
 
 
+def connected(name: str, config: GoogleAdsConfig) -> tuple[Credentials, list[str]]:
+    """The destination's credentials with a fresh access token, and every secret they
+    hold (the access token too), to scrub from any message; ``DestinationUnavailable``
+    for bad credentials."""
+    credentials = load_credentials(name, config)
+    refresh(name, config, credentials)
+    secrets = secrets_of(config)
+    token = getattr(credentials, "token", None)
+    if isinstance(token, str) and token:
+        secrets.append(token)
+    return credentials, secrets
+
+
 def refresh(name: str, config: GoogleAdsConfig, credentials: Credentials) -> None:
     """Get an access token now, so that bad credentials stop the destination up front."""
     secrets = secrets_of(config)

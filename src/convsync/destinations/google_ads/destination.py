@@ -87,12 +87,7 @@ class GoogleAdsDestination(Destination[GoogleAdsConfig, GoogleAdsTarget]):
         ``DestinationUnavailable`` (``auth_failed``, ``auth_key_file`` …) here, once."""
         self.close()
         self._quota_reset = None
-        credentials = google_client.load_credentials(self.name, self.config)
-        google_client.refresh(self.name, self.config, credentials)
-        secrets = google_client.secrets_of(self.config)
-        token = getattr(credentials, "token", None)
-        if isinstance(token, str) and token:
-            secrets.append(token)
+        credentials, secrets = google_client.connected(self.name, self.config)
         self._uploader = Uploader(
             google_client.build_client(self.config, credentials),
             self.config.customer_id,

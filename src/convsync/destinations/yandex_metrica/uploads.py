@@ -213,20 +213,12 @@ def _final(
     verdict: DeliveryState | None = None,
     code: str | None = None,
 ) -> UploadRecord:
-    rows_batch, rows_goals = None, ()
-    if details.get("mixed_batch"):
-        # the verdict names this kind's rows only: those of its goals, in the claim's batch
-        rows_batch = record.batch_id.removesuffix(CALLS_BATCH_SUFFIX)
-        rows_goals = tuple(details.get("goals", ()))
+    final = record.finished(status, details, message, verdict, code)
+    if not details.get("mixed_batch"):
+        return final
+    # the verdict names this kind's rows only: those of its goals, in the claim's batch
     return dataclasses.replace(
-        record,
-        status=status,
-        details=details,
-        message=message[:1].upper() + message[1:] if message else None,
-        final=True,
-        next_check_at=None,
-        verdict=verdict,
-        verdict_code=code if verdict is DeliveryState.UNMATCHED else None,
-        rows_batch=rows_batch,
-        rows_goals=rows_goals,
+        final,
+        rows_batch=record.batch_id.removesuffix(CALLS_BATCH_SUFFIX),
+        rows_goals=tuple(details.get("goals", ())),
     )

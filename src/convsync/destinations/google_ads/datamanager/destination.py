@@ -97,12 +97,7 @@ class DataManagerDestination(Destination[GoogleAdsConfig, GoogleAdsTarget]):
 
         self.close()
         self._stopped = None
-        credentials = google_client.load_credentials(self.name, self.config)
-        google_client.refresh(self.name, self.config, credentials)
-        secrets = google_client.secrets_of(self.config)
-        token = getattr(credentials, "token", None)
-        if isinstance(token, str) and token:
-            secrets.append(token)
+        credentials, secrets = google_client.connected(self.name, self.config)
         self._client = IngestionClient(
             credentials, self.config.endpoint, timeout=self.request_timeout, secrets=secrets
         )

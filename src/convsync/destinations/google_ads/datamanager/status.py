@@ -123,10 +123,9 @@ def follow_up(record: UploadRecord, status: Any | None, now: datetime) -> Upload
         return _judged(record, details, name)
     next_check = SCHEDULE.next_check(checks, details, now)
     if next_check is None:
-        return _final(
-            record,
-            details,
+        return record.finished(
             GIVEN_UP,
+            details,
             f"Google had not finished processing request {record.external_id} after "
             f"{int(SCHEDULE.give_up_after.total_seconds() // 3600)} hours (last status {name}); "
             "convsync stopped asking. The rows stay delivered.",
@@ -137,10 +136,9 @@ def follow_up(record: UploadRecord, status: Any | None, now: datetime) -> Upload
 def given_up(record: UploadRecord, reason: str, now: datetime) -> UploadRecord:
     """Final without a verdict: Google refused to report on the request."""
     details = {**record.details, "checks": int(record.details.get("checks", 0)) + 1}
-    return _final(
-        record,
-        details,
+    return record.finished(
         GIVEN_UP,
+        details,
         f"Google refused to report on request {record.external_id} ({reason}); convsync "
         "stopped asking. The rows stay delivered.",
     )
@@ -169,7 +167,7 @@ def _judged(record: UploadRecord, details: dict[str, Any], status: str) -> Uploa
     rows = record.rows
     action = details.get("conversion_action", "?")
     if status == "SUCCESS":
-        return _final(record, details, status, None, DeliveryState.MATCHED)
+        return record.finished(status, details, None, DeliveryState.MATCHED)
     explained = _explained(errors)
     if status == "FAILED":
         if errors and set(errors) <= DUPLICATES:
@@ -178,44 +176,24 @@ def _judged(record: UploadRecord, details: dict[str, Any], status: str) -> Uploa
                 f"(conversion action {action}): {explained}. They were uploaded before (a "
                 "re-send after an interrupted run) and count once."
             )
-            return _final(record, details, status, message)
+            return record.finished(status, details, message)
         code = next(iter(errors)).lower() if len(errors) == 1 else "processing_failed"
         message = (
             f"Google could not use any of the {rows} conversions of request "
             f"{record.external_id} (conversion action {action}): {explained or 'no reason given'}."
         )
-        return _final(record, details, status, message, DeliveryState.UNMATCHED, code)
+        return record.finished(status, details, message, DeliveryState.UNMATCHED, code)
     failed = sum(errors.values())
     message = (
         f"Google could not use {failed} of the {rows} conversions of request "
         f"{record.external_id} (conversion action {action}): {explained}. It does not say "
         "which; the others count."
     )
-    return _final(record, details, status, message)
+    return record.finished(status, details, message)
 
 
 def _explained(errors: Mapping[str, int]) -> str:
     return "; ".join(
         f"{count} {reason}" + (f" ({REASON_HINTS[reason]})" if reason in REASON_HINTS else "")
         for reason, count in sorted(errors.items(), key=lambda item: -item[1])
-    )
-
-
-def _final(
-    record: UploadRecord,
-    details: dict[str, Any],
-    status: str,
-    message: str | None,
-    verdict: DeliveryState | None = None,
-    code: str | None = None,
-) -> UploadRecord:
-    return dataclasses.replace(
-        record,
-        status=status,
-        details=details,
-        message=message,
-        final=True,
-        next_check_at=None,
-        verdict=verdict,
-        verdict_code=code if verdict is DeliveryState.UNMATCHED else None,
     )
