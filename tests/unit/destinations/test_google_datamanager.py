@@ -4,7 +4,7 @@ match signals, restatements, and the destination's config."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,25 +17,15 @@ from convsync.errors import RowDeferred, RowRejected, RowSkipped
 from convsync.model import Adjustment, AdjustmentKind, Conversion, Identifiers
 
 from .contract import EMAIL_SHA256, NOW, PHONE_SHA256, DestinationContract
+from .test_google_ads import GCLID, MSK
+from .test_google_ads import make_conversion as google_conversion
 
-MSK = timezone(timedelta(hours=3))
-GCLID = "Cj0KCQiA2-2eBhClARIsAGLQ2RlDk_example_gclid_w1Z3"
 DM = {"api": "data_manager"}
 
 
 def make_conversion(**changes: Any) -> Conversion:
-    base = Conversion(
-        key="c-1",
-        source="shop",
-        record_id="1001",
-        goal="purchase",
-        order_id="A-1001",
-        occurred_at=datetime(2026, 11, 20, 14, 3, tzinfo=MSK),
-        value=Decimal("1500.00"),
-        currency="RUB",
-        ids=Identifiers(gclid=GCLID),
-    )
-    return dataclasses.replace(base, **changes)
+    """The Google Ads API tests' conversion (the DESIGN example), without a consent."""
+    return google_conversion(**{"consent": None, **changes})
 
 
 def dm(**config: Any) -> DataManagerDestination:
