@@ -14,7 +14,14 @@ in the same run:
             (``max_events_per_second: 20``): what a real run of a backlog does
 and prints events/s, the fake's most requests in flight and the ratio to the baseline.
 
+With ``--fault-rate R`` (e.g. 0.2) the sync and default phases run again with the fake
+answering a share R of the tracker requests 503 (seeded by ``--fault-seed``: the n-th
+request of an event fails or not whatever the order), all other settings the defaults
+(``delivery.retries_in_run: 3``), and it prints each faulty run's time as a ratio to the
+fault-free one, the tracker requests made, and that no event was counted twice.
+
     .venv/bin/python bench/vk_ads.py --events 2000 --latency 0.05 --concurrency 8
+    .venv/bin/python bench/vk_ads.py --events 2000 --fault-rate 0.2
 """
 
 from __future__ import annotations
@@ -52,18 +59,30 @@ goals:
 
 
 def serve_fake(latency: float) -> None:
-    """The child: a fake on a free port; answers "stats" and "reset" lines until stdin closes."""
+    """The child: a fake on a free port; answers "stats", "reset" and "faults RATE SEED"
+    lines until stdin closes."""
     from tests.vk_fake import fake_vk
 
     with fake_vk() as fake:
         fake.tracker.latency = latency
 
         def answer(command: str) -> dict[str, int]:
+            tracker = fake.tracker
             if command == "reset":
-                fake.tracker.hits.clear()
-                fake.tracker.max_in_flight = 0
+                tracker.reset()
                 return {}
-            return {"hits": len(fake.tracker.hits), "max_in_flight": fake.tracker.max_in_flight}
+            if command.startswith("faults "):
+                _, rate, seed = command.split()
+                tracker.inject_faults(float(rate), int(seed))
+                return {}
+            counted = tracker.counted()
+            return {
+                "hits": len(tracker.hits),
+                "max_in_flight": tracker.max_in_flight,
+                "faults": tracker.faults,
+                "counted": len(counted),
+                "twice": sum(1 for n in counted.values() if n > 1),
+            }
 
         serve({"tracker_url": fake.tracker_url}, answer)
 
@@ -128,19 +147,21 @@ def send(tracker: str, n: int, concurrency: int) -> float:
 
 
 def sync(
-    workdir: Path, tracker: str, n: int, concurrency: int, rate: float
+    workdir: Path, tracker: str, n: int, concurrency: int, rate: float, tag: str = ""
 ) -> tuple[float, dict[str, Any]]:
-    orders = workdir / f"orders-{n}-{rate}.csv"
+    """A whole sync of ``n`` new orders on a ledger of its own (``tag`` tells runs with
+    the same ``n`` and ``rate`` apart)."""
+    orders = workdir / f"orders-{n}-{rate}{tag}.csv"
     start = datetime.now(UTC) - timedelta(hours=6)
     with orders.open("w", encoding="utf-8") as out:
         out.write("order_id,created_at,status,total,rb_clickid\n")
         for i in range(n):
             at = (start + timedelta(seconds=i)).strftime("%Y-%m-%d %H:%M:%S")
             out.write(f"{orders.stem}-{i},{at},paid,1500,vk{i:010d}\n")
-    config = workdir / f"convsync-{rate}.yaml"
+    config = workdir / f"convsync-{rate}{tag}.yaml"
     text = CONFIG.format(orders=orders.name, tracker=tracker, concurrency=concurrency, rate=rate)
     config.write_text(text, encoding="utf-8")
-    return timed_sync(config, {}, workdir / f"ledger-{rate}.db", "vk")
+    return timed_sync(config, {}, workdir / f"ledger-{rate}{tag}.db", "vk")
 
 
 def main() -> None:
@@ -149,19 +170,30 @@ def main() -> None:
     parser.add_argument("--default-events", type=int, default=200)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--fault-rate", type=float, default=0.0, help="share of tracker requests answered 503"
+    )
+    parser.add_argument("--fault-seed", type=int, default=1)
     parser.add_argument("--serve-fake", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_fake is not None:
         serve_fake(args.serve_fake)
         return
     n, concurrency, latency = args.events, args.concurrency, args.latency
+    faulty = args.fault_rate > 0
     ideal = concurrency / latency if latency > 0 else float("inf")
     print(
         f"{n:,} events, {latency * 1000:.0f} ms per tracker request, concurrency {concurrency} "
         f"(ideal: {ideal:,.0f} events/s)"
+        + (
+            f", {args.fault_rate:.0%} of requests failing (seed {args.fault_seed})"
+            if faulty
+            else ""
+        )
     )
     print(
-        f"{'phase':<9} {'events':>7} {'seconds':>8} {'events/s':>9} {'in flight':>9} {'× base':>7}"
+        f"{'phase':<14} {'events':>7} {'seconds':>8} {'events/s':>9} {'in flight':>9} "
+        f"{'× base':>7} {'requests':>9} {'faults':>7} {'counted':>8}"
     )
     with (
         tempfile.TemporaryDirectory(prefix="convsync-bench-vk-") as tmp,
@@ -170,28 +202,63 @@ def main() -> None:
         workdir = Path(tmp)
         tracker = info["tracker_url"]
         base = 0.0
-        phases: list[tuple[str, int, Any]] = [
-            ("baseline", n, lambda: baseline(tracker, n, concurrency)),
-            ("send", n, lambda: send(tracker, n, concurrency)),
-            ("sync", n, lambda: sync(workdir, tracker, n, concurrency, 1000)[0]),
+        default_n = args.default_events
+        # (name, events, fault rate, run)
+        phases: list[tuple[str, int, float, Any]] = [
+            ("baseline", n, 0.0, lambda: baseline(tracker, n, concurrency)),
+            ("send", n, 0.0, lambda: send(tracker, n, concurrency)),
+            ("sync", n, 0.0, lambda: sync(workdir, tracker, n, concurrency, 1000)[0]),
             (
                 "default",
-                args.default_events,
-                lambda: sync(workdir, tracker, args.default_events, concurrency, 20)[0],
+                default_n,
+                0.0,
+                lambda: sync(workdir, tracker, default_n, concurrency, 20)[0],
             ),
         ]
-        for name, events, run in phases:
+        if faulty:
+            phases[3:3] = [
+                (
+                    "sync+faults",
+                    n,
+                    args.fault_rate,
+                    lambda: sync(workdir, tracker, n, concurrency, 1000, "-faulty")[0],
+                )
+            ]
+            phases.append(
+                (
+                    "default+faults",
+                    default_n,
+                    args.fault_rate,
+                    lambda: sync(workdir, tracker, default_n, concurrency, 20, "-faulty")[0],
+                )
+            )
+        seconds_of: dict[str, float] = {}
+        for name, events, fault_rate, run in phases:
             ask("reset")
+            ask(f"faults {fault_rate} {args.fault_seed}")
             seconds = run()
             stats = ask("stats")
-            assert stats["hits"] == events, stats
+            assert stats["twice"] == 0, stats  # never an event counted twice
+            assert stats["counted"] == events or fault_rate, stats
+            seconds_of[name] = seconds
             base = base or seconds / events
             ratio = (seconds / events) / base
             print(
-                f"{name:<9} {events:>7,} {seconds:>8.2f} {events / seconds:>9,.1f} "
-                f"{stats['max_in_flight']:>9} {ratio:>6.2f}x"
+                f"{name:<14} {events:>7,} {seconds:>8.2f} {events / seconds:>9,.1f} "
+                f"{stats['max_in_flight']:>9} {ratio:>6.2f}x {stats['hits']:>9,} "
+                f"{stats['faults']:>7,} {stats['counted']:>8,}"
             )
-    print("× base: seconds per event relative to the baseline's (1.00x = as fast as the bare pool)")
+    print(
+        "× base: seconds per event relative to the baseline's (1.00x = as fast as the bare "
+        "pool); requests: tracker requests made; counted: events the tracker answered 2xx "
+        "(each once)"
+    )
+    for name in ("sync", "default") if faulty else ():
+        clean, worse = seconds_of[name], seconds_of[f"{name}+faults"]
+        print(
+            f"{name} with {args.fault_rate:.0%} faults: {worse:.2f} s vs {clean:.2f} s "
+            f"fault-free = {worse / clean:.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -7,17 +7,19 @@ lists every problem with its dotted path and line.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import phonenumbers
-from pydantic import BaseModel, Field, PositiveInt, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-from convsync.configbase import CurrencyCode, Duration, StrictModel, TimeZoneName
+from convsync.configbase import CurrencyCode, Duration, StrictModel, TimeZoneName, Within
 from convsync.destinations.google_ads.config import GoogleAdsConfig, GoogleAdsTarget
 from convsync.destinations.vk_ads.config import VkAdsConfig, VkAdsTarget
 from convsync.destinations.yandex_metrica.config import MetricaConfig, MetricaTarget
@@ -66,15 +68,14 @@ KNOWN_FIELDS = frozenset(
 class ScheduleConfig(StrictModel):
     """``{every: 15m}`` or ``{cron: "*/15 * * * *"}``."""
 
-    every: Duration | None = None
+    # a run every few weeks at most: beyond that, click ids expire before they are sent
+    every: Annotated[Duration, Within("1m", "4w")] | None = None
     cron: str | None = None
 
     @model_validator(mode="after")
     def _one_of(self) -> ScheduleConfig:
         if (self.every is None) == (self.cron is None):
             raise ValueError("give exactly one of 'every' (like 15m) or 'cron' (like */15 * * * *)")
-        if self.every is not None and self.every.total_seconds() < 60:
-            raise ValueError("'every' must be at least 1m")
         if self.cron is not None:
             from apscheduler.triggers.cron import CronTrigger
 
@@ -88,15 +89,18 @@ class ScheduleConfig(StrictModel):
 class DeliveryConfig(StrictModel):
     """How hard convsync tries before it gives a delivery up."""
 
-    max_attempts: PositiveInt = Field(8, description="Failed sends before retries_exhausted.")
-    retries_in_run: int = Field(3, ge=0, description="Quick retries of transient errors.")
-    retry_backoff: Duration = Field(
+    # the bounds: 20 doubling deferrals already span weeks (and keep retry_backoff ·
+    # 2**attempts far from timedelta's limit); a lease longer than a day would leave an
+    # interrupted batch stuck that long
+    max_attempts: int = Field(8, ge=1, le=20, description="Failed sends before retries_exhausted.")
+    retries_in_run: int = Field(3, ge=0, le=10, description="Quick retries of transient errors.")
+    retry_backoff: Annotated[Duration, Within("1s", "1w")] = Field(
         timedelta(minutes=15), description="First deferral after a failed run."
     )
-    max_backoff: Duration = Field(
+    max_backoff: Annotated[Duration, Within("1s", "4w")] = Field(
         timedelta(hours=24), description="Longest deferral between attempts."
     )
-    lease: Duration = Field(
+    lease: Annotated[Duration, Within("1s", "1d")] = Field(
         timedelta(minutes=10), description="How long a claimed batch is reserved."
     )
 
@@ -108,6 +112,17 @@ class NotCondition(StrictModel):
     @classmethod
     def _as_text(cls, value: Any) -> Any:
         return _condition_text(value)
+
+
+def _fixed_value_ok(value: int | float) -> bool:
+    """A goal's fixed value: finite, not negative, exact as a double (as amounts are)."""
+    from convsync.parsing import AMOUNT_LIMIT, AMOUNT_MAX_DIGITS
+
+    if isinstance(value, int):  # compared as it is: a huge int has no float or text form
+        return 0 <= value < AMOUNT_LIMIT
+    if not math.isfinite(value) or not 0 <= value < AMOUNT_LIMIT:
+        return False
+    return len(Decimal(str(value)).normalize().as_tuple().digits) <= AMOUNT_MAX_DIGITS
 
 
 def _condition_text(value: Any) -> Any:
@@ -182,6 +197,11 @@ class GoalConfig(StrictModel):
     def _value_kind(cls, value: Any) -> Any:
         if isinstance(value, bool):
             raise ValueError("expected a field name or a number")
+        if isinstance(value, int | float) and not _fixed_value_ok(value):
+            raise ValueError(
+                "a fixed value is a number from 0 to 999999999999999 (15 digits at most: ad "
+                "platforms keep values as double-precision numbers)"
+            )
         return value
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import os
+import stat
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,15 @@ from convsync.config import (
     ScheduleConfig,
     suggest,
 )
-from convsync.config_text import ConfigPath, Interpolator, LineIndex, dotted
+from convsync.config_text import (
+    MAX_FILE_BYTES,
+    ConfigPath,
+    Interpolator,
+    LineIndex,
+    YamlLimit,
+    dotted,
+    read_yaml,
+)
 from convsync.destinations import DESTINATION_TYPES, load_destination_class
 from convsync.destinations.google_ads.config import GoogleAdsConfig
 from convsync.destinations.vk_ads.config import VkAdsConfig
@@ -41,34 +50,49 @@ from convsync.webhooks.config import WebhookServerConfig, WebhookSourceConfig
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> LoadedConfig:
     """Read and validate ``path``; raise ``ConfigError`` listing every problem."""
     env = os.environ if env is None else env
+    return parse_config(_read_file(path), path, env)
+
+
+def _read_file(path: Path) -> str:
+    """The file's text; a FIFO or a device (which could block or never end) and a file
+    beyond ``MAX_FILE_BYTES`` are refused before they are read."""
     try:
-        text = path.read_text(encoding="utf-8")
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise UserError(f"cannot read config file {path}: not a regular file")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            size = max(len(raw), path.stat().st_size)
+            problem = ConfigProblem(
+                "",
+                f"the file is {size:,} bytes; a config file is at most "
+                f"{MAX_FILE_BYTES // 1024} KiB (a hand-written one is a few KiB)",
+            )
+            raise ConfigError([problem], str(path))
+        return raw.decode("utf-8")
     except FileNotFoundError:
         raise UserError(
             f"config file {path} does not exist (set --config or CONVSYNC_CONFIG)"
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read config file {path}: {exc}") from None
-    return parse_config(text, path, env)
 
 
 def parse_config(text: str, path: Path, env: Mapping[str, str]) -> LoadedConfig:
     file = str(path)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
+        document = read_yaml(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([ConfigProblem("", f"not valid YAML: {problem}", line)], file) from None
+        raise ConfigError([_yaml_problem(exc)], file) from None
+    raw = document.data
     if not isinstance(raw, dict):
         raise ConfigError([ConfigProblem("", "expected a mapping of keys at the top level")], file)
 
-    lines = LineIndex(node)
+    lines = LineIndex(document.root)
     interpolator = Interpolator(env, path.parent, lines)
     data = interpolator.apply(raw)
-    problems = list(interpolator.problems)
+    # a key defined twice: reported with the rest, checked on what YAML kept (the last)
+    problems = [*document.duplicates, *interpolator.problems]
 
     app: AppConfig | None = None
     try:
@@ -88,11 +112,35 @@ def parse_config(text: str, path: Path, env: Mapping[str, str]) -> LoadedConfig:
     )
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> ConfigProblem:
+    """Where and why the YAML could not be read, with what it was reading then (``while
+    parsing a flow mapping`` started on line 3, an anchor's first occurrence)."""
+    mark = getattr(exc, "problem_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    if context:
+        context_mark = getattr(exc, "context_mark", None)
+        if context_mark is not None and context_mark.line + 1 != line:
+            context += f" at line {context_mark.line + 1}"
+        problem += f" ({context})"
+    if not isinstance(exc, YamlLimit):
+        problem = f"not valid YAML: {problem}"
+    return ConfigProblem("", problem, line)
+
+
 def _translate(exc: ValidationError, data: Any, lines: LineIndex) -> list[ConfigProblem]:
     """Pydantic errors → problems with the user's own path (union tags dropped)."""
     out: list[ConfigProblem] = []
+    scalars: set[ConfigPath] = set()
     for err in exc.errors(include_url=False):
         path = _user_path(err["loc"], data)
+        if not isinstance(_walk(data, path), dict | list):
+            # a value that is no mapping or list has one problem: the first member of a
+            # union (datetime | date, int | str) tells it, the others would repeat it
+            if path in scalars:
+                continue
+            scalars.add(path)
         kind = err["type"]
         if kind == "missing":
             message = "required key is missing"
@@ -207,17 +255,16 @@ def _cross_check(data: dict[str, Any], lines: LineIndex) -> list[ConfigProblem]:
     def add(path: ConfigPath, message: str) -> None:
         problems.append(ConfigProblem(dotted(path), message, lines.line(path)))
 
+    # a field a goal reads is a name of the user's own (form_id), not a typo of a
+    # canonical one (order_id); gathered once, not once per source
+    reads: dict[Any, set[str]] = {}
+    for goal in goals.values():
+        if isinstance(goal, dict) and isinstance(goal.get("source"), str):
+            reads.setdefault(goal["source"], set()).update(r for r, _ in _field_references(goal))
     for name, src in sources.items():
         fields = src.get("fields") if isinstance(src, dict) else None
         if isinstance(fields, dict):
-            # a field a goal reads is a name of the user's own (form_id), not a typo
-            # of a canonical one (order_id)
-            read = {
-                ref
-                for goal in goals.values()
-                if isinstance(goal, dict) and goal.get("source") == name
-                for ref, _ in _field_references(goal)
-            }
+            read = reads.get(name, set())
             for key in fields:
                 hint = suggest(str(key), sorted(KNOWN_FIELDS))
                 if key not in KNOWN_FIELDS and key not in read and "did you mean" in hint:

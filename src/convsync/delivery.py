@@ -1,5 +1,27 @@
 """The deliver step for one destination: recover expired claims, claim due rows, run
-pre-flight, send in batches with retries, and write every row's outcome."""
+pre-flight, send in batches with retries, and write every row's outcome.
+
+Uploads of unclear fate. A platform without de-duplication (Yandex.Metrica) must never
+get a row in a second upload while the first one's fate is unknown — its answer lost to
+a timeout, a dropped connection or a 5xx after the file went out, and its list of
+uploads not answering either. The destination says so with an ``unclear`` outcome. The
+worker retries such rows inside the run like transient ones (the destination looks the
+upload up before sending anything again); rows still unclear at the end stay in
+``sending`` under the batch id they went with (the upload is found by it), code
+``upload_unclear``, their lease moved to the next look-up (``retry_at`` shows it), and
+the upload's record (status ``UNCLEAR``) is written in the same transaction. A claim
+only takes ``pending`` and due ``deferred`` rows, so nothing can put them in another
+upload; when the lease runs out, the recovery step of a later run (any replica: the
+takeover locks the rows) takes them back — as it does rows a crash left in ``sending``
+— and the destination looks again: found, they are ``delivered`` (``recovered``) and the
+upload is followed as any other; not there, they are sent again under the same batch id;
+still no answer, they wait again (longer each time), and after days of failed look-ups
+they become ``uncertain`` for ``convsync retry --uncertain``. A crash anywhere in this
+leaves the rows in ``sending`` with some lease, which ends in the same recovery step.
+
+A deferral's backoff counts from when the outcome is known (after the run's retries),
+not from the start of the send, so rows deferred by a slow send are not due at once.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +43,7 @@ from convsync.config import DeliveryConfig
 from convsync.destinations.base import Destination
 from convsync.errors import DestinationUnavailable, PermanentError, TransientError
 from convsync.model import (
+    UNCLEAR_CODE,
     ClaimedDelivery,
     DeliveryState,
     OutboundRow,
@@ -41,6 +64,8 @@ _STATE_OF_OUTCOME = {
     OutcomeKind.DEFERRED: DeliveryState.DEFERRED,
     OutcomeKind.UNCERTAIN: DeliveryState.UNCERTAIN,
 }
+#: outcomes tried again inside the run
+_RETRIED = frozenset({OutcomeKind.TRANSIENT, OutcomeKind.UNCLEAR})
 
 
 @dataclass(slots=True)
@@ -221,15 +246,40 @@ class DeliveryWorker:
             del args["batch_id"]  # a recovered row keeps the batch it was sent in
             rows = self.ledger.reclaim_expired(**args)
             if not rows:
-                return
+                break
             self.stats.recovered += len(rows)
-            log.warning(
-                "recovering deliveries left in sending by an interrupted run",
-                destination=self.dest.name,
-                rows=len(rows),
-                old_batches=sorted({r.batch_id or "" for r in rows}),
-            )
+            # read now that these rows are ours: no other process changes their uploads
+            unclear = self.ledger.unclear_uploads(destination=self.dest.name)
+            self.dest.recall(unclear)
+            waiting = {str(u.details.get("batch")) for u in unclear}
+            looked_up = sorted({r.batch_id or "" for r in rows if r.batch_id in waiting})
+            interrupted = sorted({r.batch_id or "" for r in rows if r.batch_id not in waiting})
+            if looked_up:
+                log.info(
+                    "looking up uploads whose answer was lost",
+                    destination=self.dest.name,
+                    rows=sum(r.batch_id in waiting for r in rows),
+                    batches=looked_up,
+                )
+            if interrupted:
+                log.warning(
+                    "recovering deliveries left in sending by an interrupted run",
+                    destination=self.dest.name,
+                    rows=sum(r.batch_id not in waiting for r in rows),
+                    old_batches=interrupted,
+                )
             self._deliver(rows, True)
+        if not self.stop.is_set():
+            # uploads whose rows pre-flight settled before they were looked up
+            closed = self.ledger.close_unclear_without_rows(
+                destination=self.dest.name, now=self.clock()
+            )
+            if closed:
+                log.warning(
+                    "uploads of unclear fate closed: their rows were settled before a look-up",
+                    destination=self.dest.name,
+                    batches=closed,
+                )
 
     def _deliver(self, rows: Sequence[ClaimedDelivery], recovering: bool) -> None:
         # conversions and adjustments go in requests of their own (different RPCs on
@@ -314,7 +364,7 @@ class DeliveryWorker:
             waits: list[float] = []
             for row, outcome in zip(remaining, outcomes, strict=True):
                 results[row.delivery_id] = outcome
-                if outcome.kind is OutcomeKind.TRANSIENT:
+                if outcome.kind in _RETRIED:
                     still.append(row)
                     waits.append(outcome.retry_after or 0.0)
             remaining = still
@@ -331,12 +381,12 @@ class DeliveryWorker:
             initial_wait=self.initial_wait,
             sleep=self.sleep,
         )
-        now = self.clock()
         try:
             for tries in retrying:
                 with tries:
                     attempt()
         except TransientError as exc:
+            # a row an earlier try left unclear keeps that outcome: it may have arrived
             for row in remaining:
                 results.setdefault(row.delivery_id, RowOutcome.transient(exc.code, str(exc)))
         except PermanentError as exc:
@@ -344,7 +394,9 @@ class DeliveryWorker:
                 results.setdefault(row.delivery_id, RowOutcome.rejected(exc.code, exc.message))
         except DestinationUnavailable as exc:
             # rows an earlier try already settled keep their outcome (a VK event sent is
-            # not sent again); only the rest are held
+            # not sent again, a file that may be stored is not given up); only the rest
+            # are held
+            now = self.clock()
             settled = [
                 self._transition(row, results[row.delivery_id], now)
                 for row in outbound
@@ -352,6 +404,9 @@ class DeliveryWorker:
                 and results[row.delivery_id].kind is not OutcomeKind.TRANSIENT
             ]
             raise _StoppedMidway(exc, settled) from exc
+        # backoff counts from the answer: a send that took minutes of retries must not
+        # leave its rows due again at once
+        now = self.clock()
         return [
             self._transition(row, results[row.delivery_id], now)
             for row in outbound
@@ -359,6 +414,18 @@ class DeliveryWorker:
         ]
 
     def _transition(self, row: OutboundRow, outcome: RowOutcome, now: datetime) -> Transition:
+        if outcome.kind is OutcomeKind.UNCLEAR:
+            # the upload may be stored: the row stays in its batch, untouchable by claims,
+            # until the look-up at retry_at (the recovery step takes it back then)
+            look_again = outcome.retry_at or now + self.config.lease
+            return Transition(
+                row.delivery_id,
+                DeliveryState.SENDING,
+                outcome.code,
+                outcome.message,
+                retry_at=look_again,
+                lease_until=look_again,
+            )
         if outcome.kind is not OutcomeKind.TRANSIENT:
             return Transition(
                 row.delivery_id,
@@ -394,9 +461,30 @@ class DeliveryWorker:
         self.ledger.apply(transitions, run_id=self.run_id, now=self.clock(), uploads=uploads)
         with self._stats_lock:
             self._count(transitions)
+        waiting = [t for t in transitions if t.state is DeliveryState.SENDING]
+        if waiting:
+            log.warning(
+                "upload of unclear fate: its rows wait for a look-up",
+                destination=self.dest.name,
+                rows=len(waiting),
+                code=waiting[0].code,
+                next_lookup=min(t.lease_until or self.clock() for t in waiting).isoformat(),
+                reason=waiting[0].message,
+            )
+        given_up = [
+            t for t in transitions if t.state is DeliveryState.UNCERTAIN and t.code == UNCLEAR_CODE
+        ]
+        if given_up:
+            log.warning(
+                "upload of unclear fate given up: its rows are uncertain",
+                destination=self.dest.name,
+                rows=len(given_up),
+                reason=given_up[0].message,
+            )
 
     def _count(self, transitions: Sequence[Transition]) -> None:
         for t in transitions:
-            self.stats.states[t.state.value] += 1
+            # a row kept in sending waits for a look-up of its upload
+            self.stats.states["unclear" if t.state is DeliveryState.SENDING else t.state.value] += 1
             if t.state is DeliveryState.REJECTED and t.code:
                 self.stats.rejected_by_code[t.code] += 1

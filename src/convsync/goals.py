@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from convsync.config import GoalConfig, LoadedConfig, NotCondition
 from convsync.destinations.base import Destination
-from convsync.identity import build_identifiers
+from convsync.identity import MisplacedContact, build_identifiers, contact_in
 from convsync.model import (
     AdjustmentCandidate,
     AdjustmentKind,
@@ -52,9 +52,38 @@ def _compile_condition(
 
 
 class _RecordProblem(Exception):
-    def __init__(self, field: str, code: str, reason: str) -> None:
+    def __init__(self, field: str, code: str, reason: str, *, hide_record_id: bool = False) -> None:
         super().__init__(reason)
         self.field, self.code, self.reason = field, code, reason
+        #: the record id is itself the problem: it must not be stored with the rejection
+        self.hide_record_id = hide_record_id
+
+
+#: Source types whose values are numbers as an API wrote them (JSON, BigQuery, Metrica's
+#: TSV): ``12.345`` there is twelve and a bit, not the ambiguous text of an export.
+#: CSV, SQL (text columns) and webhook (form) values may be written by people.
+API_NUMBER_SOURCES = frozenset({"amocrm", "bitrix24", "hubspot", "metrica_logs", "ga4_bigquery"})
+
+MISPLACED = "identity_in_wrong_column"
+_NOT_KEPT = "it is neither stored nor sent"
+_CONTACT_FIELDS = (
+    "the e-mail or phone column belongs in the source's fields as email / phone, where it is hashed"
+)
+
+
+def _misplaced_click_id(problem: MisplacedContact, columns: Mapping[str, str]) -> _RecordProblem:
+    field = problem.via or problem.field
+    column = columns.get(field, field)
+    if problem.via:
+        where = f"The {problem.field} parameter of the landing page URL (column {column!r})"
+    else:
+        where = f"The {problem.field} (column {column!r})"
+    return _RecordProblem(
+        field,
+        MISPLACED,
+        f"{where} holds what looks like {problem.kind}; {_NOT_KEPT}. "
+        f"Map the column that holds the real {problem.field} there; {_CONTACT_FIELDS}.",
+    )
 
 
 class GoalRule:
@@ -66,9 +95,15 @@ class GoalRule:
         config: GoalConfig,
         targets: Mapping[str, BaseModel],
         destinations: Mapping[str, Destination[BaseModel, BaseModel]],
+        phone_region: str | None = None,
+        *,
+        point_decimal: bool = False,
     ) -> None:
         self.name = name
         self.config = config
+        self.phone_region = phone_region
+        #: the source writes numbers as programs do: a single "." is the decimal point
+        self.point_decimal = point_decimal
         self.targets = dict(targets)
         self._conditions = [_compile_condition(k, v) for k, v in config.when.items()]
         self._retract_conditions = [
@@ -105,10 +140,18 @@ class GoalRule:
         """The conversion key and order id of the record's conversion for this goal."""
         order_id = record.record_id
         if self.config.order_id is not None:
-            order_id = record.fields.get(self.config.order_id, "").strip()
+            field = self.config.order_id
+            order_id = record.fields.get(field, "").strip()
             if not order_id:
+                raise _RecordProblem(field, "missing_order_id", "the order id is empty")
+            kind = contact_in(order_id, "order_id", self.phone_region)
+            if kind is not None:
+                column = record.columns.get(field, field)
                 raise _RecordProblem(
-                    self.config.order_id, "missing_order_id", "the order id is empty"
+                    field,
+                    MISPLACED,
+                    f"The order id (column {column!r}) looks like {kind}; {_NOT_KEPT}. "
+                    f"Map a real order number as the goal's order_id; {_CONTACT_FIELDS}.",
                 )
         if self.config.dedup_by == "order_id":
             return conversion_key("order", self.name, order_id), order_id
@@ -122,13 +165,23 @@ class GoalRule:
             text = fields.get(self._value_field)
             if text:
                 try:
-                    value, written = parse_money(text)
+                    value, written = parse_money(text, point_decimal=self.point_decimal)
                 except ParseError as exc:
                     reason = exc.describe(describe_value(exc.text))
                     raise _RecordProblem(self._value_field, "bad_value", reason) from None
                 if value < 0:
                     reason = f"value {describe_value(text)} is negative"
                     raise _RecordProblem(self._value_field, "bad_value", reason)
+                if text.lstrip()[:1] == "+" and contact_in(text, "value", self.phone_region):
+                    # "+79001234567" reads as an amount; digits alone cannot be told apart
+                    column = record.columns.get(self._value_field, self._value_field)
+                    raise _RecordProblem(
+                        self._value_field,
+                        MISPLACED,
+                        f"The value (column {column!r}) looks like a phone number, not an "
+                        f"amount; {_NOT_KEPT}. Map the amount's column as value; "
+                        f"{_CONTACT_FIELDS}.",
+                    )
         # the record's currency column, else the one written with the amount, else the
         # goal's default
         currency = written or self.config.currency
@@ -192,17 +245,47 @@ class GoalMapper:
         self.source = source
         self.phone_region = app.phone_region
         self.destinations = destinations
+        source_config = app.sources.get(source)
+        point_decimal = getattr(source_config, "type", None) in API_NUMBER_SOURCES
         self.rules = [
-            GoalRule(name, goal, loaded.targets.get(name, {}), destinations)
+            GoalRule(
+                name,
+                goal,
+                loaded.targets.get(name, {}),
+                destinations,
+                app.phone_region,
+                point_decimal=point_decimal,
+            )
             for name, goal in app.goals.items()
             if goal.source == source and (not goals or name in goals)
         ]
+        id_column = getattr(source_config, "id", None)
+        if isinstance(id_column, list | tuple):
+            id_column = ", ".join(id_column)
+        #: how rejections name the record id's column
+        self.id_column = id_column if isinstance(id_column, str) else "id"
+
+    def _identifiers(self, record: RawRecord) -> Identifiers | _RecordProblem:
+        """The record's identifiers, or why its record id or a click id cannot be kept."""
+        kind = contact_in(record.record_id, "id", self.phone_region)
+        if kind is not None:
+            return _RecordProblem(
+                "id",
+                MISPLACED,
+                f"The record id (column {self.id_column!r}) looks like {kind}; {_NOT_KEPT}. "
+                f"Map a real order or record number as the source's id; {_CONTACT_FIELDS}.",
+                hide_record_id=True,
+            )
+        try:
+            return build_identifiers(record.fields, self.phone_region)
+        except MisplacedContact as problem:
+            return _misplaced_click_id(problem, record.columns)
 
     def map(self, records: Sequence[RawRecord]) -> MappedChunk:
         out = MappedChunk([], [], [])
         seen: set[str] = set()
         for record in records:
-            ids: Identifiers | None = None
+            ids: Identifiers | _RecordProblem | None = None
             for rule in self.rules:
                 if rule.retracts(record.fields):
                     self._retraction(record, rule, out)
@@ -210,21 +293,14 @@ class GoalMapper:
                 if not rule.matches(record.fields):
                     continue
                 if ids is None:
-                    ids = build_identifiers(record.fields, self.phone_region)
+                    ids = self._identifiers(record)
+                if isinstance(ids, _RecordProblem):
+                    out.rejections.append(self._rejection(record, rule, ids))
+                    continue
                 try:
                     conversion = rule.to_conversion(record, ids)
                 except _RecordProblem as problem:
-                    out.rejections.append(
-                        RecordRejection(
-                            source=record.source,
-                            origin=record.origin,
-                            column=record.columns.get(problem.field, problem.field),
-                            code=problem.code,
-                            reason=problem.reason,
-                            record_id=record.record_id,
-                            goal=rule.name,
-                        )
-                    )
+                    out.rejections.append(self._rejection(record, rule, problem))
                     continue
                 if conversion.key in seen:
                     continue  # the same order twice in one chunk: the first one wins
@@ -243,6 +319,27 @@ class GoalMapper:
                         )
                     )
         return out
+
+    def _rejection(
+        self, record: RawRecord, rule: GoalRule, problem: _RecordProblem
+    ) -> RecordRejection:
+        record_id: str | None = record.record_id
+        origin = record.origin
+        if problem.hide_record_id:
+            # some sources name a row by its id ("webhook leads #<id>")
+            origin = origin.replace(record.record_id, "(id hidden)")
+            record_id = None
+        return RecordRejection(
+            source=record.source,
+            origin=origin,
+            column=self.id_column
+            if problem.hide_record_id
+            else record.columns.get(problem.field, problem.field),
+            code=problem.code,
+            reason=problem.reason,
+            record_id=record_id,
+            goal=rule.name,
+        )
 
     @staticmethod
     def _retraction(record: RawRecord, rule: GoalRule, out: MappedChunk) -> None:

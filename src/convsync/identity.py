@@ -3,6 +3,8 @@
 Runs once per source record (the map step), so it is kept allocation-light: nothing
 is parsed that is not there. Raw e-mails and phones enter here and leave only as
 SHA-256 hex of their normalised form (see DESIGN.md, "Identity and deduplication").
+One found in an id field — a column mapped to the wrong field — does not leave at all
+(:func:`contact_in`, :class:`MisplacedContact`).
 
 Rules follow Google's "Formatting user data" page (reference/google-ads.md §11):
 dots and ``+suffix`` are removed from the local part for gmail.com / googlemail.com
@@ -13,6 +15,7 @@ for every domain; that is a known bug (google-ads-python PR #1050) and not copie
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -23,9 +26,13 @@ from convsync.model import Identifiers
 
 __all__ = [
     "CLICK_ID_FIELDS",
+    "EMAIL",
     "IDENTITY_FIELDS",
+    "PHONE",
+    "MisplacedContact",
     "build_identifiers",
     "click_ids_from_url",
+    "contact_in",
     "normalize_email",
     "normalize_phone",
     "sha256_hex",
@@ -162,6 +169,88 @@ def _collect_click_ids(query: str, found: dict[str, str]) -> None:
             found[name] = value
 
 
+# --- e-mails and phones where they do not belong -------------------------------------
+
+EMAIL = "an e-mail address"
+PHONE = "a phone number"
+
+#: Google's click ids are URL-safe base64 tokens: never digits only.
+_TOKEN_IDS = frozenset({"gclid", "gbraid", "wbraid"})
+#: Metrica's ClientID (the ``_ym_uid`` cookie: Unix time and a random part) and the
+#: yclid are 64-bit decimal numbers, 17–20 digits long.
+_NUMERIC_IDS = frozenset({"yclid", "metrica_client_id"})
+# Every other id (metrica_user_id, purchase_id, vk_click_id, vk_user_id, the record id,
+# the order id) is free-form: the site's or the CRM's own, often a plain number.
+
+_EMAIL_LIKE = re.compile(r"[^\s@]@[^\s@]")
+#: only what a phone is written with: digits, a leading +, spaces, -, (), dots
+_PHONE_SHAPED = re.compile(r"\+?[\s(]*[0-9][0-9\s().\-]*")
+
+
+class MisplacedContact(ValueError):
+    """An id or click-id field holds what looks like an e-mail or a phone number.
+
+    The message names the field (and ``via``, the field it was read from, for a click
+    id parsed from ``landing_url``), never the value.
+    """
+
+    def __init__(self, field: str, kind: str, via: str | None = None) -> None:
+        self.field, self.kind, self.via = field, kind, via
+        where = f"the {field} parameter of {via}" if via else field
+        super().__init__(f"{where} holds what looks like {kind}")
+
+
+def contact_in(value: str, field: str, region: str | None) -> str | None:
+    """:data:`EMAIL` or :data:`PHONE` if ``value``, in the id field ``field`` (a click-id
+    field, ``id`` or ``order_id``), looks like one; else None.
+
+    An e-mail: an ``@`` (also percent-encoded) with a character other than a space on
+    each side. No click id and no platform's id has one, and an e-mail in an id field
+    is personal data whether it is routable or not.
+
+    A phone: written only with digits, a leading ``+``, spaces, ``-``, ``()`` and dots,
+    7–15 digits (E.164's longest is 15), and a valid number (``phonenumbers``) in
+    ``region`` or by its own ``+`` country code; without a region a national number
+    cannot be checked, so 10 digits or more count. Digits alone (no ``+`` and no
+    separator) count only where they are not the field's own format:
+
+    * ``gclid``, ``gbraid``, ``wbraid``: always (the ids are base64 tokens);
+    * ``yclid``, ``metrica_client_id``: only 10–12 digits (the ids are 17–20 digits
+      long; a national or international phone number is 10–12);
+    * every other field (``id``, ``order_id``, ``metrica_user_id``, ``purchase_id``,
+      ``vk_click_id``, ``vk_user_id``): never — plain numbers are what ids are
+      (HubSpot's deal ids have 11 digits), and such an id is refused only when written
+      like a phone: ``+7 900 000-00-01``, ``8 (900) 000-00-01``, ``+79000000001``.
+    """
+    if "@" in value or "%40" in value:
+        text = unquote(value) if "%" in value else value
+        return EMAIL if _EMAIL_LIKE.search(text) else None
+    if value.isascii() and value.isdigit():
+        digits = len(value)
+        if field in _NUMERIC_IDS:
+            if not 10 <= digits <= 12:
+                return None
+        elif field not in _TOKEN_IDS:
+            return None
+    elif value[:1].isalpha():  # "A-1001", "EAIaIQ…": no phone starts with a letter
+        return None
+    elif _PHONE_SHAPED.fullmatch(value):
+        digits = sum(c.isdigit() for c in value)
+    else:
+        return None
+    if not 7 <= digits <= 15:
+        return None
+    if region is None and value[0] != "+":
+        return PHONE if digits >= 10 else None
+    return PHONE if _e164(value, region.upper() if region else None) else None
+
+
+def _check(value: str, field: str, region: str | None, via: str | None = None) -> None:
+    kind = contact_in(value, field, region)
+    if kind is not None:
+        raise MisplacedContact(field, kind, via)
+
+
 def _clean(value: str | None) -> str | None:
     if not value:
         return None
@@ -174,14 +263,32 @@ def build_identifiers(fields: Mapping[str, str], phone_region: str | None) -> Id
     A click id in its own field wins over one parsed from ``landing_url``. E-mail and
     phone are normalised and kept only as SHA-256 hex; values that do not normalise
     are dropped. Other keys of ``fields`` are ignored.
+
+    Raises :class:`MisplacedContact` when a click id looks like an e-mail or a phone
+    (:func:`contact_in`): a misconfigured column must not carry one into the ledger
+    or to a platform, raw.
     """
     get = fields.get
-    ids = {name: _clean(get(name)) for name in CLICK_ID_FIELDS}
+    ids: dict[str, str | None] = {}
+    for name in CLICK_ID_FIELDS:
+        value = get(name)
+        if value:
+            value = value.strip() or None
+            # the usual ids skip contact_in: a token starting with a letter (a gclid,
+            # no "@" or "%" in it) or more digits than a phone has (a yclid, a ClientID)
+            if value is not None and (
+                "@" in value
+                or "%" in value
+                or not (value[0].isalpha() or (len(value) > 15 and value.isdigit()))
+            ):
+                _check(value, name, phone_region)
+        ids[name] = value or None
 
     landing_url = _clean(get("landing_url"))
     if landing_url is not None:
         for name, value in click_ids_from_url(landing_url).items():
             if ids[name] is None:
+                _check(value, name, phone_region, "landing_url")
                 ids[name] = value
 
     email_sha256 = None

@@ -139,6 +139,11 @@ class OutcomeKind(enum.StrEnum):
     REJECTED = "rejected"  # permanent, with code and message
     TRANSIENT = "transient"  # may pass: retried inside the run, then deferred
     UNCERTAIN = "uncertain"  # may or may not have arrived; never re-sent automatically
+    #: may or may not have arrived, and the platform can be asked later (by the batch id):
+    #: retried inside the run like TRANSIENT (the destination looks first), then the row
+    #: stays ``sending`` under its batch until ``retry_at``, its next look-up — never
+    #: claimed into another batch while its fate is unknown (see ``UNCLEAR``)
+    UNCLEAR = "unclear"
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +169,12 @@ class RowOutcome:
     @classmethod
     def transient(cls, code: str, message: str, retry_after: float | None = None) -> RowOutcome:
         return cls(OutcomeKind.TRANSIENT, code, message, retry_after=retry_after)
+
+    @classmethod
+    def unclear(
+        cls, code: str, message: str, look_again_at: datetime, retry_after: float | None = None
+    ) -> RowOutcome:
+        return cls(OutcomeKind.UNCLEAR, code, message, look_again_at, retry_after)
 
 
 @dataclass(slots=True)
@@ -235,6 +246,8 @@ class Transition:
 
     ``count_attempt`` adds one to the delivery's ``attempts`` (a request left for it);
     ``reset_attempts`` starts the count again (an operator re-queued it).
+    ``lease_until`` moves the lease of a row that stays ``sending`` (an upload of unclear
+    fate: until its next look-up); without it such a row keeps its lease.
     """
 
     delivery_id: int
@@ -244,6 +257,22 @@ class Transition:
     retry_at: datetime | None = None
     count_attempt: bool = False
     reset_attempts: bool = False
+    lease_until: datetime | None = None
+
+
+#: The status of an upload whose answer was lost (a timeout, a dropped connection, a 5xx
+#: after the file went out): the platform may have it. Its record keeps the comment it
+#: can be found by, since when and how often it was looked for (``details``), and
+#: ``details["batch"]``, the claimed batch whose rows wait for it: in ``sending`` with
+#: code ``UNCLEAR_CODE`` and their lease until the next look-up, so no claim can put them
+#: in another upload. The recovery step looks it up when that lease runs out; found, the
+#: record becomes the upload's; not there, the rows are sent again under the same batch.
+#: The reconcile step never asks about it (it has no platform id).
+UNCLEAR = "UNCLEAR"
+#: a final record: the look-up answered and the upload was not there
+NOT_STORED = "NOT_STORED"
+#: the code of the rows waiting for such a look-up (and of those given up on: uncertain)
+UNCLEAR_CODE = "upload_unclear"
 
 
 @dataclass(frozen=True, slots=True)

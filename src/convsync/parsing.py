@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -149,15 +150,27 @@ def _from_unix(text: str, s: str, tz: ZoneInfo) -> datetime:
 
 # --- amounts --------------------------------------------------------------------------
 
-_PLAIN_AMOUNT = re.compile(r"-?\d+(?:\.\d+)?")
+#: Ad platforms take a conversion value as a double-precision number (Google's
+#: ``conversion_value``, VK's ``value``), which keeps 15 significant decimal digits
+#: exactly (DBL_DIG): an amount of at most 15 digits, below 10**15, arrives as written;
+#: a longer one would arrive rounded (``99999999999999999999999`` as ``1e23``).
+AMOUNT_MAX_DIGITS = 15
+AMOUNT_LIMIT = Decimal(10) ** AMOUNT_MAX_DIGITS
+AMBIGUOUS_AMOUNT = (
+    "ambiguous: a single {sep!r} before exactly three digits may separate thousands or "
+    "decimals (1{sep}500 is 1500 in some exports, 1.5 in others); write it without a "
+    "thousands separator (1500 or 1.5) or with the decimals after it (1,500.00 or 1 500,00)"
+)
+
+# up to 13 + 2 digits: below the limit by construction, no separator to be ambiguous
+_PLAIN_AMOUNT = re.compile(r"-?[0-9]{1,13}(?:\.[0-9]{1,2})?")
 _SPACE_LIKE = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " ", "\u2007": " "})
 _MONEY = re.compile(
     r"(?P<sign>[-+\u2212])?\s*"
-    r"(?:(?P<pre>[^\d\s+\-\u2212.,]+?)\s*(?P<sign2>[-+\u2212])?\s*)?"
-    r"(?P<number>\d(?:[\d .,'’]*\d)?)"
-    r"(?:\s*(?P<post>[^\d\s][^\d]*?))?"
+    r"(?:(?P<pre>[^0-9\s+\-\u2212.,]+?)\s*(?P<sign2>[-+\u2212])?\s*)?"
+    r"(?P<number>[0-9](?:[0-9 .,'’]*[0-9])?)"
+    r"(?:\s*(?P<post>[^0-9\s][^0-9]*?))?"
 )
-_GROUPING = frozenset(" '’")
 
 
 def parse_amount(text: str) -> Decimal:
@@ -171,17 +184,35 @@ def parse_amount(text: str) -> Decimal:
     return parse_money(text)[0]
 
 
-def parse_money(text: str) -> tuple[Decimal, str | None]:
+def parse_money(text: str, *, point_decimal: bool = False) -> tuple[Decimal, str | None]:
     """The amount and the ISO code of the currency written with it (None if none,
     or if the sign is ambiguous like ``¥``).
 
-    A single ``.`` is always the decimal point; a single ``,`` is the decimal comma,
-    except ``1,500`` (one to three digits, a comma, three digits), which is refused as
-    ambiguous: 1500 in an American export, 1.5 in a Russian one.
+    ``point_decimal``: the text is a number as a program writes it (an API's JSON), so a
+    single ``.`` is the decimal point even before three digits (``12.345``).
+
+    The rule (README, "Sources: type: csv"):
+
+    * ``.`` and ``,`` both present: the last one is the decimal separator, the other
+      groups thousands (``1.500,00``, ``1,500.00``); space, no-break space and ``'``
+      group thousands too. Groups after the first have three digits.
+    * A single ``.`` or ``,`` is the decimal separator (``1500.5``, ``12,5``, ``0,125``,
+      ``1234.567``) — except before exactly three digits after one to three digits
+      not starting with 0 (``1.500``, ``1,500``, ``12.345``): 1500 in a Russian or
+      German export, 1.5 in an American one or a program's output. Those are refused as
+      ambiguous, with how to write them. Nothing else in the file is consulted: one
+      row's format says nothing certain about the next's.
+    * At most 15 significant digits and below 10**15 (:data:`AMOUNT_MAX_DIGITS`).
+    * Digits of another script (full-width ``１５００``, Arabic-Indic ``١٥٠٠``) are read
+      when every digit of the text is of that one script; a text that mixes scripts
+      (``1500０``) or holds other numeric signs (``²``, ``½``, ``①``) is refused rather
+      than guessed at. Full-width punctuation and signs are folded (NFKC).
     """
     s = text.strip()
     if _PLAIN_AMOUNT.fullmatch(s):
         return Decimal(s), None
+    if not s.isascii():
+        s = _fold_digits(text, s)
     m = _MONEY.fullmatch(s.translate(_SPACE_LIKE))
     if m is None or (m["sign"] and m["sign2"]):
         raise ParseError(text, "an amount", AMOUNT_EXPECTED)
@@ -193,11 +224,83 @@ def parse_money(text: str) -> tuple[Decimal, str | None]:
             raise ParseError(text, "an amount", AMOUNT_EXPECTED)
         currency = normalize_currency(affix)
     negative = (m["sign"] or m["sign2"]) in ("-", "\u2212")
-    magnitude = _parse_number(text, m["number"])
+    magnitude = _parse_number(text, m["number"], point_decimal)
+    problem = amount_problem(magnitude)
+    if problem is not None:
+        raise ParseError(text, "an amount", problem)
     return (-magnitude if negative else magnitude), currency
 
 
-def _parse_number(text: str, body: str) -> Decimal:
+def amount_problem(value: Decimal) -> str | None:
+    """Why ``value`` cannot be sent exactly (None if it can): more than
+    :data:`AMOUNT_MAX_DIGITS` significant digits, or not below :data:`AMOUNT_LIMIT`."""
+    if not value.is_finite():
+        return "it is not a number"
+    magnitude = abs(value)
+    if magnitude >= AMOUNT_LIMIT:
+        return (
+            f"it is 10^{AMOUNT_MAX_DIGITS} or more; ad platforms keep amounts as "
+            f"double-precision numbers, exact to {AMOUNT_MAX_DIGITS} digits"
+        )
+    digits = len(magnitude.normalize().as_tuple().digits)
+    if digits > AMOUNT_MAX_DIGITS:
+        return (
+            f"it has {digits} significant digits; ad platforms keep amounts as "
+            f"double-precision numbers, exact to {AMOUNT_MAX_DIGITS} digits, so it would "
+            f"arrive rounded (round it to at most {AMOUNT_MAX_DIGITS} digits)"
+        )
+    return None
+
+
+def amount_text(value: Decimal | int | float) -> str:
+    """Text of a typed number (a database column, a JSON number) that
+    :func:`parse_amount` reads back as that number.
+
+    Plain ``format(value, "f")`` can be ambiguous by the rule above (``12.345`` from a
+    ``NUMERIC(10, 3)`` column or a float); a trailing zero makes it unambiguous
+    (``12.3450``) without changing the value.
+    """
+    number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    text = format(number, "f")
+    head, point, tail = text.lstrip("-").partition(".")
+    if point and len(tail) == 3 and len(head) <= 3 and head[0] != "0":
+        text += "0"
+    return text
+
+
+def _fold_digits(text: str, s: str) -> str:
+    """``s`` with its digits as ASCII and full-width forms folded (NFKC); raises when
+    the digits are of several scripts or include other numeric signs."""
+    zeros: set[int] = set()
+    for c in s:
+        if c.isdecimal():
+            zeros.add(ord(c) - unicodedata.decimal(c))
+        elif c.isnumeric():
+            raise ParseError(text, "an amount", f"{c!r} is not a digit 0–9 ({AMOUNT_EXPECTED})")
+    if len(zeros) > 1:
+        scripts = " and ".join(sorted(_digit_script(z) for z in zeros))
+        raise ParseError(
+            text,
+            "an amount",
+            f"it mixes {scripts} digits, which is a typing slip, not a number; "
+            "retype it with the digits 0–9",
+        )
+    folded = unicodedata.normalize("NFKC", s)
+    digits = sum(c.isdecimal() for c in s)
+    if sum(c.isdecimal() for c in folded) != digits:  # a sign that folds into digits
+        raise ParseError(text, "an amount", AMOUNT_EXPECTED)
+    if not folded.isascii():
+        folded = "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in folded)
+    return folded
+
+
+def _digit_script(zero: int) -> str:
+    if zero == ord("0"):
+        return "ASCII"
+    return unicodedata.name(chr(zero), "other").removesuffix(" DIGIT ZERO").lower()
+
+
+def _parse_number(text: str, body: str, point_decimal: bool) -> Decimal:
     dots, commas = body.count("."), body.count(",")
     decimal_sep = ""
     if dots and commas:
@@ -206,18 +309,13 @@ def _parse_number(text: str, body: str) -> Decimal:
         decimal_sep = "." if dots else ","
         head, _, tail = body.partition(decimal_sep)
         if (
-            decimal_sep == ","
-            and len(tail) == 3
+            len(tail) == 3
             and len(head) <= 3
             and head[0] != "0"
-            and not _GROUPING.intersection(head)
+            and head.isdigit()
+            and not (point_decimal and decimal_sep == ".")
         ):
-            raise ParseError(
-                text,
-                "an amount",
-                "ambiguous: is the comma a thousands separator or the decimal comma? "
-                "Write it without the separator (1500) or with decimals (1,500.00 or 1 500,00)",
-            )
+            raise ParseError(text, "an amount", AMBIGUOUS_AMOUNT.format(sep=decimal_sep))
     if decimal_sep:
         int_part, _, frac = body.rpartition(decimal_sep)
         if not frac.isdigit() or decimal_sep in int_part:

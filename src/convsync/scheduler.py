@@ -23,11 +23,9 @@ from convsync.config import LoadedConfig
 from convsync.pipeline import SyncPipeline
 from convsync.run_summary import RunSummary, SyncOptions
 from convsync.store.ledger import Ledger
+from convsync.store.runs import LEASE_TTL, SYNC_LEASE, parse_holder, process_gone
 
 log = structlog.get_logger("convsync.scheduler")
-
-SYNC_LEASE = "sync"
-LEASE_TTL = timedelta(minutes=5)
 
 
 def lease_holder() -> str:
@@ -45,20 +43,13 @@ def _gone(holder: str) -> bool:
     every run until its lease expires. Only this host's processes can be checked; our
     own pid with another nonce is an earlier life of this pid (pid 1 in a container).
     """
-    host, _, rest = holder.partition(":")
-    pid_text, _, _nonce = rest.partition(":")
-    if host != socket.gethostname() or not pid_text.isdigit():
+    parsed = parse_holder(holder)
+    if parsed is None:
         return False
-    pid = int(pid_text)
-    if pid == os.getpid():
+    host, pid = parsed
+    if host == socket.gethostname() and pid == os.getpid():
         return holder not in _HELD_HERE
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # alive, someone else's
-    return False
+    return process_gone(host, pid)
 
 
 class LeaseBusy(Exception):
@@ -83,6 +74,7 @@ def run_lease(
             and ledger.take_over_lease(SYNC_LEASE, stale, holder, ttl, clock())
         ):
             raise LeaseBusy(f"another convsync process ({stale}) is running a sync right now")
+        # the same transaction marked the stale holder's runs interrupted
         log.warning("took over the sync lease of a process that is gone", stale_holder=stale)
     _HELD_HERE.add(holder)
     done = threading.Event()

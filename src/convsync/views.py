@@ -13,7 +13,13 @@ from convsync.config import LoadedConfig
 from convsync.model import UploadRecord
 from convsync.run_summary import RunSummary
 from convsync.store.reports import FailureRow, FunnelRow
-from convsync.store.runs import RunRow
+from convsync.store.runs import (
+    LOST_LEASE_EXPIRED,
+    LOST_LEASE_NOT_HELD,
+    LOST_PROCESS_GONE,
+    LOST_TAKEN_OVER,
+    RunRow,
+)
 
 _SOURCE_COLUMNS = ("pulled", "rejected", "new", "planned", "skipped")
 
@@ -94,19 +100,34 @@ def print_validation(out: Console, loaded: LoadedConfig, notes: Sequence[str]) -
 
 
 def print_runs(out: Console, runs: Sequence[RunRow]) -> None:
-    table = Table("run", "started", "finished", "status", "trigger", "host", title="Recent runs")
+    table = Table(
+        "run", "started", "finished", "status", "trigger", "host", "note", title="Recent runs"
+    )
     for r in runs:
+        finished = _time(r.finished_at)
+        if r.lost is not None:  # never finished: when it was last seen alive instead
+            finished = f"last seen {_time(r.last_seen)}" if r.last_seen else "never finished"
         table.add_row(
             r.run_id,
             _time(r.started_at),
-            _time(r.finished_at),
+            finished,
             r.status,
             r.trigger,
             f"{r.host}:{r.pid}",
+            _LOST.get(r.lost or "", r.lost or ""),
         )
     out.print(table)
     if not runs:
         out.print("No runs recorded in this ledger yet (check --database-url).")
+
+
+#: why an ``interrupted`` run never finished itself (``RunRow.lost``)
+_LOST = {
+    LOST_TAKEN_OVER: "its process died; the lease was taken over",
+    LOST_PROCESS_GONE: "its process died",
+    LOST_LEASE_EXPIRED: "its lease expired unrenewed",
+    LOST_LEASE_NOT_HELD: "its process holds the run lease no more",
+}
 
 
 def print_report(

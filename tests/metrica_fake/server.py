@@ -7,8 +7,11 @@ It serves, for the counters in ``counters``:
 - ``GET …/offline_conversions/uploading/{id}`` and ``GET …/offline_conversions/uploadings``;
 
 checks ``Authorization: OAuth <token>`` (missing: 401 ``unauthorized``; wrong: 403
-``invalid_token``), records every request (``calls``), plays scripted faults (``script``)
-and can hold the answer to an upload it has stored (``hold_next``). Usable without pytest:
+``invalid_token``), records every request (``calls``), plays scripted faults (``script``;
+``error("timeout", store=True)`` stores the upload, then answers 504), answers every
+request of an endpoint with one fault until told otherwise (``fail_every`` / ``mend``:
+e.g. a list of uploads that answers 503 all day) and can hold the answer to an upload it
+has stored, or to a look-up in the list (``hold_next``). Usable without pytest:
 
     with fake_metrica() as fake:
         config = fake.destination_config()      # api_base_url, counter_id, token
@@ -84,7 +87,10 @@ class FakeMetrica:
         self.calls: list[Call] = []
         self._next_id = 1000
         self._faults: deque[Fault] = deque()
-        self._holds: deque[Hold] = deque()
+        #: endpoint → the fault every request of it gets (``fail_every``), and whether
+        #: the one-line access check of the list is spared
+        self._standing: dict[str, tuple[Fault, bool]] = {}
+        self._holds: dict[str, deque[Hold]] = {}
         self._all_holds: list[Hold] = []
         self._lock = threading.Lock()
         self.server = _QuickServer(host="127.0.0.1", port=0, threaded=True)
@@ -119,10 +125,26 @@ class FakeMetrica:
         with self._lock:
             self._faults.extend(faults)
 
-    def hold_next(self) -> Hold:
+    def fail_every(self, fault: Fault, *, spare_access_check: bool = False) -> None:
+        """Answer every request of ``fault.endpoint`` with ``fault`` (scripted faults go
+        first) until ``mend``. ``spare_access_check``: a list request of one line
+        (``limit=1``, convsync's token check when a run starts) is answered normally —
+        as when a heavy list times out but a small one gets through."""
+        with self._lock:
+            self._standing[fault.endpoint] = (fault, spare_access_check)
+
+    def mend(self, endpoint: str = "uploadings") -> None:
+        """Stop ``fail_every`` of ``endpoint``."""
+        with self._lock:
+            self._standing.pop(endpoint, None)
+
+    def hold_next(self, endpoint: str = "upload") -> Hold:
+        """Hold the answer to the next request of ``endpoint``: an upload once it is
+        stored; a read of the list of uploads (not the one-line access check) before it
+        is answered."""
         hold = Hold()
         with self._lock:
-            self._holds.append(hold)
+            self._holds.setdefault(endpoint, deque()).append(hold)
             self._all_holds.append(hold)
         return hold
 
@@ -178,7 +200,10 @@ class FakeMetrica:
             return _error(403, "invalid_token", "Invalid oauth_token")
         if int(match["counter"]) not in self.counters:
             return _error(403, "access_denied", "Access is denied")
-        fault = self._take_fault(call.endpoint)
+        access_check = call.endpoint == "uploadings" and request.args.get("limit") == "1"
+        if call.endpoint != "upload" and not access_check:
+            self._wait_if_held(call.endpoint)
+        fault = self._take_fault(call.endpoint) or self._standing_fault(call.endpoint, access_check)
         if fault is not None and not fault.store:
             return Response(fault.body(), fault.status, headers=fault.headers())
         if call.endpoint == "upload" and request.method == "POST":
@@ -219,11 +244,24 @@ class FakeMetrica:
             self._next_id += 1
             upload = Upload(self._next_id, kind, comment, columns, lines, valid, self.clock())
             self.uploads[upload.id] = upload
-            hold = self._holds.popleft() if self._holds else None
+        self._wait_if_held("upload")
+        return _json({"uploading": upload.as_json()})
+
+    def _wait_if_held(self, endpoint: str) -> None:
+        with self._lock:
+            holds = self._holds.get(endpoint)
+            hold = holds.popleft() if holds else None
         if hold is not None:
             hold.accepted.set()
             hold.released.wait(timeout=60)
-        return _json({"uploading": upload.as_json()})
+
+    def _standing_fault(self, endpoint: str, access_check: bool) -> Fault | None:
+        with self._lock:
+            standing = self._standing.get(endpoint) or self._standing.get("any")
+        if standing is None:
+            return None
+        fault, spare_access_check = standing
+        return None if access_check and spare_access_check else fault
 
     def _take_fault(self, endpoint: str) -> Fault | None:
         with self._lock:

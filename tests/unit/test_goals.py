@@ -178,3 +178,164 @@ def test_a_currency_written_with_the_amount_is_kept(loaded) -> None:  # type: ig
     (clash,) = m.map([record(status="won", value="$20", currency="EUR")]).rejections
     assert (clash.code, clash.column) == ("bad_currency", "Сумма")
     assert "written in USD" in clash.reason and "says EUR" in clash.reason
+
+
+# --- e-mails and phones in id and click-id columns --------------------------------
+
+JANE = "Jane.Doe@Example.com"
+PHONE = "+7 900 000-00-01"
+#: what must appear nowhere: the raw values and their normalised forms
+NEEDLES = (JANE, JANE.lower(), "jane.doe", PHONE, "+79000000001", "9000000001", "000-00-01")
+
+
+def _no_needle(*texts: object) -> None:
+    for text in texts:
+        for needle in NEEDLES:
+            assert needle.lower() not in str(text).lower(), (needle, text)
+
+
+@pytest.mark.parametrize("value", [JANE, PHONE])
+@pytest.mark.parametrize(
+    "field", ["gclid", "vk_click_id"]
+)  # the two click ids this test source maps
+def test_a_contact_in_a_click_id_column_rejects_the_record_by_column(
+    loaded, field: str, value: str
+) -> None:  # type: ignore[no-untyped-def]
+    out = mapper(loaded).map(
+        [record(status="won", value="10", **{field: value}, email="a@b.example")]
+    )
+    assert out.conversions == [] and out.deliveries == []
+    assert {(r.goal, r.code, r.column) for r in out.rejections} == {
+        ("won", "identity_in_wrong_column", field),
+        ("any_lead", "identity_in_wrong_column", field),
+    }
+    rejection = out.rejections[0]
+    assert rejection.record_id == "1" and rejection.origin == "crm.csv:2"
+    assert f"The {field} (column {field!r}) holds what looks like" in rejection.reason
+    assert "neither stored nor sent" in rejection.reason
+    _no_needle(*out.rejections)
+
+
+def test_a_contact_in_a_landing_url_names_the_parameter_and_the_url_column(tmp_path: Path) -> None:
+    loaded = parse_config(
+        CONFIG.replace("vk_click_id: vk}", "vk_click_id: vk, landing_url: url}"),
+        tmp_path / "c.yaml",
+        {},
+    )
+    rec = record(status="won", landing_url="https://s.example/?yclid=%2B79000000001&x=1")
+    rec.columns = {"landing_url": "Страница входа"}
+    (rejection, _) = mapper(loaded).map([rec]).rejections
+    assert (rejection.column, rejection.code) == ("Страница входа", "identity_in_wrong_column")
+    assert "The yclid parameter of the landing page URL (column 'Страница входа')" in (
+        rejection.reason
+    )
+    assert "a phone number" in rejection.reason
+    _no_needle(rejection)
+
+
+@pytest.mark.parametrize("value", [JANE, PHONE, "8 (900) 000-00-01"])
+def test_a_record_id_that_is_a_contact_is_refused_and_kept_nowhere(loaded, value: str) -> None:  # type: ignore[no-untyped-def]
+    rec = record(rid=value, status="paid", order_id="O-1")
+    rec.origin = f"webhook leads #{value}"  # a source that names rows by their id
+    out = mapper(loaded).map([rec])
+    assert out.conversions == []
+    assert {r.goal for r in out.rejections} == {"won", "any_lead", "order"}
+    for rejection in out.rejections:
+        assert (rejection.code, rejection.column, rejection.record_id) == (
+            "identity_in_wrong_column",
+            "id",  # the source's id column
+            None,
+        )
+        assert rejection.origin == "webhook leads #(id hidden)"
+        assert "The record id (column 'id') looks like" in rejection.reason
+        assert "Map a real order or record number as the source's id" in rejection.reason
+    _no_needle(*out.rejections)
+
+
+@pytest.mark.parametrize("value", [JANE, PHONE])
+def test_an_order_id_that_is_a_contact_is_refused_with_a_hint(loaded, value: str) -> None:  # type: ignore[no-untyped-def]
+    out = mapper(loaded).map([record(status="paid", order_id=value)])
+    assert sorted(c.goal for c in out.conversions) == ["any_lead", "won"]  # order ids: record id
+    (rejection,) = out.rejections
+    assert (rejection.goal, rejection.code, rejection.column, rejection.record_id) == (
+        "order",
+        "identity_in_wrong_column",
+        "Заказ",
+        "1",
+    )
+    assert "Map a real order number as the goal's order_id" in rejection.reason
+    _no_needle(rejection, *out.conversions)
+
+
+def test_a_contact_order_id_retracts_nothing(tmp_path: Path) -> None:
+    text = CONFIG.replace(
+        "    dedup_by: order_id\n    send: {google: {conversion_action: 3}}\n  order_shop:",
+        "    dedup_by: order_id\n    retract_when: {status: refunded}\n"
+        "    send: {google: {conversion_action: 3}}\n  order_shop:",
+    )
+    loaded = parse_config(text, tmp_path / "c.yaml", {})
+    m = mapper(loaded)
+    assert len(m.map([record(status="refunded", order_id="O-1")]).adjustments) == 1
+    out = m.map([record(status="refunded", order_id=PHONE)])
+    assert out.adjustments == [] and all(r.goal != "order" for r in out.rejections)
+
+
+def test_plain_numbers_stay_ids(loaded) -> None:  # type: ignore[no-untyped-def]
+    out = mapper(loaded).map(
+        [record(rid="89000000002", status="paid", order_id="79000000001", gclid="EAIaIQobChMI")]
+    )
+    assert sorted(c.goal for c in out.conversions) == ["any_lead", "order", "won"]
+    assert out.rejections == []
+    order = next(c for c in out.conversions if c.goal == "order")
+    assert (order.record_id, order.order_id) == ("89000000002", "79000000001")
+
+
+def test_the_record_id_is_checked_once_per_record(loaded, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from convsync import goals
+
+    calls: list[str] = []
+    real = goals.contact_in
+
+    def spy(value: str, field: str, region: str | None) -> str | None:
+        calls.append(field)
+        return real(value, field, region)
+
+    monkeypatch.setattr(goals, "contact_in", spy)
+    mapper(loaded).map([record(status="won"), record(rid="2", status="lost", pipeline="test")])
+    assert calls == ["id", "id"]
+
+
+def test_a_phone_that_reads_as_an_amount_is_refused(loaded) -> None:  # type: ignore[no-untyped-def]
+    m = mapper(loaded)
+    (rejection,) = m.map([record(status="won", value="+79000000001")]).rejections
+    assert (rejection.goal, rejection.code, rejection.column) == (
+        "won",
+        "identity_in_wrong_column",
+        "Сумма",
+    )
+    assert "The value (column 'Сумма') looks like a phone number" in rejection.reason
+    _no_needle(rejection)
+    won = [c for c in m.map([record(status="won", value="+1500")]).conversions if c.goal == "won"]
+    assert won[0].value == Decimal(1500)  # a + alone is no phone
+
+
+def test_api_sources_write_a_single_point_as_the_decimal_point(tmp_path: Path) -> None:
+    text = """\
+sources:
+  ym: {type: metrica_logs, counter_id: 1, token: "${T}", goal_ids: [5]}
+  shop: {type: csv, path: x.csv, id: id, time: t, fields: {value: v}}
+destinations: {vk: {type: vk_ads, pixel_id: 1}}
+goals:
+  lead: {source: ym, value: value, send: {vk: {goal: x}}}
+  sale: {source: shop, value: value, send: {vk: {goal: x}}}
+"""
+    loaded = parse_config(text, tmp_path / "c.yaml", {"T": "t"})
+    ym = mapper(loaded, "ym").map([record(source="ym", value="12.345")])
+    assert [c.value for c in ym.conversions] == [Decimal("12.345")]  # Metrica's Price
+    shop = mapper(loaded, "shop").map([record(source="shop", value="12.345")])
+    assert [r.code for r in shop.rejections] == ["bad_value"]  # an export: ambiguous
+    assert "ambiguous" in shop.rejections[0].reason
+    # the comma stays ambiguous everywhere; the rest of the rule too
+    assert [
+        r.code for r in mapper(loaded, "ym").map([record(source="ym", value="1,500")]).rejections
+    ] == ["bad_value"]

@@ -10,9 +10,14 @@ from hypothesis import strategies as st
 
 from convsync import identity
 from convsync.identity import (
+    CLICK_ID_FIELDS,
+    EMAIL,
     IDENTITY_FIELDS,
+    PHONE,
+    MisplacedContact,
     build_identifiers,
     click_ids_from_url,
+    contact_in,
     normalize_email,
     normalize_phone,
     sha256_hex,
@@ -298,3 +303,159 @@ def test_build_identifiers_parses_url_and_phone_when_present(
     ids = build_identifiers({"landing_url": " https://x.example/?gclid=1 "}, None)
     assert calls == ["https://x.example/?gclid=1"]
     assert ids.gclid == "from-url"
+
+
+# --- e-mails and phones in id fields ----------------------------------------------
+
+ID_FIELDS = (*CLICK_ID_FIELDS, "id", "order_id")
+
+
+@pytest.mark.parametrize("field", ID_FIELDS)
+@pytest.mark.parametrize(
+    "value",
+    [
+        "jane@example.com",
+        "Jane.Doe+promo@Gmail.com",
+        "mailto:jane@example.com",
+        "Jane <jane@example.com>",
+        "jane%40example.com",  # percent-encoded, as in a URL
+        "jane@localhost",  # not routable, still personal
+    ],
+)
+def test_an_email_is_found_in_every_id_field(field: str, value: str) -> None:
+    assert contact_in(value, field, "RU") == EMAIL
+
+
+@pytest.mark.parametrize("field", ID_FIELDS)
+@pytest.mark.parametrize(
+    "value",
+    [
+        "+7 900 000-00-01",
+        "8 (900) 000-00-02",
+        "8 900 000-00-03",
+        "+79000000001",
+        "+7-900-000-00-04",
+        "(900) 000 00 05",
+        "8\u00a0900\u00a0000\u00a000\u00a006",
+    ],
+)
+def test_a_phone_written_as_one_is_found_in_every_id_field(field: str, value: str) -> None:
+    assert contact_in(value, field, "RU") == PHONE
+
+
+@pytest.mark.parametrize(
+    ("value", "field"),
+    [
+        # digits only: a phone where the field's own ids never look like that
+        ("89000000002", "gclid"),
+        ("9000000003", "wbraid"),
+        ("79000000001", "gbraid"),
+        ("89000000002", "yclid"),  # 10–12 digits: no yclid is that short
+        ("9000000003", "metrica_client_id"),
+    ],
+)
+def test_bare_digits_are_a_phone_only_where_they_are_not_an_id(value: str, field: str) -> None:
+    assert contact_in(value, field, "RU") == PHONE
+
+
+@pytest.mark.parametrize(
+    ("value", "field", "region"),
+    [
+        # the fields' own formats
+        ("EAIaIQobChMI8pXq2Kz-_AIVEAIaIQobChMI", "gclid", "RU"),
+        ("Cj0KCQjw-Example_9000000001", "gclid", "RU"),  # digits inside a token
+        ("0AAAAADjv0000000001", "gbraid", "RU"),
+        ("6123456789012345678", "yclid", "RU"),  # 19 digits
+        ("16900000001234567890", "metrica_client_id", "RU"),
+        ("1690000000123456789", "metrica_client_id", "RU"),
+        ("6372819", "yclid", "RU"),
+        ("123", "yclid", "RU"),
+        ("vk0000000123", "vk_click_id", "RU"),
+        # free-form ids are often plain numbers, of phone length too
+        ("89000000002", "id", "RU"),
+        ("89000000002", "order_id", "RU"),
+        ("79000000001", "purchase_id", "RU"),
+        ("9000000003", "metrica_user_id", "RU"),
+        ("89000000002", "vk_user_id", "RU"),
+        ("89000000002", "vk_click_id", "RU"),
+        ("15798537386", "id", "US"),  # a HubSpot deal id
+        # formatted, but not a valid number in the region
+        ("2026-000123", "order_id", "RU"),
+        ("2026-11-20", "id", "RU"),
+        ("123-456-7890", "order_id", "RU"),
+        ("+7 000 000-00-00", "order_id", "RU"),
+        ("1.500.000", "id", "RU"),
+        # not a phone's characters, or too few or too many digits
+        ("A-1", "id", "RU"),
+        ("O-7", "order_id", "RU"),
+        ("#1001", "order_id", "RU"),
+        ("12-34", "id", "RU"),
+        ("1234567", "gclid", "RU"),  # 7 digits, not a valid number
+        ("+1234567890123456", "order_id", "RU"),  # 16 digits
+        ("", "id", "RU"),
+        ("+", "id", "RU"),
+        ("@", "id", "RU"),
+        ("user @ shop", "id", "RU"),
+        ("%40", "order_id", "RU"),
+    ],
+)
+def test_ids_that_are_not_contacts(value: str, field: str, region: str | None) -> None:
+    assert contact_in(value, field, region) is None
+
+
+def test_without_a_region_a_national_number_counts_from_ten_digits() -> None:
+    assert contact_in("8 (900) 000-00-02", "order_id", None) == PHONE
+    assert contact_in("+7 900 000-00-01", "order_id", None) == PHONE  # checked: +7
+    assert contact_in("+7 000 000-00-00", "order_id", None) is None
+    assert contact_in("12-34-567", "order_id", None) is None  # 7 digits
+    assert contact_in("89000000002", "order_id", None) is None  # plain numbers stay ids
+
+
+@pytest.mark.parametrize("field", CLICK_ID_FIELDS)
+def test_build_identifiers_refuses_a_contact_in_a_click_id_field(field: str) -> None:
+    for value in ("jane@example.com", "+7 900 000-00-01"):
+        with pytest.raises(MisplacedContact) as caught:
+            build_identifiers({field: f" {value} ", "email": "a@b.example"}, "RU")
+        assert (caught.value.field, caught.value.via) == (field, None)
+        assert value not in str(caught.value) and "900" not in str(caught.value)
+        assert field in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("param", "field"),
+    [("gclid", "gclid"), ("yclid", "yclid"), ("_ym_uid", "metrica_client_id"),
+     ("rb_clickid", "vk_click_id")],
+)  # fmt: skip
+def test_build_identifiers_refuses_a_contact_in_a_landing_url(param: str, field: str) -> None:
+    url = f"https://shop.example/?{param}=jane%40example.com"
+    with pytest.raises(MisplacedContact) as caught:
+        build_identifiers({"landing_url": url}, "RU")
+    assert (caught.value.field, caught.value.kind, caught.value.via) == (
+        field,
+        EMAIL,
+        "landing_url",
+    )
+    assert "jane" not in str(caught.value)
+
+
+def test_a_url_click_id_its_own_field_overrides_is_not_checked() -> None:
+    # the URL's gclid is not used (its own field wins), so it is not checked either
+    ids = build_identifiers(
+        {"gclid": "EAIaIQobChMI", "landing_url": "https://s.example/?gclid=a@b.example"}, "RU"
+    )
+    assert ids.gclid == "EAIaIQobChMI"
+
+
+def test_build_identifiers_keeps_real_click_ids() -> None:
+    fields = {
+        "gclid": "EAIaIQobChMI8pXq2Kz-_AIVEAIaIQobChMI",
+        "gbraid": "0AAAAADjv0000000001",
+        "wbraid": "ClUKCQjw",
+        "yclid": "6123456789012345678",
+        "metrica_client_id": "1690000000123456789",
+        "metrica_user_id": "89000000002",
+        "purchase_id": "O-1",
+        "vk_click_id": "vk0000000123",
+        "vk_user_id": "100500",
+    }
+    assert build_identifiers(fields, "RU").as_dict() == fields

@@ -70,6 +70,9 @@ class FakeVk(LocalServer):
                     self._json((404, {"error": "not_found"}))
 
             def _reply(self, reply: Reply) -> None:
+                if reply.drop:
+                    self.close_connection = True
+                    return
                 self.send_response(reply.status)
                 if "Content-Type" not in reply.headers:
                     self.send_header("Content-Type", "image/gif")

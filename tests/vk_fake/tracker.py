@@ -1,9 +1,11 @@
 """The fake pixel tracker: records each hit's raw request line, parses the tracker's
 ``id=…;e=RG%3AVALUE/GOAL;rb_clickid=…`` query the way it is documented, counts requests
-in flight and answers after a configurable latency, with scripted failures."""
+in flight and answers after a configurable latency, with scripted failures and a rate of
+seeded, deterministic faults (``inject_faults``)."""
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections import deque
@@ -27,6 +29,8 @@ class Reply:
     body: bytes = GIF
     #: seconds to wait before answering, on top of the tracker's latency
     delay: float = 0.0
+    #: close the connection instead of answering (the request was read: it may count)
+    drop: bool = False
 
 
 @dataclass(slots=True)
@@ -88,6 +92,10 @@ class FakeTracker:
         self._script: deque[Reply] = deque()
         self._rules: list[tuple[Callable[[Hit], bool], Reply]] = []
         self._hold: Hold | None = None
+        # injected faults: (rate, seed, reply); how often each query was received
+        self._faults: tuple[float, int, Reply] | None = None
+        self._received: dict[str, int] = {}
+        self.faults = 0  # requests answered with an injected fault
 
     # --- what tests set up ---
 
@@ -99,6 +107,15 @@ class FakeTracker:
     def reply_when(self, match: Callable[[Hit], bool], reply: Reply) -> None:
         with self._lock:
             self._rules.append((match, reply))
+
+    def inject_faults(self, rate: float, seed: int = 0, reply: Reply | None = None) -> None:
+        """From now on a share ``rate`` of the requests get ``reply`` (default: a 503, the
+        failure the tracker certainly did not count) instead of the GIF (after the script
+        and the rules). Seeded and deterministic whatever order threads send in: the n-th
+        request of an event fails when ``Random(f"{seed}:{query}:{n}")`` draws below
+        ``rate``. A rate of 0 stops them."""
+        with self._lock:
+            self._faults = (rate, seed, reply or Reply(503)) if rate > 0 else None
 
     def hold(self) -> Hold:
         """From now on requests wait (they are recorded first) until released."""
@@ -118,6 +135,23 @@ class FakeTracker:
         with self._lock:
             return sorted(h.started for h in self.hits)
 
+    def counted(self) -> dict[str, int]:
+        """How many times each event (query) was answered 2xx: counted by VK."""
+        with self._lock:
+            out: dict[str, int] = {}
+            for h in self.hits:
+                if h.status is not None and 200 <= h.status < 300:
+                    out[h.query] = out.get(h.query, 0) + 1
+            return out
+
+    def reset(self) -> None:
+        """Forget the hits and the counts (a bench's next phase); faults stay as set."""
+        with self._lock:
+            self.hits.clear()
+            self.max_in_flight = 0
+            self.faults = 0
+            self._received.clear()
+
     # --- the endpoint (called by the server's handler threads) ---
 
     def receive(self, request_line: str, target: str, headers: dict[str, str]) -> Reply:
@@ -127,9 +161,18 @@ class FakeTracker:
             self.hits.append(hit)
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            nth = self._received.get(query, 0) + 1
+            self._received[query] = nth
             reply = self._script.popleft() if self._script else None
             if reply is None:
-                reply = next((r for match, r in self._rules if match(hit)), Reply())
+                reply = next((r for match, r in self._rules if match(hit)), None)
+            if reply is None and self._faults is not None:
+                rate, seed, fault = self._faults
+                if random.Random(f"{seed}:{query}:{nth}").random() < rate:
+                    reply = fault
+                    self.faults += 1
+            if reply is None:
+                reply = Reply()
             hold = self._hold
             latency = self.latency
         try:
@@ -141,5 +184,5 @@ class FakeTracker:
             with self._lock:
                 self.in_flight -= 1
                 hit.finished = time.monotonic()
-                hit.status = reply.status
+                hit.status = None if reply.drop else reply.status
         return reply

@@ -72,7 +72,11 @@ class Destination(ABC, Generic[ConfigT, TargetT]):
         """Upload one batch; one outcome per row, in the order given.
 
         Raises ``TransientError`` (whole batch may pass: retried), ``PermanentError``
-        (whole batch rejected) or ``DestinationUnavailable`` (stop for this run).
+        (whole batch rejected) or ``DestinationUnavailable`` (stop for this run). Rows that
+        may have arrived although the answer was lost get an ``unclear`` outcome instead,
+        on a platform that can be asked later whether they did (by the batch id): they
+        are tried again in the run like transient ones (the platform asked first), then
+        wait in ``sending`` for ``recover``; ``take_uploads`` then has their record.
         """
 
     def shown_payload(self, payload: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -107,12 +111,21 @@ class Destination(ABC, Generic[ConfigT, TargetT]):
         return []
 
     def recover(self, rows: Sequence[OutboundRow]) -> list[RowOutcome | None]:
-        """Rows left in ``sending`` by a crash (lease expired): what happened to them?
+        """Rows left in ``sending`` by a crash, or kept there while an upload's fate was
+        unclear (lease expired): what happened to them?
 
-        ``None`` for a row means "not known to have arrived: send it again". The default
-        suits platforms with an idempotency key; platforms without one override this.
+        ``None`` for a row means "not known to have arrived: send it again" (under the
+        batch id it has). The default suits platforms with an idempotency key; platforms
+        without one override this. An ``unclear`` outcome keeps the row in ``sending``
+        until its ``retry_at``, when it is recovered (asked about) again.
         """
         return [None] * len(rows)
+
+    def recall(self, uploads: Sequence[UploadRecord]) -> None:
+        """The records of this destination's uploads of unclear fate (status ``UNCLEAR``)
+        as the ledger holds them now: given before ``recover`` is asked about rows, so a
+        platform that looks uploads up knows since when and how often it did. Platforms
+        that never leave an upload unclear ignore it."""
 
     def upload_requests(self) -> int | None:
         """Upload requests made since ``connect``, for a platform that may need several for

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from convsync.errors import RowDeferred, RowRejected
 from convsync.model import Conversion
+from convsync.parsing import amount_problem
 
 #: A conversion this far ahead of the clock is a wrong date or time zone in the source,
 #: not a clock that runs a little fast: waiting for it would hide the mistake for days.
@@ -98,7 +99,12 @@ def check_not_future(occurred_at: datetime, now: datetime, *, platform: str) -> 
 
 
 def checked_value(conversion: Conversion) -> Decimal | None:
-    """The conversion's value if it is a usable amount (finite, not negative)."""
+    """The conversion's value if it is a usable amount (finite, not negative, exact in a
+    double: at most 15 significant digits, below 10^15 — see ``parsing.amount_problem``).
+
+    The map step refuses such amounts already; this catches values recorded before it
+    did, which would otherwise be sent rounded (``99999999999999999999999`` as 1e23).
+    """
     value = conversion.value
     if value is None:
         return None
@@ -109,6 +115,13 @@ def checked_value(conversion: Conversion) -> Decimal | None:
             "negative_value",
             f"The conversion value {value} is negative; ad platforms take only values of 0 or "
             "more (a refund is not a negative conversion).",
+        )
+    problem = amount_problem(value)
+    if problem is not None:
+        raise RowRejected(
+            "invalid_value",
+            f"The conversion value {shown(decimal_text(value))} cannot be sent as written: "
+            f"{problem}.",
         )
     return value
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import Field
 
-from convsync.configbase import StrictModel, TimeZoneName
+from convsync.configbase import Duration, StrictModel, TimeZoneName
 
 
 class CsvSourceConfig(StrictModel):
@@ -21,11 +22,19 @@ class CsvSourceConfig(StrictModel):
         description="Canonical field name → column name (email, phone, gclid, value, …).",
     )
     encoding: Literal["auto", "utf-8", "utf-8-sig", "cp1251"] = Field(
-        default="auto", description="auto: UTF-8 (with or without BOM), else cp1251."
+        default="auto",
+        description="auto: UTF-8 (with or without BOM), else cp1251 — judged on the whole "
+        "file; a line in another encoding than its file's is rejected (bad_encoding).",
     )
     delimiter: Literal["auto", ",", ";", "tab"] = Field(
         default="auto", description="auto: detected from the header line."
     )
     timezone: TimeZoneName | None = Field(
         default=None, description="Time zone of naive timestamps; default: the top-level one."
+    )
+    settle: Duration = Field(
+        default=timedelta(minutes=1),
+        le=timedelta(days=1),
+        description="A last record without its line break (the file may still be being "
+        "written) is read only once the file has not changed for this long; 0: at once.",
     )

@@ -12,7 +12,7 @@ from typing import Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from convsync.configbase import Duration, StrictModel, TimeZoneName
+from convsync.configbase import Int64, Lookback, StrictModel, TimeZoneName
 
 #: SQLAlchemy's own rule for ``:name`` parameters of ``text()`` (``::type`` casts and
 #: ``\\:`` escapes are not parameters)
@@ -59,7 +59,7 @@ class SqlSourceConfig(StrictModel):
     timezone: TimeZoneName | None = Field(
         default=None, description="Time zone of naive timestamps; default: the top-level one."
     )
-    lookback: Duration = Field(
+    lookback: Lookback = Field(
         default=timedelta(0),
         description="Re-read this far behind the saved cursor (time cursors only): rows "
         "committed late with an earlier cursor value (long transactions, clock skew) are "
@@ -70,7 +70,7 @@ class SqlSourceConfig(StrictModel):
         description="First run, time cursors: read rows from this moment on (naive = in the "
         "source's time zone). Required unless start is set.",
     )
-    start: int | str | None = Field(
+    start: Int64 | str | None = Field(
         default=None,
         description="First run, integer or text cursors: the :cursor value of the first "
         "query (e.g. 0). Instead of start_date.",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -173,6 +173,7 @@ def apply(
         raise KeyError(f"no such deliveries in the ledger: {sorted(missing)[:10]}")
     keep_lease: list[dict[str, Any]] = []
     clear_lease: list[dict[str, Any]] = []
+    move_lease: list[dict[str, Any]] = []
     events: list[tuple[Any, ...]] = []
     at = to_db(connection, delivery_events.c.at)(now)
     for t in transitions:
@@ -186,20 +187,28 @@ def apply(
             "b_attempt": 1 if t.count_attempt else 0,
             "b_keep": 0 if t.reset_attempts else 1,
         }
-        # only a row that is still being sent keeps its lease; any other state clears it
-        (keep_lease if t.state is DeliveryState.SENDING else clear_lease).append(params)
+        # only a row that is still being sent keeps its lease (or has it moved: an upload
+        # of unclear fate holds its rows until the next look-up); any other state clears it
+        if t.state is not DeliveryState.SENDING:
+            clear_lease.append(params)
+        elif t.lease_until is not None:
+            move_lease.append({**params, "b_lease": t.lease_until})
+        else:
+            keep_lease.append(params)
         events.append(
             (t.delivery_id, run_id, at, from_state, t.state.value, t.code, t.message, batch_id)
         )
         current[t.delivery_id] = (t.state.value, batch_id)
     if keep_lease:
-        connection.execute(_update(now, clear_lease=False), keep_lease)
+        connection.execute(_update(now, lease="keep"), keep_lease)
     if clear_lease:
-        connection.execute(_update(now, clear_lease=True), clear_lease)
+        connection.execute(_update(now, lease="clear"), clear_lease)
+    if move_lease:
+        connection.execute(_update(now, lease="move"), move_lease)
     _INSERT_EVENTS.execute(connection, events)
 
 
-def _update(now: datetime, *, clear_lease: bool) -> sa.Update:
+def _update(now: datetime, *, lease: Literal["keep", "clear", "move"]) -> sa.Update:
     values: dict[str, Any] = {
         "state": sa.bindparam("b_state"),
         "code": sa.bindparam("b_code"),
@@ -209,8 +218,10 @@ def _update(now: datetime, *, clear_lease: bool) -> sa.Update:
         + sa.bindparam("b_attempt", type_=sa.Integer()),
         "updated_at": now,
     }
-    if clear_lease:
+    if lease == "clear":
         values["lease_until"] = None
+    elif lease == "move":
+        values["lease_until"] = sa.bindparam("b_lease", type_=deliveries.c.lease_until.type)
     return deliveries.update().where(deliveries.c.id == sa.bindparam("b_id")).values(values)
 
 

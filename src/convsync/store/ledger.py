@@ -258,8 +258,14 @@ class Ledger:
         uploads: Sequence[UploadRecord] = (),
     ) -> None:
         """Write outcomes, with the uploads they went in (one transaction: a delivered
-        row is never without the upload that reconciles it)."""
-        _aware(now, *(t.retry_at for t in transitions), *(u.next_check_at for u in uploads))
+        row is never without the upload that reconciles it, a row waiting for a look-up
+        never without the record of the upload it waits for)."""
+        _aware(
+            now,
+            *(t.retry_at for t in transitions),
+            *(t.lease_until for t in transitions),
+            *(u.next_check_at for u in uploads),
+        )
         with self._write() as connection:
             claims.apply(connection, transitions, run_id=run_id, now=now)
             upload_store.record_uploads(connection, uploads, run_id=run_id, now=now)
@@ -278,6 +284,24 @@ class Ledger:
         _aware(now)
         with self._read() as connection:
             return upload_store.due_uploads(connection, destination=destination, now=now)
+
+    def unclear_uploads(self, *, destination: str) -> list[UploadRecord]:
+        """Uploads of ``destination`` whose answer was lost and that no look-up has found
+        or ruled out yet (their rows wait in ``sending``)."""
+        with self._read() as connection:
+            return upload_store.unclear_uploads(connection, destination=destination)
+
+    def close_unclear_without_rows(self, *, destination: str, now: datetime) -> list[str]:
+        """Close the records of uploads of unclear fate whose rows were settled without a
+        look-up (see ``uploads.close_unclear_without_rows``); their batch ids."""
+        _aware(now)
+        with self._read() as connection:  # nearly always none: no write transaction then
+            if not upload_store.unclear_uploads(connection, destination=destination):
+                return []
+        with self._write() as connection:
+            return upload_store.close_unclear_without_rows(
+                connection, destination=destination, now=now
+            )
 
     def update_uploads(
         self, records: Sequence[UploadRecord], *, run_id: str, now: datetime

@@ -9,7 +9,7 @@ from typing import Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from convsync.model import DeliveryState
+from convsync.model import UNCLEAR_CODE, DeliveryState
 from convsync.store.schema import conversions, deliveries, record_rejections, uploads
 
 _S = DeliveryState
@@ -119,7 +119,8 @@ def funnel(connection: Connection, since: datetime) -> list[FunnelRow]:
 
 @dataclass(frozen=True, slots=True)
 class FailureRow:
-    """A delivery that is rejected, deferred, uncertain or unmatched, a source row that could
+    """A delivery that is rejected, deferred, uncertain or unmatched (or waits in ``sending``
+    for a look-up of its upload, code ``upload_unclear``), a source row that could
     not become a conversion (``kind="record"``: source, origin, column, reason), or an upload
     the platform processed with problems (``kind="upload"``: its id, rows, explanation)."""
 
@@ -147,6 +148,8 @@ class FailureRow:
 
 
 _FAILED = (_S.REJECTED.value, _S.DEFERRED.value, _S.UNCERTAIN.value, _S.UNMATCHED.value)
+#: rows in ``sending`` that wait for a look-up of an upload whose answer was lost
+_WAITING = sa.and_(deliveries.c.state == _S.SENDING.value, deliveries.c.code == UNCLEAR_CODE)
 
 
 def failures(connection: Connection, since: datetime, limit: int) -> list[FailureRow]:
@@ -168,7 +171,7 @@ def failures(connection: Connection, since: datetime, limit: int) -> list[Failur
             conversions.c.adjustment,
         )
         .join_from(deliveries, conversions, deliveries.c.conversion_id == conversions.c.id)
-        .where(deliveries.c.state.in_(_FAILED), deliveries.c.updated_at >= since)
+        .where(sa.or_(deliveries.c.state.in_(_FAILED), _WAITING), deliveries.c.updated_at >= since)
         .order_by(deliveries.c.updated_at.desc(), deliveries.c.id.desc())
         .limit(limit)
     )

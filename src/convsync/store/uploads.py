@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from convsync.model import DeliveryState, Transition, UploadRecord
+from convsync.model import NOT_STORED, UNCLEAR, DeliveryState, Transition, UploadRecord
 from convsync.store.claims import apply
 from convsync.store.rows import ID, batches, one_of, upsert_insert
 from convsync.store.schema import deliveries, tokens, uploads
@@ -19,14 +19,33 @@ from convsync.store.schema import deliveries, tokens, uploads
 _VERDICTS = frozenset({DeliveryState.MATCHED, DeliveryState.UNMATCHED})
 
 
+#: records that stand in for an upload not known to exist: a later record of the same
+#: batch replaces them (the upload found, or sent again)
+_PLACEHOLDERS = (UNCLEAR, NOT_STORED)
+
+
 def record_uploads(
     connection: Connection, records: Sequence[UploadRecord], *, run_id: str, now: datetime
 ) -> None:
-    """New uploads (one per destination and batch; a batch sent again keeps the first)."""
+    """New uploads (one per destination and batch; a batch sent again keeps the first).
+
+    A record of an upload of unclear fate (``UNCLEAR``), or of one a look-up did not find
+    (``NOT_STORED``), is only a stand-in: the next record of its batch replaces it (its
+    ``created_at`` and ``run_id`` stay those of the first).
+    """
     if not records:
         return
-    insert = upsert_insert(connection, uploads).on_conflict_do_nothing(
-        index_elements=[uploads.c.destination, uploads.c.batch_id]
+    insert = upsert_insert(connection, uploads)
+    replaced = ("external_id", "status", "rows", "details", "message", "final", "next_check_at")
+    insert = insert.on_conflict_do_update(
+        index_elements=[uploads.c.destination, uploads.c.batch_id],
+        set_={
+            **{name: insert.excluded[name] for name in replaced},
+            "delivery_ids": insert.excluded.delivery_ids,
+            "updated_at": insert.excluded.updated_at,
+        },
+        # (no IN list: an expanding parameter cannot go with executemany)
+        where=sa.or_(*(uploads.c.status == status for status in _PLACEHOLDERS)),
     )
     connection.execute(
         insert,
@@ -54,18 +73,79 @@ def record_uploads(
 def due_uploads(
     connection: Connection, *, destination: str, now: datetime, limit: int = 100
 ) -> list[UploadRecord]:
-    """Uploads of ``destination`` not final yet whose next check is due, oldest first."""
+    """Uploads of ``destination`` not final yet whose next check is due, oldest first
+    (not those of unclear fate: their rows' recovery looks them up)."""
     query = (
         sa.select(uploads)
         .where(
             uploads.c.destination == destination,
             uploads.c.final.is_(False),
             sa.or_(uploads.c.next_check_at.is_(None), uploads.c.next_check_at <= now),
+            uploads.c.status != UNCLEAR,
         )
         .order_by(uploads.c.id)
         .limit(limit)
     )
     return [_record(row) for row in connection.execute(query).mappings()]
+
+
+def unclear_uploads(connection: Connection, *, destination: str) -> list[UploadRecord]:
+    """The uploads of ``destination`` whose fate is unclear (status ``UNCLEAR``)."""
+    query = (
+        sa.select(uploads)
+        .where(
+            uploads.c.destination == destination,
+            uploads.c.final.is_(False),
+            uploads.c.status == UNCLEAR,
+        )
+        .order_by(uploads.c.id)
+    )
+    return [_record(row) for row in connection.execute(query).mappings()]
+
+
+def close_unclear_without_rows(
+    connection: Connection, *, destination: str, now: datetime
+) -> list[str]:
+    """Make final the ``UNCLEAR`` records whose rows no longer wait in ``sending``:
+    something other than a look-up settled them (recovered rows are checked before they
+    are looked up, and one that may no longer go — older than the platform takes, its
+    goal no longer sent there — is settled without the look-up). Such a record would
+    stay "checking" for ever; closed, ``convsync failures`` shows it for a person to look
+    the upload up. Returns their batch ids."""
+    closed: list[str] = []
+    for record in unclear_uploads(connection, destination=destination):
+        batch = str(record.details.get("batch") or record.batch_id)
+        waiting = connection.execute(
+            sa.select(deliveries.c.id)
+            .where(
+                deliveries.c.batch_id == batch,
+                deliveries.c.destination == destination,
+                deliveries.c.state == DeliveryState.SENDING.value,
+            )
+            .limit(1)
+        ).first()
+        if waiting is not None:
+            continue
+        comment = record.details.get("comment") or batch
+        message = (
+            f"The platform may have stored this upload (comment {comment}); its rows were "
+            "settled before a look-up could tell (see their own state): look the upload up "
+            "by its comment on the platform to know whether they arrived."
+        )
+        connection.execute(
+            uploads.update()
+            .where(uploads.c.id == _id_of(connection, record), uploads.c.status == UNCLEAR)
+            .values(final=True, next_check_at=None, message=message, updated_at=now)
+        )
+        closed.append(record.batch_id)
+    return closed
+
+
+def _id_of(connection: Connection, record: UploadRecord) -> int:
+    query = sa.select(uploads.c.id).where(
+        uploads.c.destination == record.destination, uploads.c.batch_id == record.batch_id
+    )
+    return int(connection.execute(query).scalar_one())
 
 
 def recent_uploads(connection: Connection, since: datetime, limit: int) -> list[UploadRecord]:

@@ -57,7 +57,7 @@ def test_recovery_looks_for_each_kind_of_a_mixed_batch(
     fake: FakeMetrica, metrica: MetricaDestination
 ) -> None:
     rows = [*rows_for(metrica, [conversion(0)]), *rows_for(metrica, [call(1)], CALL, first_id=2)]
-    fake.script(error("backend_error"))  # the conversions file fails, the calls file goes
+    fake.script(error("quota_requests_by_ip"))  # the conversions file fails, the calls go
     metrica.send(rows)
     metrica.take_uploads()
     outcomes = metrica.recover(rows)
@@ -79,9 +79,31 @@ def test_recovery_that_cannot_look_keeps_the_rows_for_later(
     fake: FakeMetrica, metrica: MetricaDestination
 ) -> None:
     fake.script(error("backend_error", endpoint="uploadings"))
-    with pytest.raises(DestinationUnavailable) as caught:
-        metrica.recover(rows_for(metrica, [conversion(0)]))
-    assert caught.value.code == "metrica_unreachable"
+    [outcome] = metrica.recover(rows_for(metrica, [conversion(0)]))
+    assert outcome is not None
+    assert (outcome.kind, outcome.code) == (OutcomeKind.UNCLEAR, "upload_unclear")
+    assert outcome.retry_at == NOW + timedelta(minutes=5)
+    assert "stopped before noting Metrica's answer" in (outcome.message or "")
+    assert "503 backend_error" in (outcome.message or "")
+    [record] = metrica.take_uploads()
+    assert (record.status, record.details["lookups"], record.details["batch"]) == (
+        "UNCLEAR",
+        1,
+        BATCH,
+    )
+
+
+def test_recovery_that_hits_the_daily_quota_keeps_the_rows_and_stops(
+    fake: FakeMetrica, metrica: MetricaDestination
+) -> None:
+    fake.script(error("quota_requests_by_uid", endpoint="uploadings"))
+    rows = rows_for(metrica, [conversion(0)])
+    [outcome] = metrica.recover(rows)
+    assert outcome is not None and outcome.kind is OutcomeKind.UNCLEAR
+    with pytest.raises(DestinationUnavailable) as caught:  # nothing else goes this run
+        metrica.send(rows_for(metrica, [conversion(1)], batch_id="other"))
+    assert caught.value.code == "quota_requests_by_uid"
+    assert fake.calls_of("upload") == []
 
 
 # --- reconciliation -----------------------------------------------------------------

@@ -114,8 +114,6 @@ def test_a_batch_of_calls_alone_keeps_the_batch_id(
 ERRORS = [
     ("quota_requests_by_ip", TransientError),
     ("quota_parallel_requests", TransientError),
-    ("backend_error", TransientError),
-    ("timeout", TransientError),
     ("quota_requests_by_uid", DestinationUnavailable),
     ("quota_requests_by_counter_id", DestinationUnavailable),
     ("invalid_token", DestinationUnavailable),
@@ -140,6 +138,32 @@ def test_each_error_type_of_an_upload(
     if error_type.startswith("quota_requests_by_u") or error_type.endswith("counter_id"):
         assert isinstance(caught.value, DestinationUnavailable)
         assert caught.value.retry_at == datetime(2026, 11, 22, tzinfo=NOW.tzinfo)
+
+
+@pytest.mark.parametrize("error_type", ["backend_error", "timeout"])
+def test_a_server_error_of_an_upload_leaves_it_unclear(
+    fake: FakeMetrica, metrica: MetricaDestination, error_type: str
+) -> None:
+    """A 5xx may come from a gateway that handed the file on: the rows are unclear (the
+    worker keeps them in their batch), not failed, and the upload has a record."""
+    fake.script(error(error_type))
+    [outcome] = metrica.send(rows_for(metrica, [conversion(0)]))
+    assert (outcome.kind, outcome.code) == (OutcomeKind.UNCLEAR, "upload_unclear")
+    assert outcome.retry_at == NOW + timedelta(minutes=5)  # the first look-up
+    assert outcome.message is not None and BATCH in outcome.message
+    assert f"Metrica answered {ERRORS_STATUS[error_type]} {error_type}" in outcome.message
+    [record] = metrica.take_uploads()
+    assert (record.batch_id, record.status, record.external_id, record.final) == (
+        BATCH,
+        "UNCLEAR",
+        "",
+        False,
+    )
+    assert record.details["comment"] == BATCH and record.details["lookups"] == 0
+    assert record.next_check_at == outcome.retry_at
+
+
+ERRORS_STATUS = {"backend_error": 503, "timeout": 504}
 
 
 def test_invalid_uploading_rejects_the_batch_with_metricas_words(
@@ -172,14 +196,14 @@ def test_a_gateway_timeout_after_the_file_went_in_is_not_uploaded_twice(
 ) -> None:
     fake.script(error("timeout", store=True))  # Metrica has the file, the answer is 504
     rows = rows_for(metrica, [conversion(0)])
-    with pytest.raises(TransientError) as caught:
-        metrica.send(rows)
-    assert caught.value.code == "timeout"
+    [unclear] = metrica.send(rows)
+    assert unclear.kind is OutcomeKind.UNCLEAR and "504 timeout" in (unclear.message or "")
     outcomes = metrica.send(rows)  # the worker's retry: looked up by comment first
     assert kinds(outcomes) == [(OutcomeKind.DELIVERED, "recovered")]
     assert len(fake.calls_of("upload")) == 1 and len(fake.uploads) == 1
-    [record] = metrica.take_uploads()
+    [record] = metrica.take_uploads()  # the upload's record replaced the unclear one
     assert record.external_id == str(next(iter(fake.uploads)))
+    assert (record.batch_id, record.status) == (BATCH, "UPLOADED")
 
 
 def test_a_server_error_page_is_retried_and_then_the_file_goes(
@@ -187,9 +211,8 @@ def test_a_server_error_page_is_retried_and_then_the_file_goes(
 ) -> None:
     fake.script(http(502))
     rows = rows_for(metrica, [conversion(0)])
-    with pytest.raises(TransientError) as caught:
-        metrica.send(rows)
-    assert caught.value.code == "http_502"
+    [unclear] = metrica.send(rows)
+    assert unclear.kind is OutcomeKind.UNCLEAR and "502 http_502" in (unclear.message or "")
     assert kinds(metrica.send(rows)) == [(OutcomeKind.DELIVERED, None)]
     # the lookup by comment found nothing, so the file went once
     assert [c.endpoint for c in fake.calls[1:]] == ["upload", "uploadings", "upload"]
@@ -200,10 +223,10 @@ def test_one_part_failing_leaves_the_other_delivered(
     fake: FakeMetrica, metrica: MetricaDestination
 ) -> None:
     rows = [*rows_for(metrica, [conversion(0)]), *rows_for(metrica, [call(1)], CALL, first_id=2)]
-    fake.script(error("backend_error", endpoint="upload"))
+    fake.script(error("quota_requests_by_ip", endpoint="upload"))
     outcomes = metrica.send(rows)
     assert kinds(outcomes) == [
-        (OutcomeKind.TRANSIENT, "backend_error"),
+        (OutcomeKind.TRANSIENT, "quota_requests_by_ip"),
         (OutcomeKind.DELIVERED, None),
     ]
     assert [u.type for u in fake.uploads.values()] == ["CALLS"]
@@ -275,7 +298,6 @@ def test_the_token_is_in_no_message_and_no_log_line(
         "unauthorized",
         "quota_requests_by_ip",
         "invalid_uploading",
-        "backend_error",
     ):
         fake.script(error(fault, message=f"echo {fake.token}"))
         try:
@@ -283,6 +305,18 @@ def test_the_token_is_in_no_message_and_no_log_line(
         except (DestinationUnavailable, TransientError, PermanentError) as exc:
             texts.append(str(exc))
             log.warning("send failed", reason=str(exc), exc_info=True)
+    # a 5xx leaves the upload unclear, and so does its look-up's failure: both are told
+    fake.script(
+        error("backend_error", message=f"echo {fake.token}"),
+        error("backend_error", endpoint="uploadings", message=f"echo {fake.token}"),
+    )
+    for _ in range(2):
+        [unclear] = destination.send(rows)
+        texts.append(unclear.message or "")
+        [waiting] = destination.take_uploads()
+        texts.append(json.dumps(dict(waiting.details)))
+        log.warning("send failed", reason=unclear.message)
+    assert "lookup_error" in texts[-1]
     destination.send(rows)
     [record] = destination.take_uploads()
     fake.process(status="LINKAGE_FAILURE", linked_quantity=0)
@@ -292,6 +326,6 @@ def test_the_token_is_in_no_message_and_no_log_line(
     destination.close()
     logged = debug_log.getvalue()
     assert "send failed" in logged and "reconciled" in logged
-    assert len(texts) == 8
+    assert len(texts) == 11
     for text in [*texts, logged]:
         assert fake.token not in text

@@ -1,7 +1,8 @@
 """Whole sync runs to VK Ads against the fake tracker, with the ledger on both databases:
-delivery once, 429 then success through the worker, a tracker that cannot be reached,
-and a process killed mid-batch — its rows become ``uncertain``, are not sent again, and
-``convsync retry --state uncertain`` sends them."""
+delivery once, 429 then success and a 20 % fault rate retried in the batch (no worker
+retry), an event that may have arrived left uncertain among them, a tracker that cannot
+be reached, and a process killed mid-batch — its rows become ``uncertain``, are not
+sent again, and ``convsync retry --state uncertain`` sends them."""
 
 from __future__ import annotations
 
@@ -51,21 +52,61 @@ def test_every_event_is_sent_once_and_a_second_run_sends_nothing(
     assert fake.api.grants == []  # a pixel-only run never asks the Ads API for a token
 
 
-def test_a_429_is_retried_in_the_run_after_retry_after_then_delivered(
+def test_a_429_is_retried_in_the_batch_after_retry_after_then_delivered(
     shop: Path, ledger: Ledger, fake: FakeVk
 ) -> None:
     write_orders(shop, [("A-1", "click1"), ("A-2", "click2")], AT)
     fake.tracker.reply_when(
         lambda hit: "click2" in hit.query and len(fake.tracker.hits) <= 2,
-        Reply(429, {"Retry-After": "2"}),
+        Reply(429, {"Retry-After": "1"}),
     )
     sleeps: list[float] = []
     summary, _ = sync(shop, ledger, shop_env(fake), Clock(CLOCK_START), sleeps)
-    assert sleeps == [2.0]
+    assert sleeps == []  # the destination waited; the worker had nothing to retry
     statuses = [(h.params["rb_clickid"], h.status) for h in fake.tracker.hits]
     assert sorted(statuses) == [("click1", 200), ("click2", 200), ("click2", 429)]
-    assert summary.destinations["vk"] == {"requests": 2, "batches": 1, "delivered": 2}
+    refused, again = [h for h in fake.tracker.hits if h.params["rb_clickid"] == "click2"]
+    assert refused.finished is not None and again.started - refused.finished >= 0.95
+    assert summary.destinations["vk"] == {"requests": 1, "batches": 1, "delivered": 2}
     assert states(ledger, ["A-1", "A-2"]) == {"delivered"}
+
+
+def test_events_failing_transiently_are_delivered_in_one_send_without_a_worker_retry(
+    shop: Path, ledger: Ledger, fake: FakeVk
+) -> None:
+    orders = [f"A-{i}" for i in range(120)]
+    write_orders(shop, [(o, f"click{i}") for i, o in enumerate(orders)], AT)
+    fake.tracker.inject_faults(0.2, seed=5)
+    sleeps: list[float] = []
+    summary, _ = sync(shop, ledger, shop_env(fake), Clock(CLOCK_START), sleeps)
+    assert fake.tracker.faults >= 10
+    assert sleeps == []  # no batch waited out a retry in the worker …
+    # … and each of the three batches was one send
+    assert summary.destinations["vk"] == {"requests": 3, "batches": 3, "delivered": 120}
+    counted = fake.tracker.counted()
+    assert len(counted) == 120 and set(counted.values()) == {1}
+    assert len(fake.tracker.hits) == 120 + fake.tracker.faults
+    assert states(ledger, orders) == {"delivered"}
+    assert [r.attempts for r in ledger.due_deliveries(destination="vk", now=CLOCK_START)] == []
+
+
+def test_an_event_that_may_have_arrived_stays_uncertain_among_retried_ones(
+    shop: Path, ledger: Ledger, fake: FakeVk
+) -> None:
+    orders = [f"A-{i}" for i in range(30)]
+    write_orders(shop, [(o, f"click{i}") for i, o in enumerate(orders)], AT)
+    fake.tracker.reply_when(lambda hit: "click7;" in hit.query + ";", Reply(drop=True))
+    fake.tracker.inject_faults(0.2, seed=5)
+    summary, _ = sync(shop, ledger, shop_env(fake), Clock(CLOCK_START))
+    assert summary.destinations["vk"] == {
+        "requests": 1,
+        "batches": 1,
+        "delivered": 29,
+        "uncertain": 1,
+    }
+    assert states(ledger, ["A-7"]) == {"uncertain"}
+    sync(shop, ledger, shop_env(fake), Clock(CLOCK_START + timedelta(hours=1)))
+    assert [h.params["rb_clickid"] for h in fake.tracker.hits].count("click7") == 1
 
 
 def test_a_tracker_that_cannot_be_reached_leaves_every_row_pending(

@@ -1,10 +1,12 @@
 """The destination against the fake tracker over real HTTP: the exact request lines, the
-pool and the rate, and what each kind of answer (or silence) becomes."""
+pool and the rate, what each kind of answer (or silence) becomes, and the retries in the
+batch of the events the tracker certainly did not count."""
 
 from __future__ import annotations
 
 import dataclasses
 import socket
+import threading
 import time
 from decimal import Decimal
 
@@ -109,6 +111,8 @@ def test_each_answer_becomes_an_outcome(
     retry_after: float | None,
 ) -> None:
     vk = connect_vk()
+    vk.event_retries = 0  # what the answer itself becomes (no retry in the batch)
+    vk.connect()
     fake.tracker.script(reply)
     [outcome] = vk.send(rows(vk, 1))
     assert (outcome.kind, outcome.code, outcome.retry_after) == (kind, code, retry_after)
@@ -186,3 +190,122 @@ def test_a_refusal_after_deliveries_is_given_row_by_row(
         (OutcomeKind.TRANSIENT, "not_sent"),
     ]
     assert len(fake.tracker.hits) == 2
+
+
+# --- retries in the batch ----------------------------------------------------------------
+
+
+def test_events_failing_transiently_are_retried_in_the_batch_at_the_rate_and_pool_limits(
+    fake: FakeVk, connect_vk: ConnectVk
+) -> None:
+    rate = 100.0
+    vk = connect_vk(concurrency=4, max_events_per_second=rate)
+    fake.tracker.latency = 0.02
+    fake.tracker.inject_faults(0.3, seed=3)
+    outcomes = vk.send(rows(vk, 60))
+    assert [o.kind for o in outcomes] == [OutcomeKind.DELIVERED] * 60
+    counted = fake.tracker.counted()
+    assert len(counted) == 60 and set(counted.values()) == {1}  # each event once
+    assert fake.tracker.faults >= 10 and len(fake.tracker.hits) == 60 + fake.tracker.faults
+    # the retries went through the same pool and the same pacing
+    assert fake.tracker.max_in_flight <= 4
+    starts = fake.tracker.starts()
+    assert starts[-1] - starts[0] >= (len(starts) - 1) / rate * 0.95
+    for i, first in enumerate(starts):
+        assert sum(1 for s in starts[i:] if s - first < 0.5) <= rate * 0.5 + 2
+
+
+def test_a_retry_waits_its_own_backoff_while_the_pool_sends_the_others(
+    fake: FakeVk, connect_vk: ConnectVk
+) -> None:
+    vk = connect_vk(concurrency=1, max_events_per_second=1000)
+    vk.first_retry_wait = 0.3
+    vk.connect()
+    fake.tracker.script(Reply(503))  # click1's first try
+    outcomes = vk.send(rows(vk, 5))
+    assert [o.kind for o in outcomes] == [OutcomeKind.DELIVERED] * 5
+    hits = fake.tracker.hits
+    assert (hits[0].params["rb_clickid"], hits[0].status) == ("click1", 503)
+    [retry] = [h for h in hits[1:] if h.params["rb_clickid"] == "click1"]
+    assert retry.status == 200
+    assert hits[0].finished is not None and retry.started - hits[0].finished >= 0.3
+    assert hits[1].params["rb_clickid"] == "click2"  # the pool went on meanwhile
+    assert len(hits) == 6
+
+
+def test_an_event_still_failing_after_its_retries_comes_back_transient(
+    fake: FakeVk, connect_vk: ConnectVk
+) -> None:
+    vk = connect_vk(max_events_per_second=1000)
+    vk.first_retry_wait = 0.01
+    vk.connect()
+    fake.tracker.reply_when(lambda hit: "click1;" in hit.query + ";", Reply(502))
+    failing, fine = vk.send(rows(vk, 2))
+    assert (failing.kind, failing.code) == (OutcomeKind.TRANSIENT, "http_502")
+    assert fine.kind is OutcomeKind.DELIVERED
+    assert sum(1 for h in fake.tracker.hits if h.params["rb_clickid"] == "click1") == 6
+
+
+def test_a_429_holds_every_start_back_for_its_retry_after(
+    fake: FakeVk, connect_vk: ConnectVk
+) -> None:
+    vk = connect_vk(concurrency=1, max_events_per_second=1000)
+    fake.tracker.script(Reply(429, {"Retry-After": "1"}))
+    outcomes = vk.send(rows(vk, 3))
+    assert [o.kind for o in outcomes] == [OutcomeKind.DELIVERED] * 3
+    first, *rest = fake.tracker.hits
+    assert first.status == 429 and first.finished is not None
+    assert len(rest) == 3 and all(h.started - first.finished >= 0.95 for h in rest)
+
+
+def test_the_retry_budget_keeps_an_outage_from_multiplying_the_requests(
+    fake: FakeVk, connect_vk: ConnectVk
+) -> None:
+    vk = connect_vk(max_events_per_second=1000)
+    vk.first_retry_wait = 0.001
+    vk.connect()
+    fake.tracker.reply_when(lambda hit: True, Reply(503))
+    outcomes = vk.send(rows(vk, 100))
+    assert {(o.kind, o.code) for o in outcomes} == {(OutcomeKind.TRANSIENT, "http_503")}
+    # 100 first tries, a reserve of 40 retries and half a retry per event: not 600
+    assert len(fake.tracker.hits) <= 100 + 40 + 50
+
+
+def test_a_request_that_may_have_arrived_is_never_retried_among_retries(
+    fake: FakeVk, connect_vk: ConnectVk
+) -> None:
+    """At most once: no answer (a read timeout) or a connection dropped after the request
+    went out stays uncertain, while the events around it are retried."""
+    vk = VkAdsDestination("vk", VkAdsConfig.model_validate(fake.destination_config()))
+    vk.request_timeout = (2.0, 0.3)
+    vk.first_retry_wait = 0.01
+    vk.connect()
+    fake.tracker.reply_when(lambda hit: "click1;" in hit.query + ";", Reply(200, delay=1.0))
+    fake.tracker.reply_when(lambda hit: "click2;" in hit.query + ";", Reply(drop=True))
+    fake.tracker.inject_faults(0.3, seed=11)
+    try:
+        timed_out, dropped, *others = vk.send(rows(vk, 12))
+    finally:
+        vk.close()
+    assert (timed_out.kind, timed_out.code) == (OutcomeKind.UNCERTAIN, "no_answer")
+    assert (dropped.kind, dropped.code) == (OutcomeKind.UNCERTAIN, "no_answer")
+    assert {o.kind for o in others} == {OutcomeKind.DELIVERED}
+    sent = [h.params["rb_clickid"] for h in fake.tracker.hits]
+    assert sent.count("click1") == sent.count("click2") == 1
+    assert fake.tracker.faults > 0
+
+
+def test_a_stop_ends_the_wait_for_a_retry(fake: FakeVk, connect_vk: ConnectVk) -> None:
+    vk = connect_vk(max_events_per_second=1000)
+    vk.first_retry_wait = 1.0
+    vk.stop = threading.Event()
+    vk.connect()
+    fake.tracker.reply_when(lambda hit: "click1;" in hit.query + ";", Reply(503))
+    timer = threading.Timer(0.3, vk.stop.set)
+    timer.start()
+    started = time.monotonic()
+    failing, fine = vk.send(rows(vk, 2))
+    timer.join()
+    assert time.monotonic() - started < 1.0  # not 1 + 2 + 2 + … seconds of backoff
+    assert (failing.kind, failing.code) == (OutcomeKind.TRANSIENT, "http_503")
+    assert fine.kind is OutcomeKind.DELIVERED

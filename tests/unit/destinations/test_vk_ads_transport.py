@@ -1,5 +1,6 @@
 """vk_ads without a network: the tracker URL as sent, config validation, request pacing,
-the API's rate-limit reading, Retry-After and stored tokens."""
+the tracker's retries of connections that failed, the API's rate-limit reading,
+Retry-After and stored tokens."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ from typing import Any
 import pytest
 import requests
 from pydantic import ValidationError
+from urllib3.exceptions import NewConnectionError
 
 from convsync.destinations.vk_ads.api import RateGovernor
 from convsync.destinations.vk_ads.auth import ApiToken
 from convsync.destinations.vk_ads.config import VkAdsConfig
-from convsync.destinations.vk_ads.tracker import event_url
+from convsync.destinations.vk_ads.tracker import TrackerClient, event_url
 from convsync.errors import DestinationUnavailable
 from convsync.http import excerpt, retry_after
+from convsync.model import Conversion, Identifiers, OutboundRow, OutcomeKind
 from convsync.pacing import Pacer
 
 TRACKER = "https://top-fwz1.mail.ru/tracker"
@@ -153,6 +156,86 @@ def test_pacer_spaces_starts_evenly_without_a_burst_after_a_pause() -> None:
 def test_pacer_refuses_a_rate_of_zero() -> None:
     with pytest.raises(ValueError, match="positive"):
         Pacer(0)
+
+
+# --- connections that failed ---
+
+
+class RefusingSession:
+    """The tracker's session, stood in for: connections to the URLs in ``refuse`` are
+    refused (that many times each); every other request is answered 200."""
+
+    def __init__(self, refuse: dict[str, int]) -> None:
+        self.refuse = refuse
+        self.calls: list[tuple[str, str]] = []
+
+    def get_exact(self, url: str) -> requests.Response:
+        if self.refuse.get(url, 0) > 0:
+            self.refuse[url] -= 1
+            self.calls.append((url, "refused"))
+            error = NewConnectionError(None, "Failed to establish a new connection: refused")  # type: ignore[arg-type]
+            raise requests.ConnectionError(error)
+        self.calls.append((url, "200"))
+        response = requests.Response()
+        response.status_code = 200
+        response._content, response._content_consumed = b"", True
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+def tracker_rows(n: int) -> list[OutboundRow]:
+    made = Conversion(
+        key="k",
+        source="shop",
+        record_id="1",
+        goal="purchase",
+        order_id="A-1",
+        occurred_at=datetime(2026, 11, 20, tzinfo=UTC),
+        value=None,
+        currency=None,
+        ids=Identifiers(vk_click_id="x"),
+    )
+    return [OutboundRow(i, made, payload(rb_clickid=f"c{i}")) for i in range(n)]
+
+
+def refusing_tracker(refuse: dict[int, int]) -> tuple[TrackerClient, RefusingSession]:
+    tracker = TrackerClient("vk", TRACKER, concurrency=1, per_second=1000, first_wait=0.001)
+    tracker._session.close()
+    urls = {event_url(TRACKER, payload(rb_clickid=f"c{i}")): n for i, n in refuse.items()}
+    session = RefusingSession(urls)
+    tracker._session = session  # type: ignore[assignment]
+    return tracker, session
+
+
+def test_a_refused_connection_is_retried_once_the_tracker_has_answered() -> None:
+    tracker, session = refusing_tracker({1: 2})
+    try:
+        outcomes = tracker.send(tracker_rows(3))
+    finally:
+        tracker.close()
+    assert [o.kind for o in outcomes] == [OutcomeKind.DELIVERED] * 3
+    second = event_url(TRACKER, payload(rb_clickid="c1"))
+    assert [result for url, result in session.calls if url == second] == [
+        "refused",
+        "refused",
+        "200",
+    ]
+    assert session.calls[0][1] == "200" and len(session.calls) == 5
+
+
+def test_a_tracker_never_reached_in_the_run_stops_the_batch_at_the_first_refusal() -> None:
+    tracker, session = refusing_tracker({0: 1})
+    try:
+        with pytest.raises(DestinationUnavailable, match="could not be reached"):
+            tracker.send(tracker_rows(3))
+        # the same rows again (the worker claimed them again): still nothing sent
+        with pytest.raises(DestinationUnavailable):
+            tracker.send(tracker_rows(3))
+    finally:
+        tracker.close()
+    assert session.calls == [(event_url(TRACKER, payload(rb_clickid="c0")), "refused")]
 
 
 # --- the API's rate-limit headers ---

@@ -6,9 +6,9 @@ from datetime import timedelta
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, PositiveInt, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-from convsync.configbase import Duration, StrictModel
+from convsync.configbase import Duration, Id, StrictModel
 from convsync.destinations.preflight import bad_chars
 
 #: characters that would break the tracker URL's hand-built ``e=RG:VALUE/GOAL;`` part
@@ -38,7 +38,7 @@ class VkAdsConfig(StrictModel):
     """A VK Ads pixel (offline events) and, for the Ads API, an OAuth client."""
 
     type: Literal["vk_ads"]
-    pixel_id: PositiveInt
+    pixel_id: Id
     client_id: str | None = Field(default=None, description="VK Ads API client id.")
     client_secret: SecretStr | None = Field(default=None, description="VK Ads API secret.")
     tracker_url: str = "https://top-fwz1.mail.ru/tracker"

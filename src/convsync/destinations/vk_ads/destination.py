@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -11,7 +12,12 @@ from convsync.destinations.vk_ads.api import RateGovernor, VkAdsApi
 from convsync.destinations.vk_ads.auth import VkAdsAuth
 from convsync.destinations.vk_ads.config import VkAdsConfig, VkAdsTarget
 from convsync.destinations.vk_ads.payload import build_event, event_identifier
-from convsync.destinations.vk_ads.tracker import DEFAULT_TIMEOUT, TrackerClient
+from convsync.destinations.vk_ads.tracker import (
+    DEFAULT_TIMEOUT,
+    EVENT_RETRIES,
+    FIRST_RETRY_WAIT,
+    TrackerClient,
+)
 from convsync.errors import DestinationUnavailable
 from convsync.http import TimeoutSession, new_session
 from convsync.logging import register_secret
@@ -38,8 +44,11 @@ class VkAdsDestination(Destination[VkAdsConfig, VkAdsTarget]):
 
     ``connect`` opens the tracker's session and thread pool for the run (no network);
     ``send`` sends a batch's events at once, at most ``concurrency`` in flight and
-    ``max_events_per_second`` started per second. The Ads API client (``api``) is built
-    on first use only, so a pixel-only destination never asks VK for a token.
+    ``max_events_per_second`` started per second, and retries an event the tracker
+    certainly did not count (429, 5xx, no connection) in the batch, with a backoff of its
+    own, while the pool goes on with the others (see ``tracker``): only what still fails
+    comes back ``transient``. The Ads API client (``api``) is built on first use only, so
+    a pixel-only destination never asks VK for a token.
     """
 
     type = "vk_ads"
@@ -47,8 +56,9 @@ class VkAdsDestination(Destination[VkAdsConfig, VkAdsTarget]):
     # It is small because the tracker gives no receipt: the rows of batches a kill
     # interrupts end up `uncertain` (never re-sent automatically), and a stop (SIGTERM,
     # `docker stop` waits 10 s) lets the batches in hand finish: 40 events are 2 s at the
-    # default 20 events/s. Two batches in flight share the pool and the pacing, so the
-    # pool stays busy while the worker records one batch and claims the next.
+    # default 20 events/s (a stop also ends the waits for in-batch retries). Two batches
+    # in flight share the pool and the pacing, so the pool stays busy while the worker
+    # records one batch and claims the next, or while one batch's retries wait.
     max_batch = 40
     max_in_flight = 2
 
@@ -58,6 +68,11 @@ class VkAdsDestination(Destination[VkAdsConfig, VkAdsTarget]):
         self.clock: Callable[[], datetime] = _utc_now
         #: (connect, read) seconds per request
         self.request_timeout: float | tuple[float, float] = DEFAULT_TIMEOUT
+        #: in-batch retries of an event certainly not counted, and the first backoff
+        self.event_retries = EVENT_RETRIES
+        self.first_retry_wait = FIRST_RETRY_WAIT
+        #: the run's stop (SIGTERM): when set, a retry's backoff is not waited out
+        self.stop: threading.Event | None = None
         self._tracker: TrackerClient | None = None
         self._api: VkAdsApi | None = None
         self._api_session: TimeoutSession | None = None
@@ -89,6 +104,9 @@ class VkAdsDestination(Destination[VkAdsConfig, VkAdsTarget]):
             per_second=self.config.max_events_per_second,
             timeout=self.request_timeout,
             clock=self.clock,
+            retries=self.event_retries,
+            first_wait=self.first_retry_wait,
+            stop=self.stop,
         )
 
     def send(self, rows: Sequence[OutboundRow]) -> list[RowOutcome]:

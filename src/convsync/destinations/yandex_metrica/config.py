@@ -6,14 +6,13 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import (
     Field,
-    PositiveInt,
     SecretStr,
     StringConstraints,
     field_validator,
     model_validator,
 )
 
-from convsync.configbase import StrictModel
+from convsync.configbase import Id, StrictModel
 from convsync.destinations.preflight import bad_chars
 
 #: characters Metrica forbids in a goal identifier (JS-event goals, "matches"/"contains")
@@ -43,7 +42,7 @@ class MetricaConfig(StrictModel):
     """A Yandex.Metrica counter linked to the Yandex.Direct campaigns."""
 
     type: Literal["yandex_metrica"]
-    counter_id: PositiveInt
+    counter_id: Id
     token: SecretStr = Field(
         description=(
             "OAuth token with the metrika:offline_data scope (uploads) and metrika:read "

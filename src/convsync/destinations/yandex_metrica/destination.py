@@ -1,5 +1,18 @@
 """The ``yandex_metrica`` destination: offline conversions and calls of one counter — the
-way conversions reach Yandex.Direct, which has no upload API of its own."""
+way conversions reach Yandex.Direct, which has no upload API of its own.
+
+Exactly once. Metrica has no de-duplication: every file it stores counts. A file's
+``comment`` is its batch id, and a batch is never sent in a second file while the fate
+of its first is unknown. An upload that fails in a way that leaves open whether Metrica
+stored it (``UploadMaybeStored``) makes its rows ``unclear``: every later try first
+looks the comment up in the counter's list of uploads — found: ``delivered:
+recovered``; listed without it: sent again under the same comment; the list not
+answering: still unclear. Rows still unclear when the run's tries end wait in
+``sending`` under their batch for the recovery step of a later run, which looks again
+(``recover``), with the record of the upload (status ``UNCLEAR``) telling since when
+and how often (``recall``); see ``convsync.delivery`` and ``uploads``. A batch a crash
+left in ``sending`` is looked up the same way.
+"""
 
 from __future__ import annotations
 
@@ -22,13 +35,24 @@ from convsync.destinations.yandex_metrica.payload import CALLS, build_row, ident
 from convsync.errors import DestinationUnavailable, PermanentError, TransientError
 from convsync.http import new_session
 from convsync.logging import register_secret
-from convsync.model import Conversion, OutboundRow, RowOutcome, UploadRecord
+from convsync.model import (
+    UNCLEAR_CODE,
+    Conversion,
+    OutboundRow,
+    OutcomeKind,
+    RowOutcome,
+    UploadRecord,
+)
 
 #: what Metrica accepts in a comment: digits, Latin and Cyrillic letters, ≤ 255
 _COMMENT = re.compile(r"[0-9A-Za-zА-Яа-яЁё]{1,240}")
 #: rows of a batch that could not go because the destination stopped after another part
 #: of the batch went: due again after this long (a daily quota: at its reset)
 _HELD_FOR = timedelta(minutes=15)
+#: why a batch a crash left in ``sending`` may be at Metrica
+_INTERRUPTED = "the process that sent it stopped before noting Metrica's answer"
+#: what a failed look-up can raise
+_LOOKUP_FAILED = (TransientError, PermanentError, DestinationUnavailable)
 
 
 def _utc_now() -> datetime:
@@ -87,9 +111,15 @@ class MetricaDestination(Destination[MetricaConfig, MetricaTarget]):
         #: HTTP requests made since this object was built (for figures)
         self.requests_made = 0
         self._client: MetricaClient | None = None
-        self._uploads: list[UploadRecord] = []
+        #: records for the worker, by their batch id (the last one of a batch wins)
+        self._uploads: dict[str, UploadRecord] = {}
         self._listing: dict[str, Uploading] | None = None
-        self._maybe_sent: set[str] = set()
+        #: uploads of unclear fate, by comment: looked up before anything else happens
+        #: to their rows
+        self._unclear: dict[str, uploads.Unclear] = {}
+        #: comment → (record batch id, mixed batch) of uploads once unclear: a record
+        #: made later for the same rows keeps that key
+        self._keys: dict[str, tuple[str, bool]] = {}
         self._kinds: dict[str, set[bool]] = {}
         self._delivered: set[str] = set()
         self._stopped: DestinationUnavailable | None = None
@@ -112,7 +142,8 @@ class MetricaDestination(Destination[MetricaConfig, MetricaTarget]):
         the destination before its backlog is claimed."""
         self.close()
         self._listing, self._stopped = None, None
-        self._maybe_sent.clear()
+        self._unclear.clear()
+        self._keys.clear()
         self._kinds.clear()
         self._delivered.clear()
         register_secret(self.config.token)
@@ -127,26 +158,34 @@ class MetricaDestination(Destination[MetricaConfig, MetricaTarget]):
 
     def send(self, rows: Sequence[OutboundRow]) -> list[RowOutcome]:
         if self._stopped is not None:
+            # the worker keeps what earlier tries of these rows settled: an upload left
+            # unclear stays unclear (its rows wait in sending), the others are held
             raise self._stopped
         parts = self._parts(rows)
+        # a part an earlier try left unclear always gets outcomes: an exception would
+        # leave the worker holding that try's unclear outcome for rows now settled
+        answer_each = len(parts) > 1 or any(p.comment in self._unclear for p in parts)
         outcomes: list[RowOutcome | None] = [None] * len(rows)
-        held: RowOutcome | None = None
         for part in parts:
             try:
-                outcome = held or self._send_part(part)
+                if self._stopped is not None:
+                    raise self._stopped
+                outcome = self._send_part(part)
             except DestinationUnavailable as exc:
-                if not self._delivered.intersection(p.batch_id for p in parts):
+                went = self._delivered.intersection(p.batch_id for p in parts) or any(
+                    p.comment in self._unclear for p in parts
+                )
+                if not went and not answer_each:
                     raise  # nothing of these batches went: every row stays pending
-                # another part of the batch went: raising would drop its outcome, so
-                # this part and the ones after it wait instead
-                retry_at = exc.retry_at or self.clock() + _HELD_FOR
-                outcome = held = RowOutcome.deferred(exc.code, exc.message, retry_at)
+                # another part went (or may have): raising would drop its outcome, so
+                # this part waits instead
+                outcome = self._held(part, exc)
             except TransientError as exc:
-                if len(parts) == 1:
+                if not answer_each:
                     raise
                 outcome = RowOutcome.transient(exc.code, str(exc), exc.retry_after)
             except PermanentError as exc:
-                if len(parts) == 1:
+                if not answer_each:
                     raise
                 outcome = RowOutcome.rejected(exc.code, exc.message)
             for i in part.indexes:
@@ -154,28 +193,46 @@ class MetricaDestination(Destination[MetricaConfig, MetricaTarget]):
         return [o for o in outcomes if o is not None]
 
     def recover(self, rows: Sequence[OutboundRow]) -> list[RowOutcome | None]:
-        """Rows of a batch left in ``sending`` by a crash: delivered if Metrica has an
-        upload whose comment is the batch's (its record is kept for reconciling); else
-        ``None``, and the worker sends them again."""
+        """Rows of a batch left in ``sending`` by a crash, or waiting there while their
+        upload's fate was unclear: delivered if Metrica has an upload whose comment is
+        the batch's (its record is kept for reconciling); ``None`` if its list has none,
+        and the worker sends them again under the same batch id; unclear (waiting
+        longer) or, after days of that, uncertain if the list does not answer."""
         try:
-            listing = self._uploadings()
-        except TransientError as exc:
-            # the rows stay in sending and are looked up again when their lease runs out
-            raise DestinationUnavailable(
-                "metrica_unreachable", f"interrupted batches could not be looked up: {exc}"
-            ) from None
+            listing: dict[str, Uploading] | None = self._uploadings()
+            failure: Exception | None = None
+        except _LOOKUP_FAILED as exc:
+            listing, failure = None, exc
+            if isinstance(exc, DestinationUnavailable):
+                self._stopped = exc  # nothing else goes this run; the rows wait
         outcomes: list[RowOutcome | None] = [None] * len(rows)
         for part in self._parts(rows):
-            found = listing.get(part.comment)
-            if found is None:
-                continue
-            outcome = self._accepted(part, found, recovered=True)
+            unclear = self._unclear.get(part.comment)
+            if listing is None:
+                if unclear is None:
+                    unclear = self._now_unclear(part, _INTERRUPTED)
+                assert failure is not None
+                outcome: RowOutcome | None = self._still_unclear(part, unclear, failure)
+            elif part.comment in listing:
+                outcome = self._found(part, listing[part.comment])
+            else:
+                if unclear is not None:
+                    self._ruled_out(part, unclear)
+                outcome = None
             for i in part.indexes:
                 outcomes[i] = outcome
         return outcomes
 
+    def recall(self, uploads_unclear: Sequence[UploadRecord]) -> None:
+        now = self.clock()
+        for record in uploads_unclear:
+            unclear = uploads.Unclear.of(record, now)
+            if unclear.comment:
+                self._unclear[unclear.comment] = unclear
+                self._keys[unclear.comment] = (unclear.key, unclear.mixed)
+
     def take_uploads(self) -> list[UploadRecord]:
-        taken, self._uploads = self._uploads, []
+        taken, self._uploads = list(self._uploads.values()), {}
         return taken
 
     def reconcile(self, uploads_due: Sequence[UploadRecord], now: datetime) -> list[UploadRecord]:
@@ -214,43 +271,107 @@ class MetricaDestination(Destination[MetricaConfig, MetricaTarget]):
     def _send_part(self, part: _Part) -> RowOutcome:
         client = self._require()
         comment = part.comment
-        if comment in self._maybe_sent:
-            # the last try ended unclearly: Metrica may have the file already
-            found = self._uploadings(fresh=True).get(comment)
+        unclear = self._unclear.get(comment)
+        if unclear is not None:
+            # an earlier try ended unclearly: Metrica may have the file already
+            try:
+                found = self._uploadings(fresh=True).get(comment)
+            except _LOOKUP_FAILED as exc:
+                if isinstance(exc, DestinationUnavailable):
+                    self._stopped = exc
+                return self._still_unclear(part, unclear, exc)
             if found is not None:
-                self._maybe_sent.discard(comment)
-                return self._accepted(part, found, recovered=True)
+                return self._found(part, found)
+            self._ruled_out(part, unclear)
         data = build_csv([row.payload["row"] for row in part.rows])
         try:
             uploading = self._call(client.upload, data, comment=comment, calls=part.calls)
-        except UploadMaybeStored:
-            self._maybe_sent.add(comment)
-            raise
-        self._maybe_sent.discard(comment)
+        except UploadMaybeStored as exc:
+            return self._waiting(part, self._now_unclear(part, str(exc)), exc.retry_after)
         return self._accepted(part, uploading)
+
+    def _held(self, part: _Part, exc: DestinationUnavailable) -> RowOutcome:
+        """A part that cannot go now that the destination stopped: it waits for the
+        quota's reset (or a while) — or, if it may be at Metrica, for its look-up."""
+        unclear = self._unclear.get(part.comment)
+        if unclear is not None:
+            return self._waiting(part, unclear)
+        retry_at = exc.retry_at or self.clock() + _HELD_FOR
+        return RowOutcome.deferred(exc.code, exc.message, retry_at)
+
+    # --- uploads of unclear fate ---
+
+    def _now_unclear(self, part: _Part, why: str) -> uploads.Unclear:
+        key, mixed = self._key(part)
+        unclear = uploads.Unclear(
+            key, part.batch_id, part.comment, part.calls, mixed, self.clock(), why
+        )
+        self._unclear[part.comment] = unclear
+        self._keys[part.comment] = (key, mixed)
+        return unclear
+
+    def _still_unclear(
+        self, part: _Part, unclear: uploads.Unclear, failure: Exception
+    ) -> RowOutcome:
+        """A look-up failed: the rows wait longer, or are given up on (uncertain)."""
+        unclear.lookups += 1
+        unclear.lookup_error = str(failure)
+        retry_after = failure.retry_after if isinstance(failure, TransientError) else None
+        return self._waiting(part, unclear, retry_after)
+
+    def _waiting(
+        self, part: _Part, unclear: uploads.Unclear, retry_after: float | None = None
+    ) -> RowOutcome:
+        now = self.clock()
+        goals = [row.conversion.goal for row in part.rows]
+        look_again_at = uploads.next_lookup(unclear, now)
+        if look_again_at is None:
+            del self._unclear[part.comment]
+            record, message = uploads.given_up_unclear(
+                unclear, destination=self.name, goals=goals, counter_id=self.config.counter_id
+            )
+            self._uploads[record.batch_id] = record
+            return RowOutcome(OutcomeKind.UNCERTAIN, UNCLEAR_CODE, message)
+        record = uploads.unclear_record(
+            unclear, destination=self.name, goals=goals, look_again_at=look_again_at
+        )
+        self._uploads[record.batch_id] = record
+        return RowOutcome.unclear(UNCLEAR_CODE, record.message or "", look_again_at, retry_after)
+
+    def _found(self, part: _Part, uploading: Uploading) -> RowOutcome:
+        self._unclear.pop(part.comment, None)
+        return self._accepted(part, uploading, recovered=True)
+
+    def _ruled_out(self, part: _Part, unclear: uploads.Unclear) -> None:
+        """The list answered without the comment: the file was not stored."""
+        del self._unclear[part.comment]
+        record = uploads.not_stored_record(
+            unclear,
+            destination=self.name,
+            goals=[row.conversion.goal for row in part.rows],
+            now=self.clock(),
+        )
+        self._uploads[record.batch_id] = record  # until the file sent again replaces it
+
+    # --- one upload ---
 
     def _accepted(
         self, part: _Part, uploading: Uploading, *, recovered: bool = False
     ) -> RowOutcome:
-        mixed = len(self._kinds.get(part.batch_id, ())) > 1
+        key, mixed = self._key(part)
         now = self.clock()
-        self._uploads.append(
-            uploads.new_record(
-                destination=self.name,
-                batch_id=(
-                    part.batch_id + uploads.CALLS_BATCH_SUFFIX
-                    if part.calls and mixed
-                    else part.batch_id
-                ),
-                uploading=uploading,
-                rows=[row.payload["row"] for row in part.rows],
-                goals=[row.conversion.goal for row in part.rows],
-                comment=part.comment,
-                mixed_batch=mixed,
-                now=now,
-                check_now=recovered,
-            )
+        record = uploads.new_record(
+            destination=self.name,
+            batch_id=key,
+            uploading=uploading,
+            rows=[row.payload["row"] for row in part.rows],
+            goals=[row.conversion.goal for row in part.rows],
+            comment=part.comment,
+            mixed_batch=mixed,
+            now=now,
+            check_now=recovered,
         )
+        self._uploads[record.batch_id] = record
         self._delivered.add(part.batch_id)
         if not recovered:
             return RowOutcome.delivered()
@@ -259,6 +380,16 @@ class MetricaDestination(Destination[MetricaConfig, MetricaTarget]):
             f"Metrica already has upload {uploading.id} of this batch (comment "
             f"{part.comment}), so it was not sent again.",
         )
+
+    def _key(self, part: _Part) -> tuple[str, bool]:
+        """The batch id of the part's upload record, and whether its batch is mixed
+        (conversions and calls: two uploads, the calls one under ``<batch>-calls``)."""
+        known = self._keys.get(part.comment)
+        if known is not None:
+            return known
+        mixed = len(self._kinds.get(part.batch_id, ())) > 1
+        key = part.batch_id + uploads.CALLS_BATCH_SUFFIX if part.calls and mixed else part.batch_id
+        return key, mixed
 
     def _parts(self, rows: Sequence[OutboundRow]) -> list[_Part]:
         parts: dict[tuple[str, bool], _Part] = {}
@@ -276,7 +407,7 @@ class MetricaDestination(Destination[MetricaConfig, MetricaTarget]):
 
     def _uploadings(self, *, fresh: bool = False) -> dict[str, Uploading]:
         """The counter's uploads by comment (the newest of a comment wins); read once per
-        run for recovery, again when an unclear failure needs checking."""
+        run for recovery, again each time an unclear upload needs checking."""
         if self._listing is None or fresh:
             listing = self._call(self._require().uploadings)
             self._listing = {}

@@ -10,6 +10,15 @@ the reconcile step of later runs asks once per due upload, backing off from 5 mi
 A verdict names the delivered rows of the upload's batch; a batch holding both
 conversions and calls is two uploads (``<batch>`` and ``<batch>-calls``), and the verdict
 of each names only the rows of its own goals (a goal's target is of one kind).
+
+An upload whose answer was lost (a timeout, a dropped connection, a 5xx after the file
+went out) while Metrica's list of uploads would not say whether it has the file is kept
+as a record of status ``UNCLEAR`` (``unclear_record``): the comment it is found by, since
+when its fate is unclear and how many look-ups failed. Its rows wait in ``sending``
+(see ``convsync.delivery``). The next look-up waits as long as the upload has been
+unclear — at least 5 minutes, at most 6 hours (``next_lookup``); after 3 days and at
+least 3 failed look-ups convsync stops looking (``given_up_unclear``): the rows become
+``uncertain``, for a person to check in Metrica and ``convsync retry --uncertain``.
 """
 
 from __future__ import annotations
@@ -17,12 +26,13 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from convsync.destinations.followup import CheckSchedule
+from convsync.destinations.followup import CheckSchedule, uploaded_at
 from convsync.destinations.yandex_metrica.client import Uploading
-from convsync.model import DeliveryState, UploadRecord
+from convsync.model import NOT_STORED, UNCLEAR, DeliveryState, UploadRecord
 
 FINAL_STATUSES = frozenset({"PROCESSED", "LINKAGE_FAILURE"})
 #: wait before the first check, then after each check (the last one repeats); give up
@@ -48,6 +58,14 @@ _VISITOR_HINT = (
 
 #: the batch id of the calls upload of a batch that also holds conversions
 CALLS_BATCH_SUFFIX = "-calls"
+
+#: an upload of unclear fate is looked up again after as long as it has been unclear,
+#: within these bounds
+LOOKUP_WAIT = (timedelta(minutes=5), timedelta(hours=6))
+#: … and given up on (its rows ``uncertain``) once this long has passed since its fate
+#: became unclear, after at least LOOKUPS_AT_LEAST failed look-ups
+LOOK_FOR = timedelta(days=3)
+LOOKUPS_AT_LEAST = 3
 
 
 def new_record(
@@ -222,3 +240,133 @@ def _final(
         rows_batch=record.batch_id.removesuffix(CALLS_BATCH_SUFFIX),
         rows_goals=tuple(details.get("goals", ())),
     )
+
+
+# --- uploads of unclear fate -----------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Unclear:
+    """What convsync knows of an upload whose answer was lost.
+
+    ``key`` is the batch id its record is kept under (the claim's ``batch_id``, with
+    ``-calls`` for the calls file of a mixed batch) — the found upload's record keeps it.
+    """
+
+    key: str
+    batch_id: str
+    comment: str
+    calls: bool
+    mixed: bool
+    since: datetime
+    error: str
+    lookups: int = 0
+    lookup_error: str | None = None
+
+    @classmethod
+    def of(cls, record: UploadRecord, now: datetime) -> Unclear:
+        """The upload of an ``UNCLEAR`` record, as an earlier run left it."""
+        details = record.details
+        return cls(
+            key=record.batch_id,
+            batch_id=str(details.get("batch") or record.batch_id),
+            comment=str(details.get("comment") or ""),
+            calls=details.get("type") == "CALLS",
+            mixed=bool(details.get("mixed_batch")),
+            since=uploaded_at({"uploaded_at": details.get("unclear_since")}, now),
+            error=str(details.get("error") or ""),
+            lookups=int(details.get("lookups") or 0),
+            lookup_error=details.get("lookup_error"),
+        )
+
+
+def next_lookup(unclear: Unclear, now: datetime) -> datetime | None:
+    """When to look for the upload again; None when it is time to stop looking."""
+    deadline = unclear.since + LOOK_FOR
+    if now >= deadline and unclear.lookups >= LOOKUPS_AT_LEAST:
+        return None
+    shortest, longest = LOOKUP_WAIT
+    at = now + min(max(now - unclear.since, shortest), longest)
+    return deadline if now < deadline < at else at  # one look-up at the deadline
+
+
+def unclear_record(
+    unclear: Unclear,
+    *,
+    destination: str,
+    goals: Sequence[str],
+    look_again_at: datetime,
+) -> UploadRecord:
+    """The record of an upload of unclear fate whose rows wait for ``look_again_at``."""
+    return UploadRecord(
+        destination=destination,
+        batch_id=unclear.key,
+        external_id="",  # Metrica's id, once a look-up finds it
+        status=UNCLEAR,
+        rows=len(goals),
+        details=_unclear_details(unclear, goals),
+        message=unclear_message(unclear),
+        next_check_at=look_again_at,
+    )
+
+
+def not_stored_record(
+    unclear: Unclear, *, destination: str, goals: Sequence[str], now: datetime
+) -> UploadRecord:
+    """Final: the list of uploads answered without the comment (the rows are sent
+    again; the record of the new upload takes this one's place)."""
+    details = {**_unclear_details(unclear, goals), "ruled_out_at": now.isoformat()}
+    return UploadRecord(destination, unclear.key, "", NOT_STORED, len(goals), details, final=True)
+
+
+def given_up_unclear(
+    unclear: Unclear, *, destination: str, goals: Sequence[str], counter_id: int
+) -> tuple[UploadRecord, str]:
+    """Final, after days of failed look-ups: the record and the rows' message."""
+    message = (
+        f"Metrica may have stored the upload with comment {unclear.comment} (its answer "
+        f"was lost: {unclear.error}; unclear since {unclear.since:%Y-%m-%d %H:%M} UTC), "
+        f"but its list of uploads did not say for {LOOK_FOR.days} days ({unclear.lookups} "
+        f"look-ups; last: {unclear.lookup_error or 'no answer'}), so convsync stopped "
+        "looking and did not send these rows again. Look for that comment among the "
+        f"uploads of counter {counter_id} in Metrica (counter settings → Upload data): if "
+        "it is there, the rows arrived; if not, `convsync retry --uncertain --destination "
+        f"{destination}` sends them."
+    )
+    details = {**_unclear_details(unclear, goals), "verdict": DeliveryState.UNCERTAIN.value}
+    record = UploadRecord(destination, unclear.key, "", UNCLEAR, len(goals), details)
+    return record.finished(GIVEN_UP, details, message), message
+
+
+def unclear_message(unclear: Unclear) -> str:
+    """Why the rows of an upload of unclear fate wait (``convsync failures``)."""
+    looked = (
+        f"; its list of uploads did not answer either ({unclear.lookups} look-up"
+        f"{'s' if unclear.lookups != 1 else ''}; last: {unclear.lookup_error})"
+        if unclear.lookups
+        else ""
+    )
+    return (
+        f"Metrica may have stored the upload with comment {unclear.comment} but its "
+        f"answer was lost ({unclear.error}; unclear since {unclear.since:%Y-%m-%d %H:%M} "
+        f"UTC){looked}. These rows wait and go in no other file until a look-up finds the "
+        "upload (then they are delivered) or rules it out (then they are sent again under "
+        f"the same comment); after {LOOK_FOR.days} days without an answer they become "
+        "uncertain."
+    )
+
+
+def _unclear_details(unclear: Unclear, goals: Sequence[str]) -> dict[str, Any]:
+    details: dict[str, Any] = {
+        "comment": unclear.comment,
+        "type": "CALLS" if unclear.calls else "BASIC",
+        "batch": unclear.batch_id,
+        "mixed_batch": unclear.mixed,
+        "goals": sorted(set(goals)),
+        "unclear_since": unclear.since.isoformat(),
+        "lookups": unclear.lookups,
+        "error": unclear.error,
+    }
+    if unclear.lookup_error:
+        details["lookup_error"] = unclear.lookup_error
+    return details

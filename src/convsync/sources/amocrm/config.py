@@ -32,7 +32,7 @@ from pydantic import (
     model_validator,
 )
 
-from convsync.configbase import Duration, StrictModel, TimeZoneName
+from convsync.configbase import Id, Lookback, StrictModel, TimeZoneName
 
 #: attributes of a lead that ``lead.<name>`` reads from the lead itself
 LEAD_ATTRIBUTES = frozenset(
@@ -60,7 +60,7 @@ class AmoFieldRef(StrictModel):
 
     entity: Literal["lead", "contact"] = "lead"
     attribute: str | None = None
-    field_id: int | None = None
+    field_id: Id | None = None
     field_code: str | None = None
     field_name: str | None = None
 
@@ -167,8 +167,8 @@ class AmoCrmSourceConfig(StrictModel):
         description="The account's subdomain: `mycompany` of mycompany.amocrm.ru."
     )
     domain: Literal["amocrm.ru", "amocrm.com", "kommo.com"] = "amocrm.ru"
-    pipeline_id: int = Field(description="The pipeline whose won status means the goal happened.")
-    won_status_id: int = Field(
+    pipeline_id: Id = Field(description="The pipeline whose won status means the goal happened.")
+    won_status_id: Id = Field(
         default=142,
         description="The status that means won: 142 (Closed-Won) in every pipeline.",
     )
@@ -185,7 +185,7 @@ class AmoCrmSourceConfig(StrictModel):
         default="won_at",
         description="The conversion's time: when the lead became won, or its closed_at.",
     )
-    lookback: Duration = Field(
+    lookback: Lookback = Field(
         default=timedelta(minutes=10),
         description="Each pull re-reads this much before the last event seen (late events).",
     )

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from convsync.configbase import Duration, StrictModel, TimeZoneName
+from convsync.configbase import Int64, Lookback, StrictModel, TimeZoneName
 
 #: a canonical field the source fills without a mapping (the user's mapping wins)
 DEFAULT_FIELDS = {"value": "OPPORTUNITY", "currency": "CURRENCY_ID"}
@@ -48,7 +48,7 @@ class Bitrix24SourceConfig(StrictModel):
         description="Inbound webhook, https://<portal>/rest/<user>/<code>/ (it is a credential: "
         "write it as ${ENV} or ${file:…})."
     )
-    category_id: int | None = Field(
+    category_id: Int64 | None = Field(
         default=None,
         ge=0,
         description="The pipeline (deal direction) whose won stage means the goal; "
@@ -60,7 +60,7 @@ class Bitrix24SourceConfig(StrictModel):
         description="Only these won stages (STAGE_ID, e.g. WON or C2:WON); default: any "
         "stage whose semantics is success.",
     )
-    lookback: Duration = Field(
+    lookback: Lookback = Field(
         default=timedelta(minutes=10),
         description="How far before the last win seen each pull starts again (the ledger "
         "absorbs the overlap); 0 follows the history id alone.",

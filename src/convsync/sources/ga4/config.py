@@ -6,11 +6,18 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
-from convsync.configbase import BaseUrl, ByteSize, Duration, StrictModel, TimeZoneName
+from convsync.configbase import (
+    BaseUrl,
+    ByteSize,
+    Duration,
+    StrictModel,
+    TimeZoneName,
+    Within,
+)
 
 #: field spec → the result column the query always selects for it (query.py)
 COLUMNS: dict[str, str] = {
@@ -141,7 +148,7 @@ class Ga4BigQuerySourceConfig(StrictModel):
         description="The GA4 property's reporting time zone (its table dates); default: "
         "the top-level one.",
     )
-    query_timeout: Duration = Field(
+    query_timeout: Annotated[Duration, Within("1s", "6h")] = Field(
         default=timedelta(minutes=10),
         description="Longest wait for one query (the job, its pages and retries of "
         "transient errors).",

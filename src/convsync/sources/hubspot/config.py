@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from convsync.configbase import BaseUrl, Duration, StrictModel, TimeZoneName
+from convsync.configbase import BaseUrl, Lookback, StrictModel, TimeZoneName
 
 #: what a won deal carries unless ``fields`` says otherwise: the deal's own amount and
 #: currency, the first associated contact's e-mail, phone, Google click id and first
@@ -60,7 +60,7 @@ class HubSpotSourceConfig(StrictModel):
         description="Deal stages (ids or labels) that mean won; default: HubSpot's own "
         "closed-won flag (hs_is_closed_won).",
     )
-    lookback: Duration = Field(
+    lookback: Lookback = Field(
         default=timedelta(minutes=10),
         description="Each pull starts this long before the saved cursor (search index lag).",
     )

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from convsync.configbase import BaseUrl, Duration, StrictModel, TimeZoneName
+from convsync.configbase import (
+    BaseUrl,
+    Duration,
+    Id,
+    Int64,
+    StrictModel,
+    TimeZoneName,
+    Within,
+)
 
 #: the Logs API's attribution models (``attribution`` of a log request)
 Attribution = Literal[
@@ -44,7 +52,7 @@ class MetricaLogsSourceConfig(StrictModel):
         return set(PROVIDED_FIELDS)
 
     type: Literal["metrica_logs"]
-    counter_id: int = Field(gt=0, description="The Metrica counter (tag) number.")
+    counter_id: Id = Field(gt=0, description="The Metrica counter (tag) number.")
     token: SecretStr = Field(
         description="OAuth token of a Yandex account that can read the counter "
         "(scope metrika:read); ${…} only."
@@ -73,7 +81,7 @@ class MetricaLogsSourceConfig(StrictModel):
         description="Days before the saved cursor that each pull reads again (a visit "
         "stays mutable for about 3 days).",
     )
-    reread_every: Duration = Field(
+    reread_every: Annotated[Duration, Within(0, "1w")] = Field(
         default=timedelta(hours=6),
         description="When no new day is complete, re-read the lookback days at most this "
         "often (0: every run).",
@@ -92,16 +100,16 @@ class MetricaLogsSourceConfig(StrictModel):
         default="Europe/Moscow",
         description="Time zone of ym:s:goalsDateTime (documented as UTC+3), or counter.",
     )
-    goal_price_scale: int = Field(
+    goal_price_scale: Int64 = Field(
         default=1000,
         gt=0,
         description="ym:s:goalsPrice is the goal value times this (documented: 1000).",
     )
-    poll_interval: Duration = Field(
+    poll_interval: Annotated[Duration, Within(0, "1h")] = Field(
         default=timedelta(seconds=10),
         description="First wait before asking whether a log request is ready (it grows).",
     )
-    processing_timeout: Duration = Field(
+    processing_timeout: Annotated[Duration, Within("1s", "1d")] = Field(
         default=timedelta(minutes=30),
         description="Give a log request up (cancel it) when not ready after this long.",
     )
