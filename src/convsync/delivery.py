@@ -146,6 +146,7 @@ class DeliveryWorker:
 
     def run(self) -> DestinationStats:
         try:
+            self.dest.stop = self.stop
             self.dest.connect()
             # what the platform said of earlier uploads first: an adjustment waits for its
             # conversion to be processed there, and a verdict learnt now lets it go now

@@ -10,11 +10,12 @@ process: starting a child costs about half a second of imports.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import queue
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -30,6 +31,7 @@ from convsync.destinations import new_destination
 from convsync.destinations.base import Destination
 from convsync.errors import ConvsyncError, UserError
 from convsync.goals import GoalMapper, MappedChunk
+from convsync.identity import contact_in
 from convsync.model import AdjustmentCandidate, RecordRejection
 from convsync.plan import PlanEntry, plan_conversion
 from convsync.sources import load_source_class
@@ -96,6 +98,19 @@ def _mapped(
         yield chunk, mapper.map(chunk.records)
 
 
+def _without_contacts(rejections: Sequence[RecordRejection], job: MapJob) -> list[RecordRejection]:
+    """A source's own rejections (a bad time, a bad row) without a record id that is an
+    e-mail or a phone: like the goal rules' (``identity_in_wrong_column``), they never
+    keep one."""
+    region = job.loaded.app.phone_region
+    return [
+        dataclasses.replace(r, record_id=None)
+        if r.record_id and contact_in(r.record_id, "id", region)
+        else r
+        for r in rejections
+    ]
+
+
 def ready_chunks(
     job: MapJob,
     destinations: Mapping[str, AnyDestination],
@@ -114,7 +129,7 @@ def ready_chunks(
         )
         yield ReadyChunk(
             pulled=len(chunk.records) + len(chunk.rejections),
-            rejections=[*chunk.rejections, *mapped.rejections],
+            rejections=[*_without_contacts(chunk.rejections, job), *mapped.rejections],
             mapped=Counter(c.goal for c in mapped.conversions),
             cursor=chunk.cursor,
             files_done=chunk.files_done,
@@ -152,7 +167,7 @@ def planned_chunks(
             planned.append((c.key, c.goal, entries, skipped))
         yield PlannedChunk(
             pulled=len(chunk.records) + len(chunk.rejections),
-            rejections=[*chunk.rejections, *mapped.rejections],
+            rejections=[*_without_contacts(chunk.rejections, job), *mapped.rejections],
             mapped=Counter(c.goal for c in mapped.conversions),
             conversions=planned,
             adjustments=mapped.adjustments,

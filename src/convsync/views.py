@@ -77,6 +77,9 @@ def _print_destinations(out: Console, destinations: Mapping[str, Mapping[str, An
     table = Table("destination", *cols, "note", title="Deliveries this run")
     for name, d in destinations.items():
         note = d.get("stopped") or d.get("error") or ""
+        if d.get("unclear"):  # rows waiting for a look-up of an upload whose answer was lost
+            waiting = f"{d['unclear']} waiting for a look-up of their upload"
+            note = f"{note} {waiting}" if note else waiting
         if d.get("rejected_by_code"):
             note = (note + " " if note else "") + ", ".join(
                 f"{k}: {v}" for k, v in d["rejected_by_code"].items()

@@ -56,6 +56,18 @@ def test_json_numbers_keep_the_senders_digits() -> None:
     assert as_text(data["ok"]) == "true"
 
 
+def test_a_json_number_with_three_decimals_is_that_number_not_thousands() -> None:
+    from decimal import Decimal
+
+    from convsync.parsing import parse_money
+
+    data = parse_json(b'{"a": 1.500, "b": 12.345, "c": 1e400, "d": 2.5e3}')
+    assert parse_money(data["a"])[0] == Decimal("1.5")  # a JSON "." is always a point
+    assert parse_money(data["b"])[0] == Decimal("12.345")
+    assert data["c"] == "1e400"  # far out of any amount's range: kept, then refused
+    assert parse_money(data["d"])[0] == Decimal("2500")
+
+
 @pytest.mark.parametrize("body", [b"{", b"[1,", b'{"a": 1} trailing', b"\xff"])
 def test_malformed_json_is_a_400_with_the_place(body: bytes) -> None:
     with pytest.raises(Refusal) as info:

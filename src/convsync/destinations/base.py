@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -45,6 +46,9 @@ class Destination(ABC, Generic[ConfigT, TargetT]):
         self.config = config
         #: set by the pipeline before ``connect``; ``None`` in a dry run
         self.tokens: TokenStore | None = None
+        #: the run's stop (SIGTERM), set by the deliver step before ``connect``: a send
+        #: that waits (a retry's backoff) stops waiting once it is set
+        self.stop: threading.Event | None = None
 
     def connect(self) -> None:
         """Get ready to send in this run (build the client, check credentials).

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from convsync.errors import UserError
 from convsync.model import RawRecord, RecordRejection
-from convsync.parsing import ParseError, describe_value, parse_timestamp
+from convsync.parsing import ParseError, amount_text, describe_value, parse_timestamp
 from convsync.sources.sql_config import SqlSourceConfig
 
 
@@ -157,10 +157,10 @@ def column_text(value: Any) -> str:
         return value.strip()
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, float):
-        return repr(value)
+    if isinstance(value, Decimal | float):
+        # a typed number: written so that the amount rule reads it back as this number
+        # (NUMERIC(10, 3)'s 1.500 is 1.5, not an ambiguous "1.500")
+        return amount_text(value)
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, bytes | bytearray | memoryview):

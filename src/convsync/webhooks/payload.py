@@ -13,12 +13,13 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from decimal import Decimal
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from convsync.model import RawRecord
-from convsync.parsing import ParseError, parse_timestamp
+from convsync.parsing import ParseError, amount_text, parse_timestamp
 from convsync.webhooks.config import WebhookSourceConfig
 
 #: a submission id longer than this is not an id
@@ -37,9 +38,19 @@ class Refusal(Exception):
         self.reason = reason
 
 
+def _json_number(text: str) -> str:
+    """A JSON number with a fraction, as text the amount rule reads as that number: a
+    JSON number's ``.`` is always its decimal point (``1.500`` is 1.5, written
+    ``1.5000``); one far out of any amount's range stays as written (and is refused)."""
+    number = Decimal(text)
+    if not -20 <= number.adjusted() <= 20:
+        return text
+    return amount_text(number)
+
+
 def parse_json(body: bytes) -> Any:
     try:
-        return json.loads(body, parse_float=str, parse_int=str)
+        return json.loads(body, parse_float=_json_number, parse_int=str)
     except UnicodeDecodeError:
         raise Refusal(400, "malformed", "the body is not UTF-8 text") from None
     except json.JSONDecodeError as exc:

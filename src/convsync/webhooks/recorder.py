@@ -23,6 +23,7 @@ import structlog
 
 from convsync.config import LoadedConfig
 from convsync.goals import GoalMapper
+from convsync.identity import contact_in
 from convsync.model import Conversion, RawRecord, RecordRejection
 from convsync.store.ledger import Ledger
 from convsync.store.recording import prepare_chunk
@@ -199,12 +200,18 @@ class WebhookRecorder:
         unclaimed = set(counts.new_keys)
         fates = []
         for submission, by_record in zip(batch, mapped, strict=True):
-            fates.append([self._fate(r, by_record, unclaimed) for r in submission.records])
+            region = self.mappers[submission.source].phone_region
+            fates.append([self._fate(r, by_record, unclaimed, region) for r in submission.records])
         return fates
 
     @staticmethod
-    def _fate(record: RawRecord, by_record: dict[str, _Mapped], unclaimed: set[str]) -> RecordFate:
-        found = by_record.get(record.record_id, _Mapped())
+    def _fate(
+        record: RawRecord, by_record: dict[str, _Mapped], unclaimed: set[str], region: str | None
+    ) -> RecordFate:
+        # a rejection of a record whose id is an e-mail or a phone keeps no record id
+        # (identity_in_wrong_column): it is that record's
+        hidden = contact_in(record.record_id, "id", region) is not None
+        found = by_record.get("" if hidden else record.record_id, _Mapped())
         problems = tuple(found.rejections)
         if found.conversions:
             keys = {c.key for c in found.conversions}

@@ -107,6 +107,24 @@ def test_a_record_every_goal_rejects_is_422_and_on_the_failures_list(served: Ser
     assert served.count("record_rejections") == 1
 
 
+def test_a_record_whose_id_is_an_email_is_422_and_the_email_is_kept_nowhere(
+    served: Served,
+) -> None:
+    response = post(served, "site", json=order(5, id="buyer.five@example.com"), headers=SITE)
+
+    assert response.status_code == 422
+    [problem] = response.json()["problems"]
+    assert problem["error"] == "identity_in_wrong_column"
+    assert served.conversions() == []
+    assert served.count("record_rejections") == 1
+    with served.ledger._engine.connect() as connection:
+        stored = [
+            " ".join(str(v) for v in row)
+            for row in connection.exec_driver_sql("SELECT * FROM record_rejections")
+        ]
+    assert stored and not any("five@example.com" in text for text in stored)
+
+
 def test_tilda_form_fields_and_cookies(served: Served) -> None:
     form = {
         "Name": "Анна",

@@ -347,6 +347,17 @@ def test_typed_values_become_text(tmp_path: Path) -> None:
     assert record.fields == {"value": "1500.5"}
 
 
+def test_typed_numbers_read_back_as_themselves_by_the_amount_rule() -> None:
+    from decimal import Decimal
+
+    from convsync.parsing import parse_money
+    from convsync.sources.sql_rows import column_text
+
+    # NUMERIC(10, 3) gives 1.500; as text "1.500" would be refused as ambiguous
+    for value, amount in ((Decimal("1.500"), "1.5"), (12.345, "12.345"), (1500.5, "1500.5")):
+        assert parse_money(column_text(value))[0] == Decimal(amount)
+
+
 def test_secret_url_is_registered_for_redaction(tmp_path: Path) -> None:
     from convsync.logging import _scrub_text
 

@@ -39,16 +39,20 @@ def _customer_id(value: Any) -> str:
     return text
 
 
+#: Google's ids are 64-bit integers
+_MAX_ID = 2**63 - 1
+
+
 def _resource_id(value: Any, resource: re.Pattern[str]) -> int | None:
-    """The positive id of ``123`` or ``customers/…/<resource>/123``; None if neither."""
+    """The id (1 … 2⁶³−1) of ``123`` or ``customers/…/<resource>/123``; None if neither."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return value if value > 0 else None
+        return value if 0 < value <= _MAX_ID else None
     if isinstance(value, str):
         text = value.strip()
         m = resource.fullmatch(text)
         if m:
             text = m.group(1)
-        if _DIGITS.fullmatch(text) and int(text) > 0:
+        if _DIGITS.fullmatch(text) and len(text) <= 19 and 0 < int(text) <= _MAX_ID:
             return int(text)
     return None
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -71,8 +70,6 @@ class VkAdsDestination(Destination[VkAdsConfig, VkAdsTarget]):
         #: in-batch retries of an event certainly not counted, and the first backoff
         self.event_retries = EVENT_RETRIES
         self.first_retry_wait = FIRST_RETRY_WAIT
-        #: the run's stop (SIGTERM): when set, a retry's backoff is not waited out
-        self.stop: threading.Event | None = None
         self._tracker: TrackerClient | None = None
         self._api: VkAdsApi | None = None
         self._api_session: TimeoutSession | None = None
