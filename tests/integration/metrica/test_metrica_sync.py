@@ -20,75 +20,24 @@ from convsync.pipeline import SyncOptions, SyncPipeline
 from convsync.run_summary import RunSummary
 from convsync.store.ledger import Ledger
 from tests.clock import Clock
+from tests.integration.metrica.shop import env_of, make_shop, write_calls, write_orders
 from tests.integration.processes import kill_when_held, start_convsync
 from tests.metrica_fake import COUNTER_ID, FakeMetrica, error, fake_metrica
 
-CONFIG = f"""\
-timezone: Europe/Moscow
-sources:
-  shop:
-    type: csv
-    path: orders/*.csv
-    id: order_id
-    time: created_at
-    fields: {{status: status, value: total, metrica_client_id: ym_uid}}
-  calls:
-    type: csv
-    path: calls/*.csv
-    id: call_id
-    time: started_at
-    fields: {{metrica_client_id: ym_uid, talk: duration}}
-destinations:
-  metrica:
-    type: yandex_metrica
-    counter_id: {COUNTER_ID}
-    token: "${{M_TOKEN}}"
-    api_base_url: "${{M_URL}}"
-goals:
-  purchase:
-    source: shop
-    when: {{status: paid}}
-    value: value
-    currency: RUB
-    send:
-      metrica: {{target: offline_purchase}}
-  call:
-    source: calls
-    send:
-      metrica: {{type: calls, call_fields: {{TalkDuration: talk}}}}
-delivery: {{max_attempts: 5, retries_in_run: 1, retry_backoff: 10m, lease: 2s}}
-"""
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 def shop(tmp_path: Path) -> Path:
-    (tmp_path / "orders").mkdir()
-    (tmp_path / "calls").mkdir()
-    (tmp_path / "convsync.yaml").write_text(CONFIG, encoding="utf-8")
-    return tmp_path
+    return make_shop(
+        tmp_path, "{max_attempts: 5, retries_in_run: 1, retry_backoff: 10m, lease: 2s}"
+    )
 
 
 @pytest.fixture
 def fake() -> Any:
     with fake_metrica() as started:
         yield started
-
-
-def env_of(fake: FakeMetrica, **changes: str) -> dict[str, str]:
-    return {"M_TOKEN": fake.token, "M_URL": fake.url, **changes}
-
-
-def write_orders(shop: Path, n: int, at: str = "2026-11-20 10:00:00") -> None:
-    lines = "".join(f"A-{i},{at},paid,100,17000000001234{i:05d}\n" for i in range(n))
-    (shop / "orders" / "a.csv").write_text("order_id,created_at,status,total,ym_uid\n" + lines)
-
-
-def write_calls(shop: Path, n: int) -> None:
-    lines = "".join(
-        f"K-{i},2026-11-20 11:00:00,18000000001234{i:05d},0:{i + 10}\n" for i in range(n)
-    )
-    (shop / "calls" / "a.csv").write_text("call_id,started_at,ym_uid,duration\n" + lines)
 
 
 def sync(

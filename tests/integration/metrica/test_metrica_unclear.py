@@ -28,44 +28,10 @@ from convsync.store.engine import parse_url
 from convsync.store.ledger import Ledger
 from convsync.store.schema import deliveries
 from tests.clock import Clock
+from tests.integration.metrica.shop import env_of, make_shop, write_calls, write_orders
 from tests.integration.processes import kill_when_held, start_convsync
-from tests.metrica_fake import COUNTER_ID, FakeMetrica, error, fake_metrica
+from tests.metrica_fake import FakeMetrica, error, fake_metrica
 
-CONFIG = f"""\
-timezone: Europe/Moscow
-sources:
-  shop:
-    type: csv
-    path: orders/*.csv
-    id: order_id
-    time: created_at
-    fields: {{status: status, value: total, metrica_client_id: ym_uid}}
-  calls:
-    type: csv
-    path: calls/*.csv
-    id: call_id
-    time: started_at
-    fields: {{metrica_client_id: ym_uid, talk: duration}}
-destinations:
-  metrica:
-    type: yandex_metrica
-    counter_id: {COUNTER_ID}
-    token: "${{M_TOKEN}}"
-    api_base_url: "${{M_URL}}"
-goals:
-  purchase:
-    source: shop
-    when: {{status: paid}}
-    value: value
-    currency: RUB
-    send:
-      metrica: {{target: offline_purchase}}
-  call:
-    source: calls
-    send:
-      metrica: {{type: calls, call_fields: {{TalkDuration: talk}}}}
-delivery: {{max_attempts: 5, retries_in_run: 2, retry_backoff: 5s, lease: 2s}}
-"""
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 SINCE = T0 - timedelta(days=30)
 LIST_DOWN = error("backend_error", endpoint="uploadings")
@@ -73,33 +39,13 @@ LIST_DOWN = error("backend_error", endpoint="uploadings")
 
 @pytest.fixture
 def shop(tmp_path: Path) -> Path:
-    (tmp_path / "orders").mkdir()
-    (tmp_path / "calls").mkdir()
-    (tmp_path / "convsync.yaml").write_text(CONFIG, encoding="utf-8")
-    return tmp_path
+    return make_shop(tmp_path, "{max_attempts: 5, retries_in_run: 2, retry_backoff: 5s, lease: 2s}")
 
 
 @pytest.fixture
 def fake() -> Any:
     with fake_metrica() as started:
         yield started
-
-
-def env_of(fake: FakeMetrica) -> dict[str, str]:
-    return {"M_TOKEN": fake.token, "M_URL": fake.url}
-
-
-def write_orders(shop: Path, first: int, n: int, at: str = "2026-11-20 10:00:00") -> None:
-    lines = "".join(f"A-{i},{at},paid,100,17000000001234{i:05d}\n" for i in range(first, first + n))
-    path = shop / "orders" / f"from-{first}.csv"
-    path.write_text("order_id,created_at,status,total,ym_uid\n" + lines)
-
-
-def write_calls(shop: Path, n: int) -> None:
-    lines = "".join(
-        f"K-{i},2026-11-20 11:00:00,18000000001234{i:05d},0:{i + 10}\n" for i in range(n)
-    )
-    (shop / "calls" / "a.csv").write_text("call_id,started_at,ym_uid,duration\n" + lines)
 
 
 def advancing(clock: Clock) -> Callable[[float], None]:
@@ -175,7 +121,7 @@ def lookups(fake: FakeMetrica) -> int:
 def test_a_stored_upload_whose_answer_and_list_fail_goes_once_and_is_recovered(
     shop: Path, ledger_url: str, fake: FakeMetrica
 ) -> None:
-    write_orders(shop, 0, 4)
+    write_orders(shop, 4, first=0, name="from-0.csv")
     clock = Clock(T0)
     fake.clock = clock
     fake.script(error("timeout", store=True))  # Metrica stores the file, answers 504
@@ -210,7 +156,7 @@ def test_a_stored_upload_whose_answer_and_list_fail_goes_once_and_is_recovered(
 
     # a restart a minute later: new conversions go in a file of their own; the waiting
     # rows are neither looked up (not due) nor sent
-    write_orders(shop, 4, 3)
+    write_orders(shop, 3, first=4, name="from-4.csv")
     clock.now = T0 + timedelta(minutes=1)
     second = sync(shop, ledger_url, fake, clock)
     assert second.destinations["metrica"]["delivered"] == 3
@@ -256,7 +202,7 @@ def test_a_stored_upload_whose_answer_and_list_fail_goes_once_and_is_recovered(
 def test_after_days_of_silence_the_rows_are_uncertain_and_retry_sends_them_once(
     shop: Path, ledger_url: str, fake: FakeMetrica
 ) -> None:
-    write_orders(shop, 0, 3)
+    write_orders(shop, 3, first=0, name="from-0.csv")
     clock = Clock(T0)
     fake.clock = clock
     fake.script(error("timeout"))  # the answer lost — and, as it turns out, nothing stored
@@ -301,7 +247,7 @@ def test_after_days_of_silence_the_rows_are_uncertain_and_retry_sends_them_once(
 def test_an_upload_the_list_does_not_have_is_sent_again_under_the_same_comment(
     shop: Path, ledger_url: str, fake: FakeMetrica
 ) -> None:
-    write_orders(shop, 0, 2)
+    write_orders(shop, 2, first=0, name="from-0.csv")
     clock = Clock(T0)
     fake.clock = clock
     fake.script(error("timeout"))  # 504 and nothing stored
@@ -329,7 +275,7 @@ def test_one_run_with_a_short_backoff_stores_one_file(
     """The trial of the issue: retry_backoff 5s, every upload stored then 504, every list
     read 503 — the run's retries outlast the backoff, and the rows used to be claimed
     again under new batch ids within the same run (4 files)."""
-    write_orders(shop, 0, 3)
+    write_orders(shop, 3, first=0, name="from-0.csv")
     clock = Clock(T0)
     fake.clock = clock
     fake.fail_every(error("timeout", store=True))
@@ -343,7 +289,7 @@ def test_one_run_with_a_short_backoff_stores_one_file(
 def test_backoff_counts_from_the_answer_not_the_start_of_the_send(
     shop: Path, ledger_url: str, fake: FakeMetrica
 ) -> None:
-    write_orders(shop, 0, 2)
+    write_orders(shop, 2, first=0, name="from-0.csv")
     clock = Clock(T0)
     fake.clock = clock
     fake.fail_every(error("quota_requests_by_ip"))  # clearly not stored: 429
@@ -360,7 +306,7 @@ def test_backoff_counts_from_the_answer_not_the_start_of_the_send(
 def test_a_mixed_batch_whose_calls_file_is_unclear_keeps_each_uploads_record(
     shop: Path, ledger_url: str, fake: FakeMetrica
 ) -> None:
-    write_orders(shop, 0, 2)
+    write_orders(shop, 2, first=0, name="from-0.csv")
     write_calls(shop, 3)
     clock = Clock(T0)
     fake.clock = clock
@@ -398,7 +344,7 @@ def test_a_mixed_batch_whose_calls_file_is_unclear_keeps_each_uploads_record(
 def test_a_daily_quota_on_the_lookup_keeps_the_rows_waiting_not_deferred(
     shop: Path, ledger_url: str, fake: FakeMetrica
 ) -> None:
-    write_orders(shop, 0, 2)
+    write_orders(shop, 2, first=0, name="from-0.csv")
     clock = Clock(T0)
     fake.clock = clock
     fake.script(
@@ -417,7 +363,9 @@ def test_a_daily_quota_on_the_lookup_keeps_the_rows_waiting_not_deferred(
 def test_rows_settled_before_their_lookup_close_the_upload_for_a_person_to_check(
     shop: Path, ledger_url: str, fake: FakeMetrica
 ) -> None:
-    write_orders(shop, 0, 2, at="2026-11-01 10:00:00")  # 20 days old: still matched
+    write_orders(
+        shop, 2, first=0, name="from-0.csv", at="2026-11-01 10:00:00"
+    )  # 20 days old: still matched
     clock = Clock(T0)
     fake.clock = clock
     fake.script(error("timeout", store=True))
@@ -467,7 +415,7 @@ def test_a_process_killed_after_the_504_never_sends_the_file_again(
 ) -> None:
     db = request.getfixturevalue("sqlite_url" if database == "sqlite" else "pg_url")
     yesterday = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
-    write_orders(shop, 0, 4, at=yesterday)
+    write_orders(shop, 4, first=0, name="from-0.csv", at=yesterday)
     fake.script(error("timeout", store=True, retry_after="1"))
     fake.fail_every(LIST_DOWN, spare_access_check=True)
     held = fake.hold_next("uploadings")  # the look-up after the 504
