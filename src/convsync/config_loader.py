@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import os
 import stat
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,6 @@ import yaml
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from convsync.config import (
-    KNOWN_FIELDS,
     TARGET_MODELS,
     AppConfig,
     DeliveryConfig,
@@ -22,6 +21,12 @@ from convsync.config import (
     LoadedConfig,
     ScheduleConfig,
     suggest,
+)
+from convsync.config_checks import (
+    DESTINATION_MODELS,
+    SOURCE_MODELS,
+    cross_check,
+    section_of,
 )
 from convsync.config_text import (
     MAX_FILE_BYTES,
@@ -32,19 +37,9 @@ from convsync.config_text import (
     dotted,
     read_yaml,
 )
-from convsync.destinations import DESTINATION_TYPES, load_destination_class
 from convsync.destinations.google_ads.config import GoogleAdsConfig
-from convsync.destinations.vk_ads.config import VkAdsConfig
-from convsync.destinations.yandex_metrica.config import MetricaConfig
 from convsync.errors import ConfigError, ConfigProblem, UserError
-from convsync.sources.amocrm.config import AmoCrmSourceConfig
-from convsync.sources.bitrix24.config import Bitrix24SourceConfig
-from convsync.sources.csv_config import CsvSourceConfig
-from convsync.sources.ga4.config import Ga4BigQuerySourceConfig
-from convsync.sources.hubspot.config import HubSpotSourceConfig
-from convsync.sources.metrica_logs.config import MetricaLogsSourceConfig
-from convsync.sources.sql_config import SqlSourceConfig
-from convsync.webhooks.config import WebhookServerConfig, WebhookSourceConfig
+from convsync.webhooks.config import WebhookServerConfig
 
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> LoadedConfig:
@@ -99,7 +94,7 @@ def parse_config(text: str, path: Path, env: Mapping[str, str]) -> LoadedConfig:
         app = AppConfig.model_validate(data)
     except ValidationError as exc:
         problems += _translate(exc, data, lines)
-    problems += _cross_check(data, lines)
+    problems += cross_check(data, lines)
     targets = _validate_targets(data, problems, lines)
     if app is not None:
         problems += _literal_secrets(app, interpolator.interpolated, lines)
@@ -186,8 +181,8 @@ def _is_tag(part: str | int) -> bool:
         "service_account",
         "application_default",
         *TARGET_MODELS,
-        *_SOURCE_MODELS,
-        *_DESTINATION_MODELS,
+        *SOURCE_MODELS,
+        *DESTINATION_MODELS,
     }
     return isinstance(part, str) and part in tags
 
@@ -218,191 +213,12 @@ def _allowed_keys(path: ConfigPath, parent: Any) -> list[str]:
     elif len(head) == 2 and head[0] == "goals":
         model = GoalConfig
     elif len(head) == 2 and head[0] == "sources" and isinstance(parent, dict):
-        model = _SOURCE_MODELS.get(str(parent.get("type")))
+        model = SOURCE_MODELS.get(str(parent.get("type")))
     elif len(head) == 2 and head[0] == "destinations" and isinstance(parent, dict):
-        model = _DESTINATION_MODELS.get(str(parent.get("type")))
+        model = DESTINATION_MODELS.get(str(parent.get("type")))
     if model is None:
         return []
     return sorted(f.alias or name for name, f in model.model_fields.items())
-
-
-_SOURCE_MODELS: dict[str, type[BaseModel]] = {
-    "csv": CsvSourceConfig,
-    "sql": SqlSourceConfig,
-    "amocrm": AmoCrmSourceConfig,
-    "bitrix24": Bitrix24SourceConfig,
-    "hubspot": HubSpotSourceConfig,
-    "metrica_logs": MetricaLogsSourceConfig,
-    "ga4_bigquery": Ga4BigQuerySourceConfig,
-    "webhook": WebhookSourceConfig,
-}
-
-_DESTINATION_MODELS: dict[str, type[BaseModel]] = {
-    "google_ads": GoogleAdsConfig,
-    "yandex_metrica": MetricaConfig,
-    "vk_ads": VkAdsConfig,
-}
-
-
-def _cross_check(data: dict[str, Any], lines: LineIndex) -> list[ConfigProblem]:
-    """References between sections, checked on the raw data so that they are reported
-    together with structural problems."""
-    problems: list[ConfigProblem] = []
-    sources = _section(data, "sources")
-    destinations = _section(data, "destinations")
-    goals = _section(data, "goals")
-
-    def add(path: ConfigPath, message: str) -> None:
-        problems.append(ConfigProblem(dotted(path), message, lines.line(path)))
-
-    # a field a goal reads is a name of the user's own (form_id), not a typo of a
-    # canonical one (order_id); gathered once, not once per source
-    reads: dict[Any, set[str]] = {}
-    for goal in goals.values():
-        if isinstance(goal, dict) and isinstance(goal.get("source"), str):
-            reads.setdefault(goal["source"], set()).update(r for r, _ in _field_references(goal))
-    for name, src in sources.items():
-        fields = src.get("fields") if isinstance(src, dict) else None
-        if isinstance(fields, dict):
-            read = reads.get(name, set())
-            for key in fields:
-                hint = suggest(str(key), sorted(KNOWN_FIELDS))
-                if key not in KNOWN_FIELDS and key not in read and "did you mean" in hint:
-                    add(("sources", name, "fields", key), f"unknown field name {key!r}{hint}")
-
-    for goal_name, goal in goals.items():
-        if not isinstance(goal, dict):
-            continue
-        src_name = goal.get("source")
-        if isinstance(src_name, str) and src_name not in sources:
-            add(
-                ("goals", goal_name, "source"),
-                f"unknown source {src_name!r}{suggest(src_name, list(sources))}",
-            )
-        src = sources.get(src_name) if isinstance(src_name, str) else None
-        mapped = _mapped_fields(src)
-        if mapped is not None:
-            for field_name, where in _field_references(goal):
-                if field_name not in mapped:
-                    model = _SOURCE_MODELS.get(str(src.get("type"))) if src else None
-                    fix = (
-                        f"add it under sources.{src_name}.fields"
-                        if model is None or "fields" in model.model_fields
-                        else f"it gives {', '.join(sorted(mapped))}"
-                    )
-                    add(
-                        ("goals", goal_name, *where),
-                        f"field {field_name!r} is not mapped by source {src_name!r} ({fix})",
-                    )
-        send = goal.get("send")
-        if isinstance(send, dict):
-            _check_adjusting(goal_name, goal, send, destinations, add)
-            _check_round_trip(goal_name, src_name, src, send, destinations, add)
-            if not send:
-                add(("goals", goal_name, "send"), "no destinations: name at least one")
-            for dest_name in send:
-                if dest_name not in destinations:
-                    add(
-                        ("goals", goal_name, "send", dest_name),
-                        f"unknown destination {dest_name!r}"
-                        + suggest(dest_name, list(destinations)),
-                    )
-    return problems
-
-
-def _check_round_trip(
-    goal_name: str,
-    src_name: Any,
-    src: Any,
-    send: dict[str, Any],
-    destinations: dict[str, Any],
-    add: Callable[[ConfigPath, str], None],
-) -> None:
-    """Metrica goals read from a counter must not be uploaded to the same counter as
-    offline conversions: the counter would count each reach twice."""
-    if not isinstance(src, dict) or src.get("type") != "metrica_logs":
-        return
-    for dest_name in send:
-        dest = destinations.get(dest_name)
-        if (
-            isinstance(dest, dict)
-            and dest.get("type") == "yandex_metrica"
-            and str(dest.get("counter_id")) == str(src.get("counter_id"))
-        ):
-            add(
-                ("goals", goal_name, "send", dest_name),
-                f"counter {src.get('counter_id')} is where source {src_name!r} "
-                "reads these goals from; sending them back would count every reach twice "
-                "(send them to Google Ads or VK Ads, or to another counter)",
-            )
-
-
-def _check_adjusting(
-    goal_name: str,
-    goal: dict[str, Any],
-    send: dict[str, Any],
-    destinations: dict[str, Any],
-    add: Callable[[ConfigPath, str], None],
-) -> None:
-    """``retract_when`` / ``restate_on_value_change`` need a destination that takes
-    adjustments; otherwise the user would expect retractions that never happen."""
-    for option in ("retract_when", "restate_on_value_change"):
-        if not goal.get(option):
-            continue
-        kinds = {
-            str(dest.get("type"))
-            for name in send
-            if isinstance(dest := destinations.get(name), dict)
-            and dest.get("type") in DESTINATION_TYPES
-        }
-        if not kinds or any(load_destination_class(kind).supports_adjustments for kind in kinds):
-            continue
-        add(
-            ("goals", goal_name, option),
-            f"none of this goal's destinations ({', '.join(sorted(kinds))}) can retract or "
-            "restate a conversion it received; only google_ads can",
-        )
-
-
-def _section(data: dict[str, Any], key: str) -> dict[str, Any]:
-    value = data.get(key)
-    return value if isinstance(value, dict) else {}
-
-
-def _mapped_fields(src: Any) -> set[str] | None:
-    """The record fields a source yields: its ``fields`` keys, or what its config model
-    says (``provided_fields``) when the source fills some by default (a CRM's status)."""
-    if not isinstance(src, dict) or not isinstance(src.get("fields", {}), dict):
-        return None
-    model = _SOURCE_MODELS.get(str(src.get("type")))
-    # a source whose defaults depend on more than its fields (a webhook's sender)
-    of_source = getattr(model, "source_fields", None)
-    if callable(of_source):
-        return set(of_source(src))
-    raw = {str(k): v for k, v in src.get("fields", {}).items()}
-    provided = getattr(model, "provided_fields", None)
-    return set(provided(raw)) if callable(provided) else set(raw)
-
-
-def _field_references(goal: dict[str, Any]) -> Iterator[tuple[str, ConfigPath]]:
-    for section in ("when", "retract_when"):
-        conditions = goal.get(section)
-        if isinstance(conditions, dict):
-            for key in conditions:
-                yield str(key), (section, str(key))
-    for key in ("value", "order_id"):
-        ref = goal.get(key)
-        if isinstance(ref, str):
-            yield ref, (key,)
-    send = goal.get("send")
-    for dest_name, target in send.items() if isinstance(send, dict) else ():
-        # a target's record fields: Google Ads custom variables, Metrica call columns
-        for key in ("custom_variables", "call_fields"):
-            mapping = target.get(key) if isinstance(target, dict) else None
-            if isinstance(mapping, dict):
-                for name, ref in mapping.items():
-                    if isinstance(ref, str):
-                        yield ref, ("send", str(dest_name), key, str(name))
 
 
 def _validate_targets(
@@ -410,9 +226,9 @@ def _validate_targets(
 ) -> dict[str, dict[str, BaseModel]]:
     """Each ``send`` block against its destination type's target model (raw data, so
     these problems are reported along with structural ones)."""
-    destinations = _section(data, "destinations")
+    destinations = section_of(data, "destinations")
     targets: dict[str, dict[str, BaseModel]] = {}
-    for goal_name, goal in _section(data, "goals").items():
+    for goal_name, goal in section_of(data, "goals").items():
         send = goal.get("send") if isinstance(goal, dict) else None
         if not isinstance(send, dict):
             continue

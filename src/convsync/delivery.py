@@ -29,11 +29,10 @@ import contextvars
 import dataclasses
 import threading
 import uuid
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -55,53 +54,9 @@ from convsync.model import (
 from convsync.outbound import prepare
 from convsync.retry import transient_retry
 from convsync.store.ledger import Ledger
+from convsync.transitions import RETRIED, DestinationStats, held, transition_of
 
 log = structlog.get_logger("convsync.delivery")
-
-_STATE_OF_OUTCOME = {
-    OutcomeKind.DELIVERED: DeliveryState.DELIVERED,
-    OutcomeKind.REJECTED: DeliveryState.REJECTED,
-    OutcomeKind.DEFERRED: DeliveryState.DEFERRED,
-    OutcomeKind.UNCERTAIN: DeliveryState.UNCERTAIN,
-}
-#: outcomes tried again inside the run
-_RETRIED = frozenset({OutcomeKind.TRANSIENT, OutcomeKind.UNCLEAR})
-
-
-@dataclass(slots=True)
-class DestinationStats:
-    """What the deliver step did for one destination in one run."""
-
-    requests: int = 0
-    batches: int = 0
-    recovered: int = 0
-    states: Counter[str] = field(default_factory=Counter)
-    rejected_by_code: Counter[str] = field(default_factory=Counter)
-    stopped: str | None = None  # why the destination stopped early (code: message)
-    uploads: Counter[str] = field(default_factory=Counter)  # reconciled, by status
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"requests": self.requests, "batches": self.batches}
-        out.update(sorted(self.states.items()))
-        if self.recovered:
-            out["recovered"] = self.recovered
-        if self.rejected_by_code:
-            out["rejected_by_code"] = dict(self.rejected_by_code)
-        if self.stopped:
-            out["stopped"] = self.stopped
-        if self.uploads:
-            out["uploads"] = dict(self.uploads)
-        return out
-
-
-def _held(delivery_id: int, exc: DestinationUnavailable) -> Transition:
-    """A row in hand when its destination stopped: pending again, or deferred to the
-    moment the platform named (a daily quota's reset)."""
-    if exc.retry_at is None:
-        return Transition(delivery_id, DeliveryState.PENDING, "released", "destination stopped")
-    return Transition(
-        delivery_id, DeliveryState.DEFERRED, exc.code, exc.message, retry_at=exc.retry_at
-    )
 
 
 class _StoppedMidway(DestinationUnavailable):
@@ -291,7 +246,7 @@ class DeliveryWorker:
             try:
                 done = self._deliver_group(conversions, recovering=recovering)
             except DestinationUnavailable as exc:
-                self._apply([_held(r.delivery_id, exc) for r in adjustments])
+                self._apply([held(r.delivery_id, exc) for r in adjustments])
                 raise
             # an adjustment claimed with its own conversion follows it once it went through
             states = {t.delivery_id: t.state for t in done}
@@ -335,9 +290,7 @@ class DeliveryWorker:
             if isinstance(exc, _StoppedMidway):
                 transitions += exc.settled
             sent = {t.delivery_id for t in transitions}
-            transitions += [
-                _held(r.delivery_id, exc) for r in outbound if r.delivery_id not in sent
-            ]
+            transitions += [held(r.delivery_id, exc) for r in outbound if r.delivery_id not in sent]
             raise
         finally:
             # also after a recovery that found the whole batch arrived: its upload
@@ -365,7 +318,7 @@ class DeliveryWorker:
             waits: list[float] = []
             for row, outcome in zip(remaining, outcomes, strict=True):
                 results[row.delivery_id] = outcome
-                if outcome.kind in _RETRIED:
+                if outcome.kind in RETRIED:
                     still.append(row)
                     waits.append(outcome.retry_after or 0.0)
             remaining = still
@@ -415,44 +368,7 @@ class DeliveryWorker:
         ]
 
     def _transition(self, row: OutboundRow, outcome: RowOutcome, now: datetime) -> Transition:
-        if outcome.kind is OutcomeKind.UNCLEAR:
-            # the upload may be stored: the row stays in its batch, untouchable by claims,
-            # until the look-up at retry_at (the recovery step takes it back then)
-            look_again = outcome.retry_at or now + self.config.lease
-            return Transition(
-                row.delivery_id,
-                DeliveryState.SENDING,
-                outcome.code,
-                outcome.message,
-                retry_at=look_again,
-                lease_until=look_again,
-            )
-        if outcome.kind is not OutcomeKind.TRANSIENT:
-            return Transition(
-                row.delivery_id,
-                _STATE_OF_OUTCOME[outcome.kind],
-                outcome.code,
-                outcome.message,
-                retry_at=outcome.retry_at,
-            )
-        failed = row.attempts + 1
-        if failed >= self.config.max_attempts:
-            return Transition(
-                row.delivery_id,
-                DeliveryState.REJECTED,
-                "retries_exhausted",
-                f"gave up after {failed} failed attempts; last: {outcome.code}: {outcome.message}",
-                count_attempt=True,
-            )
-        backoff = min(self.config.retry_backoff * (2**row.attempts), self.config.max_backoff)
-        return Transition(
-            row.delivery_id,
-            DeliveryState.DEFERRED,
-            outcome.code,
-            outcome.message,
-            retry_at=now + max(backoff, timedelta(seconds=1)),
-            count_attempt=True,
-        )
+        return transition_of(row, outcome, now, self.config)
 
     def _apply(
         self, transitions: Sequence[Transition], uploads: Sequence[UploadRecord] = ()
@@ -484,8 +400,4 @@ class DeliveryWorker:
             )
 
     def _count(self, transitions: Sequence[Transition]) -> None:
-        for t in transitions:
-            # a row kept in sending waits for a look-up of its upload
-            self.stats.states["unclear" if t.state is DeliveryState.SENDING else t.state.value] += 1
-            if t.state is DeliveryState.REJECTED and t.code:
-                self.stats.rejected_by_code[t.code] += 1
+        self.stats.count(transitions)

@@ -46,6 +46,7 @@ _RESULT_OF_OUTCOME = {
     OutcomeKind.DEFERRED: "deferred",
     OutcomeKind.TRANSIENT: "transient",
     OutcomeKind.UNCERTAIN: "transient",
+    OutcomeKind.UNCLEAR: "transient",
 }
 _RESULT_OF_STATE = {
     DeliveryState.REJECTED: "rejected",

@@ -6,6 +6,11 @@ unchanged file is skipped without opening it, a changed one is read again from t
 top and the ledger absorbs the overlap. Files stream a block of lines at a time
 (:mod:`convsync.sources.csv_lines`), so memory stays bounded however large an export is.
 
+This module holds the source itself — which files, which of them changed, a file held
+back — and opens one file: its encoding (:mod:`convsync.sources.csv_encoding`), its
+header line and delimiter. Its rows, from the header on, are read in
+:mod:`convsync.sources.csv_rows`.
+
 A file that may still be being written is not trusted at its end: a last record
 without its line break (or with a quoted cell still open) is held back while the file
 is fresh (changed less than ``settle`` ago) and the file is not marked as read, so the
@@ -24,7 +29,6 @@ import stat
 import time
 from _csv import Reader
 from collections.abc import Generator, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, ClassVar
 from zoneinfo import ZoneInfo
@@ -33,18 +37,18 @@ from convsync.configbase import format_duration
 from convsync.errors import UserError
 from convsync.logging import get_logger
 from convsync.model import RawRecord, RecordRejection
-from convsync.parsing import ParseError, describe_value, parse_timestamp
-from convsync.sources import csv_lines
+from convsync.sources import csv_encoding
 from convsync.sources.base import FileMark, PulledChunk, Source, SourceState
 from convsync.sources.csv_config import CsvSourceConfig
-from convsync.sources.csv_lines import HELD, Issue, LineFeed, WrongEncoding
+from convsync.sources.csv_encoding import WrongEncoding
+from convsync.sources.csv_lines import HELD, LineFeed
+from convsync.sources.csv_rows import match_columns, read_rows
 
 log = get_logger(__name__)
 
 _DELIMITERS = {",": ",", ";": ";", "tab": "\t"}
 _QUOTED = re.compile(r'"[^"]*"')
 _EXCEL_SEP_HINT = re.compile(r"sep=(.)\r?\n?")
-_SHOWN_COLUMNS = 40
 
 
 def detect_encoding(raw: BinaryIO) -> str:
@@ -53,7 +57,7 @@ def detect_encoding(raw: BinaryIO) -> str:
     the start), then rewinds."""
     size = raw.seek(0, os.SEEK_END)
     raw.seek(0)
-    return csv_lines.detect(csv_lines.survey(raw, size, skip_tail=False))
+    return csv_encoding.detect(csv_encoding.survey(raw, size, skip_tail=False))
 
 
 def detect_delimiter(line: str) -> str:
@@ -62,24 +66,6 @@ def detect_delimiter(line: str) -> str:
     counts = {d: bare.count(d) for d in (";", "\t", ",")}
     best = max(counts, key=lambda d: counts[d])
     return best if counts[best] else ","
-
-
-@dataclass(frozen=True, slots=True)
-class _Layout:
-    """Where the configured columns are in one file's header."""
-
-    id_index: int
-    time_index: int
-    fields: tuple[tuple[str, int], ...]
-    columns: dict[str, str]  # canonical → header cell; shared by every record of the file
-    id_column: str
-    time_column: str
-    width: int
-    header: tuple[str, ...]
-
-
-def _loose(name: str) -> str:
-    return " ".join(name.split()).casefold()
 
 
 class CsvSource(Source[CsvSourceConfig]):
@@ -212,7 +198,7 @@ class CsvSource(Source[CsvSourceConfig]):
                 if st is None:
                     st = os.fstat(raw.fileno())
                 fresh = self._fresh(st)
-                decoding = csv_lines.choose(
+                decoding = csv_encoding.choose(
                     raw,
                     st.st_size,
                     self.config.encoding,
@@ -233,8 +219,8 @@ class CsvSource(Source[CsvSourceConfig]):
                         read.held = feed.held
                         return
                     raise UserError(f"{rel}: cannot read the header: {issue.reason}")
-                layout = self._layout(rel, header)
-                yield from self._rows(reader, feed, layout, rel, skipped, tz, delimiter)
+                layout = match_columns(rel, header, self.name, self.config)
+                yield from read_rows(reader, feed, layout, self.name, rel, skipped, tz, delimiter)
                 read.held = feed.held
             except WrongEncoding as exc:
                 raise UserError(f"{rel}: {exc}") from None
@@ -262,189 +248,6 @@ class CsvSource(Source[CsvSourceConfig]):
             skipped += 1
         return None, skipped, ","
 
-    def _layout(self, rel: str, header: list[str]) -> _Layout:
-        exact: dict[str, int] = {}
-        loose: dict[str, list[int]] = {}
-        for i, cell in enumerate(header):
-            exact.setdefault(cell, i)
-            loose.setdefault(_loose(cell), []).append(i)
-        prefix = f"sources.{self.name}"
-        wanted = [(f"{prefix}.id", self.config.id), (f"{prefix}.time", self.config.time)]
-        wanted += [(f"{prefix}.fields.{k}", col) for k, col in self.config.fields.items()]
-        found: list[int] = []
-        problems: list[str] = []
-        for key, column in wanted:
-            if column in exact:
-                found.append(exact[column])
-                continue
-            candidates = loose.get(_loose(column), [])
-            if len(candidates) == 1:
-                found.append(candidates[0])
-            elif candidates:
-                same = ", ".join(repr(header[i]) for i in candidates)
-                problems.append(f"{column!r} ({key}) matches several columns: {same}")
-            else:
-                problems.append(f"{column!r} ({key}) is not in the header")
-        if problems:
-            raise UserError(self._missing_message(rel, header, problems))
-        id_index, time_index, *field_indexes = found
-        names = list(self.config.fields)
-        return _Layout(
-            id_index=id_index,
-            time_index=time_index,
-            fields=tuple(zip(names, field_indexes, strict=True)),
-            columns={name: header[i] for name, i in zip(names, field_indexes, strict=True)},
-            id_column=header[id_index],
-            time_column=header[time_index],
-            width=len(header),
-            header=tuple(header),
-        )
-
-    @staticmethod
-    def _missing_message(rel: str, header: list[str], problems: list[str]) -> str:
-        shown = ", ".join(repr(cell) for cell in header[:_SHOWN_COLUMNS])
-        if len(header) > _SHOWN_COLUMNS:
-            shown += f", … ({len(header)} in all)"
-        lines = [f"{rel}: the file's header lacks configured columns:"]
-        lines += [f"  - {problem}" for problem in problems]
-        lines.append(f"The file has the columns: {shown or '(none)'}")
-        return "\n".join(lines)
-
-    def _rows(
-        self,
-        reader: Reader,
-        feed: LineFeed,
-        layout: _Layout,
-        rel: str,
-        skipped: int,
-        tz: ZoneInfo,
-        delimiter: str,
-    ) -> Iterator[RawRecord | RecordRejection]:
-        """The hot loop: one ``fields`` dict per row, and one check of ``feed.alert``
-        (a line that did not decode or was too long, the end of the input)."""
-        source = self.name
-        prefix = f"{rel}:"
-        width = layout.width
-        id_index, time_index = layout.id_index, layout.time_index
-        mapped = layout.fields
-        columns = layout.columns
-        last = reader.line_num
-        while True:
-            try:
-                for row in reader:
-                    # physical line where the row starts, even when a quoted cell spans lines
-                    first = last + 1 + skipped
-                    origin = f"{prefix}{first}"
-                    last = reader.line_num
-                    if feed.alert and (issue := feed.problem(first, last + skipped)):
-                        if issue is HELD:
-                            return
-                        yield self._rejected(issue, row, origin, layout)
-                        continue
-                    if len(row) != width:
-                        if "".join(row).strip():
-                            yield RecordRejection(
-                                source, origin, None, "bad_row",
-                                f"the row has {len(row)} cells, the header has {width} "
-                                "(a delimiter inside an unquoted value?)",
-                                record_id=(row[id_index].strip() or None)
-                                if id_index < len(row) else None,
-                            )  # fmt: skip
-                        continue
-                    record_id = row[id_index].strip()
-                    if not record_id:
-                        if "".join(row).strip():
-                            yield RecordRejection(
-                                source, origin, layout.id_column, "missing_id",
-                                f"the id column {layout.id_column!r} is empty",
-                            )  # fmt: skip
-                        continue
-                    when = row[time_index].strip()
-                    try:
-                        occurred_at = parse_timestamp(when, tz)
-                    except ParseError as exc:
-                        problem = exc.describe(describe_value(when)) if when else "it is empty"
-                        yield RecordRejection(
-                            source, origin, layout.time_column, "bad_time",
-                            f"column {layout.time_column!r}: {problem}", record_id=record_id,
-                        )  # fmt: skip
-                        continue
-                    fields: dict[str, str] = {}
-                    for name, index in mapped:
-                        value = row[index].strip()
-                        if value:
-                            fields[name] = value
-                    yield RawRecord(source, record_id, occurred_at, fields, origin, columns)
-            except csv.Error as exc:
-                # the reader drops the rest of the line it failed on and goes on after it
-                first = last + 1 + skipped
-                last = reader.line_num
-                yield self._unreadable(exc, feed, first, last + skipped, rel, layout, delimiter)
-            else:
-                return
-
-    def _rejected(
-        self, issue: Issue, row: list[str], origin: str, layout: _Layout
-    ) -> RecordRejection:
-        """A row on a line the feed could not give as it is (see ``Issue``)."""
-        column = None
-        if issue.code == "bad_encoding":
-            bad = next((i for i, cell in enumerate(row) if "\ufffd" in cell), None)
-            if bad is not None and bad < layout.width:
-                column = layout.header[bad]
-        record_id = None
-        if len(row) == layout.width and "\ufffd" not in row[layout.id_index]:
-            record_id = row[layout.id_index].strip() or None
-        return RecordRejection(
-            self.name, origin, column, issue.code, issue.reason, record_id=record_id
-        )
-
-    def _unreadable(
-        self,
-        exc: csv.Error,
-        feed: LineFeed,
-        first: int,
-        end: int,
-        rel: str,
-        layout: _Layout,
-        delimiter: str,
-    ) -> RecordRejection:
-        """The row on lines ``first``–``end`` the csv module gave up on: a cell over its
-        field limit (or a quote never closed that ran into it)."""
-        feed.take(end)  # what the feed found on these lines is moot now
-        origin = f"{rel}:{first}"
-        if "field larger than field limit" not in str(exc):
-            return RecordRejection(
-                self.name, origin, None, "bad_row", f"the row cannot be read as CSV ({exc})"
-            )
-        limit = csv.field_size_limit()
-        column = record_id = None
-        text = feed.line(end)
-        found = _oversize_cell(text, delimiter, limit) if first == end and text else None
-        if found is not None and text is not None:
-            index, start = found
-            if index < layout.width:
-                column = layout.header[index]
-            if layout.id_index < index:
-                before = next(csv.reader([text[:start]], delimiter=delimiter), [])
-                if layout.id_index < len(before):
-                    record_id = before[layout.id_index].strip() or None
-        if first == end:
-            what = f"column {column!r}" if column else f"line {first}"
-            reason = (
-                f"{what}: a cell longer than {limit:,} characters, the longest read "
-                f"(a cell's size is bounded to keep memory in check)"
-            )
-        else:
-            reason = (
-                f"lines {first}-{end}: a cell longer than {limit:,} characters, the "
-                "longest read (or a quoted cell whose closing quote is missing); reading "
-                f"goes on at line {end + 1}"
-            )
-        return RecordRejection(
-            self.name, origin, column, "field_too_large", reason, record_id=record_id
-        )
-
 
 class _FileRead:
     """What reading a file leaves to say after its rows: the line of a record held
@@ -454,32 +257,3 @@ class _FileRead:
 
     def __init__(self) -> None:
         self.held: int | None = None
-
-
-def _oversize_cell(line: str, delimiter: str, limit: int) -> tuple[int, int] | None:
-    """(index, offset) of the first cell of one physical line longer than ``limit``
-    characters (quotes as the csv module reads them, near enough to name the column)."""
-    n = len(line.rstrip("\r\n"))
-    index = pos = 0
-    while pos <= n:
-        if line.startswith('"', pos):
-            q = pos + 1
-            while True:
-                q = line.find('"', q, n)
-                if q < 0:
-                    end = n  # never closed: the cell runs to the end of the line
-                    break
-                if line.startswith('"', q + 1):
-                    q += 2
-                    continue
-                end = line.find(delimiter, q + 1, n)
-                end = n if end < 0 else end
-                break
-        else:
-            end = line.find(delimiter, pos, n)
-            end = n if end < 0 else end
-        if end - pos > limit:
-            return index, pos
-        index += 1
-        pos = end + 1
-    return None

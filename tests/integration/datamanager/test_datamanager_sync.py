@@ -96,7 +96,7 @@ destinations:
     currency: RUB
 {goal}    send:
       google: {{conversion_action: {ACTION_ID}{send}}}
-{goals}delivery: {{max_attempts: 5, retries_in_run: 1, retry_backoff: 10m, lease: 1s}}
+{goals}delivery: {{max_attempts: 5, retries_in_run: 1, retry_backoff: 10m, lease: 2s}}
 """
 
 
@@ -743,7 +743,7 @@ def test_a_process_killed_after_google_stored_the_request_sends_it_again_counted
     with Ledger.open(db) as ledger:
         assert set(states(ledger, ids).values()) == {"sending"}
 
-    time.sleep(1.5)  # the delivery lease (1 s) runs out
+    time.sleep(2.5)  # the delivery lease (2 s) runs out
     second = start_convsync(shop, env, db)
     _, err = second.communicate(timeout=120)
     assert second.returncode == 0, err
