@@ -146,7 +146,7 @@ def sync(
     views.print_run_summary(console, summary, output)
     for problem in summary.user_errors:
         print(f"convsync: {problem}", file=sys.stderr)
-    raise typer.Exit(2 if summary.user_errors else 1 if summary.has_failures else 0)
+    raise typer.Exit(summary.exit_code)
 
 
 @app.command()

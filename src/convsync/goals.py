@@ -7,6 +7,7 @@ computed once per record and only when some goal matches.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -229,6 +230,8 @@ class MappedChunk:
     deliveries: list[PlannedDelivery]
     rejections: list[RecordRejection]
     adjustments: list[AdjustmentCandidate] = field(default_factory=list)
+    #: risky defaults met, counted per notice code (``RunSummary.notices``)
+    notices: Counter[str] = field(default_factory=Counter)
 
 
 class GoalMapper:

@@ -85,6 +85,8 @@ class ReadyChunk:
     cursor: Mapping[str, Any] | None
     files_done: list[FileMark]
     prepared: PreparedChunk = field(repr=False)
+    warnings: list[str] = field(default_factory=list)  # PulledChunk.warnings
+    notices: Counter[str] = field(default_factory=Counter)  # the source's and the mapping's
 
 
 def _mapped(
@@ -134,6 +136,8 @@ def ready_chunks(
             cursor=chunk.cursor,
             files_done=chunk.files_done,
             prepared=prepared,
+            warnings=chunk.warnings,
+            notices=chunk.notices + mapped.notices,
         )
 
 
@@ -148,6 +152,8 @@ class PlannedChunk:
     conversions: list[tuple[str, str, list[PlanEntry], list[str]]]
     #: records that may adjust conversions recorded before
     adjustments: list[AdjustmentCandidate] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # PulledChunk.warnings
+    notices: Counter[str] = field(default_factory=Counter)  # the source's and the mapping's
 
 
 def planned_chunks(
@@ -171,6 +177,8 @@ def planned_chunks(
             mapped=Counter(c.goal for c in mapped.conversions),
             conversions=planned,
             adjustments=mapped.adjustments,
+            warnings=chunk.warnings,
+            notices=chunk.notices + mapped.notices,
         )
 
 

@@ -25,11 +25,15 @@ from convsync.errors import UserError
 from convsync.mapping import (
     MapJob,
     MappingProcess,
+    PlannedChunk,
+    ReadyChunk,
     make_source,
     planned_chunks,
     ready_chunks,
 )
 from convsync.model import (
+    FAILED,
+    RUNNING,
     Adjustment,
     AdjustmentCandidate,
     ClaimedDelivery,
@@ -135,15 +139,12 @@ class SyncPipeline:
                     # settled deliveries need their IP addresses and user agents no more
                     if dropped := self.ledger.drop_settled_signals(self.clock()):
                         log.debug("sealed match signals dropped", conversions=dropped)
-            if self.stop.is_set():
-                summary.status = "interrupted"
-            else:
-                summary.status = "failed" if summary.user_errors else "ok"
+            summary.conclude(interrupted=self.stop.is_set())
         finally:
             if plan is not None:
                 plan.close()
-            if summary.status == "running":
-                summary.status = "failed"
+            if summary.status == RUNNING:  # an unexpected error
+                summary.status = FAILED
             summary.finished_at = self.clock()
             if not options.dry_run:
                 self.ledger.finish_run(
@@ -189,7 +190,7 @@ class SyncPipeline:
         keep_cursor = not options.goals
         try:
             for ready in chunks:
-                self._count_mapped(name, ready.pulled, ready.rejections, ready.mapped, summary)
+                self._count_mapped(name, ready, summary)
                 counts = self.ledger.write_chunk(
                     ready.prepared,
                     run_id=summary.run_id,
@@ -246,19 +247,18 @@ class SyncPipeline:
         return MappingProcess(job)
 
     def _count_mapped(
-        self,
-        name: str,
-        pulled: int,
-        rejections: Sequence[RecordRejection],
-        mapped: Mapping[str, int],
-        summary: RunSummary,
+        self, name: str, ready: ReadyChunk | PlannedChunk, summary: RunSummary
     ) -> None:
         stats = summary.sources[name]
-        stats["pulled"] += pulled
-        stats["rejected"] += len(rejections)
-        for goal, count in mapped.items():
+        stats["pulled"] += ready.pulled
+        stats["rejected"] += len(ready.rejections)
+        for goal, count in ready.mapped.items():
             summary.goals.setdefault(goal, Counter())["mapped"] += count
-        self._log_rejections(name, rejections)
+        self._log_rejections(name, ready.rejections)
+        for warning in ready.warnings:
+            log.warning("source incomplete", source=name, reason=warning)
+        summary.warnings += ready.warnings
+        summary.notices.update(ready.notices)
 
     def _pull_and_plan(
         self, name: str, options: SyncOptions, summary: RunSummary, plan: PlanWriter
@@ -274,7 +274,7 @@ class SyncPipeline:
         )
         try:
             for ready in chunks:
-                self._count_mapped(name, ready.pulled, ready.rejections, ready.mapped, summary)
+                self._count_mapped(name, ready, summary)
                 stats["new"] += self._plan_new(ready.conversions, plan, summary)
                 if ready.adjustments:
                     stats["adjustments"] += self._plan_adjustments(ready.adjustments, plan, summary)

@@ -8,6 +8,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from convsync.model import DEGRADED, FAILED, INTERRUPTED, OK
+
 
 @dataclass(frozen=True)
 class SyncOptions:
@@ -35,18 +37,42 @@ class RunSummary:
     #: --validate: per destination, how many due rows were valid, rejected, …
     validation: dict[str, dict[str, Any]] = field(default_factory=dict)
     user_errors: list[str] = field(default_factory=list)
+    #: what left the run incomplete without stopping it (a source glob that matches no
+    #: file, an empty file): the run is ``degraded``
+    warnings: list[str] = field(default_factory=list)
+    #: risky defaults met, counted per notice code (times without an offset read as UTC,
+    #: phones without a country code dropped): advice, not a failure
+    notices: Counter[str] = field(default_factory=Counter)
+
+    def conclude(self, *, interrupted: bool) -> str:
+        """The run's status from what happened, in the one set of status words
+        (``STATUSES``): ``failed`` when a part stopped (a source the config does not fit,
+        a destination that could not deliver), ``degraded`` when everything ran but
+        something needs a look (a rejected record or delivery, a warning), else ``ok``."""
+        if interrupted:
+            self.status = INTERRUPTED
+        elif self.user_errors or self._stopped():
+            self.status = FAILED
+        elif self.warnings or self._rejected():
+            self.status = DEGRADED
+        else:
+            self.status = OK
+        return self.status
+
+    def _stopped(self) -> bool:
+        parts = (*self.destinations.values(), *self.validation.values())
+        return any(d.get("stopped") or d.get("error") for d in parts)
+
+    def _rejected(self) -> bool:
+        counts = (*self.sources.values(), *self.plan.values(), *self.validation.values())
+        return any(c.get("rejected") for c in (*counts, *self.destinations.values()))
 
     @property
-    def has_failures(self) -> bool:
-        if self.status != "ok":
-            return True
-        if any(c.get("rejected", 0) for c in self.sources.values()):
-            return True
-        if any(c.get("rejected", 0) for c in self.plan.values()):
-            return True
-        if any(v.get("rejected") or v.get("stopped") for v in self.validation.values()):
-            return True
-        return any(d.get("rejected") or d.get("stopped") for d in self.destinations.values())
+    def exit_code(self) -> int:
+        """0 only for ``ok``; 2 when the user must fix a config or a file; else 1."""
+        if self.status == OK:
+            return 0
+        return 2 if self.user_errors else 1
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -54,5 +80,7 @@ class RunSummary:
             "sources": {k: dict(v) for k, v in self.sources.items()},
             "goals": {k: dict(v) for k, v in self.goals.items()},
             "destinations": self.destinations,
+            **({"warnings": self.warnings} if self.warnings else {}),
+            **({"notices": dict(self.notices)} if self.notices else {}),
             **({"validation": self.validation} if self.validation else {}),
         }

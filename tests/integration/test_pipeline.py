@@ -63,7 +63,7 @@ def test_records_delivers_in_batches_and_a_second_run_changes_nothing(
     write_orders(workdir, [*rows(7), "B-1,2026-11-20 11:00:00,new,5,RUB,,,clickB,"])
     pipeline, dest, _ = make(workdir, ledger)
     summary = pipeline.run(SyncOptions())
-    assert summary.status == "ok" and not summary.has_failures
+    assert summary.status == "ok" and summary.exit_code == 0
     assert summary.sources["shop"]["pulled"] == 8
     assert summary.sources["shop"]["new"] == 7
     assert [len(b) for b in dest.batches] == [3, 3, 1]  # max_batch = 3
@@ -166,7 +166,7 @@ def test_unavailable_destination_leaves_rows_pending_without_an_attempt(
     summary = pipeline.run(SyncOptions())
     assert len(dest.batches) == 1  # stopped after the first refusal
     assert summary.destinations["vk"]["stopped"] == "invalid_token: the OAuth token was revoked"
-    assert summary.has_failures
+    assert summary.exit_code != 0
     assert set(states(ledger).values()) == {"pending"}
     due = list(ledger.due_deliveries(destination="vk", now=datetime.now(UTC)))
     assert len(due) == 4 and {d.attempts for d in due} == {0}
@@ -235,7 +235,7 @@ def test_no_identifier_is_skipped_not_failed(workdir: Path, ledger: Ledger) -> N
     write_orders(workdir, ["A-1,2026-11-20 10:00:00,paid,1,RUB,a@example.com,,,"])
     pipeline, dest, _ = make(workdir, ledger)
     summary = pipeline.run(SyncOptions())
-    assert not summary.has_failures
+    assert summary.exit_code == 0
     assert summary.sources["shop"]["skipped"] == 1
     assert dest.batches == []
     assert states(ledger) == {"A-1": "skipped"}
@@ -255,7 +255,7 @@ def test_bad_rows_are_rejected_with_place_and_the_rest_goes_on(
     )
     pipeline, dest, _ = make(workdir, ledger)
     summary = pipeline.run(SyncOptions())
-    assert summary.has_failures
+    assert summary.exit_code != 0
     assert dest.sent_orders == ["A-1"]
     failures = ledger.failures(datetime(2026, 1, 1, tzinfo=UTC))
     text = "\n".join(f"{f.origin} {f.column} {f.code} {f.message}" for f in failures)
@@ -330,7 +330,7 @@ def test_a_file_without_a_mapped_column_stops_its_source_only(
     )
     pipeline, dest, _ = make(workdir, ledger)
     summary = pipeline.run(SyncOptions())
-    assert summary.status == "failed" and summary.has_failures
+    assert summary.status == "failed" and summary.exit_code != 0
     (problem,) = summary.user_errors
     assert "orders/b.csv" in problem and "sources.shop.fields.status" in problem
     assert sorted(dest.sent_orders) == ["A-1", "A-2"]  # a.csv came first and was delivered

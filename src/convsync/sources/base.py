@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,11 @@ class PulledChunk:
     rejections: list[RecordRejection] = field(default_factory=list)
     cursor: Mapping[str, Any] | None = None
     files_done: list[FileMark] = field(default_factory=list)
+    #: problems that leave the run incomplete without stopping it (a glob that matches
+    #: no file, an empty file): each makes the run ``degraded``
+    warnings: list[str] = field(default_factory=list)
+    #: risky defaults met, counted per notice code (``RunSummary.notices``)
+    notices: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,10 +30,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from convsync.model import STATUSES
 from convsync.store.rows import upsert_insert
 from convsync.store.schema import leases, runs
 
-RUN_STATUSES = frozenset({"running", "ok", "failed", "interrupted"})
+RUN_STATUSES = frozenset(STATUSES)
 RUN_TRIGGERS = frozenset({"once", "schedule"})
 
 #: the lease every sync run holds (``convsync run`` and ``sync --once``)
