@@ -1,5 +1,9 @@
 # Two commands do all set-up on a fresh machine: `make demo` and `make test`.
-PYTHON ?= python3
+
+# convsync needs Python 3.11 or newer: PYTHON=/path/to/python if given, else the first
+# of these that is new enough.
+PYTHONS    := python3.13 python3.12 python3.11 python3
+NEW_ENOUGH := import sys; sys.exit(sys.version_info < (3, 11))
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -7,20 +11,27 @@ STAMP  := $(VENV)/.installed
 .PHONY: demo test lint typecheck pytest bench clean
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	@for py in $(or $(PYTHON),$(PYTHONS)); do \
+		if "$$py" -c '$(NEW_ENOUGH)' 2>/dev/null; then \
+			echo "$$py -m venv $(VENV)"; \
+			"$$py" -m venv $(VENV) && $(BIN)/python -m pip install --quiet --upgrade pip; \
+			exit $$?; \
+		fi; \
+		version=$$("$$py" -c 'import platform; print(platform.python_version())' 2>/dev/null) \
+			&& found="$${found:+$$found, }$$py $$version"; \
+	done; \
+	echo "convsync needs Python 3.11 or newer; found: $${found:-none}" \
+		"— install python3.11 or set PYTHON=/path/to/python3.11" >&2; \
+	exit 1
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# The example's credentials are placeholders: a dry run reads them but sends nothing.
-DEMO_ENV := GOOGLE_ADS_CLIENT_ID=demo GOOGLE_ADS_CLIENT_SECRET=demo-secret \
-	GOOGLE_ADS_REFRESH_TOKEN=demo-refresh METRICA_TOKEN=demo-token VK_ID=demo VK_SECRET=demo-secret
-
+# Exits 0 when the dry run shows what the demo is meant to (its samples are dated
+# relative to today), 1 naming what differs.
 demo: $(STAMP)
-	$(DEMO_ENV) $(BIN)/convsync --config config/example.yaml --database-url sqlite:///./demo-ledger.db \
-		sync --once --dry-run --output demo-plan.jsonl || test $$? -eq 1
+	$(BIN)/convsync demo --output demo-plan.jsonl
 	@echo "First lines of demo-plan.jsonl:"
 	@head -n 3 demo-plan.jsonl
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +14,7 @@ import structlog
 import typer
 from rich.console import Console
 
-from convsync import sealing, views
+from convsync import package_version, sealing, views
 from convsync.config import LoadedConfig
 from convsync.config_loader import config_schema, load_config
 from convsync.configbase import parse_duration
@@ -22,54 +22,84 @@ from convsync.destinations.google_ads.oauth_flow import Api as GoogleApi
 from convsync.errors import RunRefused, UserError
 from convsync.logging import configure_logging, register_secret
 from convsync.settings import Settings, database_password, load_settings
+from convsync.views import TABLE_WIDTH
 
 if TYPE_CHECKING:
     from convsync.store.ledger import Ledger
 
+#: plain help in the usual layout: ``-h``/``--help``, no type annotations beside flags
+_TYPER = {
+    "no_args_is_help": True,
+    "rich_markup_mode": None,
+    "context_settings": {"help_option_names": ["-h", "--help"]},
+}
 app = typer.Typer(
     name="convsync",
-    help="Sync conversions from CRMs and exports to Google Ads, Yandex.Metrica and VK Ads.",
-    no_args_is_help=True,
+    help="Sync conversions from CRMs and exports to Google Ads, Yandex.Metrica and VK Ads.\n\n"
+    "Global options may come before or after the command.",
     add_completion=False,
     pretty_exceptions_enable=False,
+    **_TYPER,  # type: ignore[arg-type]
 )
-config_app = typer.Typer(help="The config file.", no_args_is_help=True)
+config_app = typer.Typer(help="The config file.", **_TYPER)  # type: ignore[arg-type]
 app.add_typer(config_app, name="config")
-auth_app = typer.Typer(help="Credentials for the platforms.", no_args_is_help=True)
+auth_app = typer.Typer(help="Credentials for the platforms.", **_TYPER)  # type: ignore[arg-type]
 app.add_typer(auth_app, name="auth")
 stdout = Console()
 if not stdout.is_terminal:
-    stdout.width = max(
-        stdout.width, 200
-    )  # piped or `docker exec` without -t: do not squeeze tables
+    stdout.width = TABLE_WIDTH  # piped, or `docker exec` without -t: tables wrap at 100
 log = structlog.get_logger("convsync.cli")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"convsync {package_version()}")
+        raise typer.Exit
 
 
 @app.callback()
 def _global(
     ctx: typer.Context,
     config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="Config file; env CONVSYNC_CONFIG.")
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            metavar="FILE",
+            help="Config file; env CONVSYNC_CONFIG (default convsync.yaml).",
+        ),
     ] = None,
     database_url: Annotated[
-        str | None, typer.Option(help="Ledger URL; env CONVSYNC_DATABASE_URL.")
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="Ledger URL; env CONVSYNC_DATABASE_URL (default: convsync.db beside the "
+            "config file; a relative SQLite path is relative to the config file's folder).",
+        ),
     ] = None,
     log_format: Annotated[
-        str | None, typer.Option(help="auto|json|console; env CONVSYNC_LOG_FORMAT.")
+        str | None,
+        typer.Option(metavar="FORMAT", help="auto|json|console; env CONVSYNC_LOG_FORMAT."),
     ] = None,
     log_level: Annotated[
-        str | None, typer.Option(help="DEBUG|INFO|WARNING|ERROR; env CONVSYNC_LOG_LEVEL.")
+        str | None,
+        typer.Option(metavar="LEVEL", help="DEBUG|INFO|WARNING|ERROR; env CONVSYNC_LOG_LEVEL."),
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            is_eager=True,
+            callback=_print_version,
+            help="Print the version and exit.",
+        ),
+    ] = False,
 ) -> None:
-    try:
-        settings = load_settings(
-            config=config,
-            database_url=database_url,
-            log_format=log_format,
-            log_level=log_level.upper() if log_level else None,
-        )
-    except ValueError as exc:  # pydantic's ValidationError is a ValueError
-        raise UserError(f"invalid setting: {exc}") from None
+    # a bad setting raises UserError naming its flag and variable
+    settings = load_settings(
+        config=config, database_url=database_url, log_format=log_format, log_level=log_level
+    )
     configure_logging(settings.log_format, settings.log_level)
     password = database_password(settings.database_url)
     if password:
@@ -97,7 +127,9 @@ def _load(settings: Settings) -> LoadedConfig:
 @app.command()
 def sync(
     ctx: typer.Context,
-    once: Annotated[bool, typer.Option("--once", help="Run one sync now (the default).")] = True,
+    once: Annotated[
+        bool, typer.Option("--once", show_default=False, help="Run one sync now (the default).")
+    ] = True,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Pull, map and plan; change nothing, send nothing.")
     ] = False,
@@ -114,11 +146,16 @@ def sync(
         typer.Option(
             "--output",
             "-o",
+            metavar="FILE",
             help="Dry-run plan or --validate results (JSON lines); - for stdout.",
         ),
     ] = None,
-    source: Annotated[list[str] | None, typer.Option(help="Only this source (repeatable).")] = None,
-    goal: Annotated[list[str] | None, typer.Option(help="Only this goal (repeatable).")] = None,
+    source: Annotated[
+        list[str] | None, typer.Option(metavar="NAME", help="Only this source (repeatable).")
+    ] = None,
+    goal: Annotated[
+        list[str] | None, typer.Option(metavar="NAME", help="Only this goal (repeatable).")
+    ] = None,
 ) -> None:
     """Run one sync now (`convsync run` runs them on the schedule)."""
     from convsync.runner import run_once
@@ -170,20 +207,27 @@ def health(ctx: typer.Context) -> None:
 
 @app.command()
 def validate(ctx: typer.Context) -> None:
-    """Check the config file (every problem with its path and line) and the headers of
-    the source files it names."""
+    """Check the config file and the source files it names; the verdict comes last.
+
+    Every problem of the config with its file, line and path; the header of every
+    source file against the mapped columns; what a sync would warn of (a glob that
+    matches no file, an empty file, risky defaults)."""
     from convsync.mapping import make_source
+    from convsync.notice_scan import scan_notices
 
     loaded = _load(_settings(ctx))
     problems: list[str] = []
-    notes: list[str] = []
+    warnings: list[str] = []
     for name in loaded.app.sources:
-        found, noted = make_source(loaded, name).check()
+        try:
+            found, warned = make_source(loaded, name).check()
+        except UserError as exc:
+            found, warned = [str(exc)], []
         problems += found
-        notes += noted
-    views.print_validation(stdout, loaded, notes)
-    if problems:
-        raise UserError("\n".join(problems))
+        warnings += warned
+    warnings += scan_notices(loaded)
+    views.print_validation(stdout, loaded, problems, warnings)
+    raise typer.Exit(2 if problems else 0)
 
 
 @config_app.command("schema")
@@ -239,13 +283,15 @@ def runs(
 ) -> None:
     """Recent runs, newest first."""
     with _ledger(ctx) as ledger:
-        views.print_runs(stdout, ledger.recent_runs(limit))
+        views.print_runs(stdout, ledger.recent_runs(limit), ledger.url_for_display)
 
 
 @app.command()
 def report(
     ctx: typer.Context,
-    since: Annotated[str, typer.Option(help="Window, like 24h, 7d or 4w.")] = "7d",
+    since: Annotated[
+        str, typer.Option(metavar="DURATION", help="Window, like 24h, 7d or 4w.")
+    ] = "7d",
 ) -> None:
     """The funnel per goal and destination: pulled → mapped → planned → delivered."""
     start = _since(since)
@@ -257,11 +303,14 @@ def report(
 @app.command()
 def failures(
     ctx: typer.Context,
-    since: Annotated[str, typer.Option(help="Window, like 24h, 7d or 4w.")] = "7d",
+    since: Annotated[
+        str, typer.Option(metavar="DURATION", help="Window, like 24h, 7d or 4w.")
+    ] = "7d",
     limit: Annotated[int, typer.Option(help="At most this many rows.")] = 50,
 ) -> None:
-    """Rejected, deferred, uncertain and unmatched deliveries and rejected records, newest
-    first."""
+    """Rejected, deferred, uncertain and unmatched deliveries and rejected records.
+
+    Newest first."""
     with _ledger(ctx) as ledger:
         views.print_failures(stdout, ledger.failures(_since(since), limit))
 
@@ -276,7 +325,9 @@ def retry(
     destination: Annotated[str | None, typer.Option(help="Only this destination.")] = None,
     goal: Annotated[str | None, typer.Option(help="Only this goal.")] = None,
     code: Annotated[str | None, typer.Option(help="Only this reason code.")] = None,
-    since: Annotated[str, typer.Option(help="Changed within this window.")] = "7d",
+    since: Annotated[
+        str, typer.Option(metavar="DURATION", help="Changed within this window, like 7d.")
+    ] = "7d",
     uncertain: Annotated[
         bool,
         typer.Option(
@@ -320,7 +371,37 @@ def retry(
     stdout.print(f"{count} deliveries {verb} back to pending; the next sync sends them.")
 
 
+@app.command()
+def demo(
+    ctx: typer.Context,
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", metavar="FILE", help="The plan (JSON lines); - for stdout."),
+    ] = Path("demo-plan.jsonl"),
+    keep: Annotated[
+        Path | None,
+        typer.Option(
+            "--keep",
+            metavar="DIR",
+            help="Keep the example config and its dated samples in DIR (new or empty).",
+        ),
+    ] = None,
+) -> None:
+    """Dry-run the example config over sample exports dated relative to today, then check
+    the plan: exit 0 when it is what the demo is meant to show, 1 saying what differs."""
+    from convsync.demo.run import run_demo
+
+    raise typer.Exit(run_demo(_settings(ctx), output, keep, stdout))
+
+
 def _since(text: str) -> datetime:
+    """The start of a ``--since`` window; a number needs its unit (``30`` could be
+    seconds or days)."""
+    if text.strip().isdigit():
+        raise UserError(
+            f"--since {text}: a window needs a unit — did you mean {text.strip()}d? "
+            "(s, m, h, d or w, like 24h, 7d or 4w)"
+        )
     try:
         return datetime.now(UTC) - parse_duration(text)
     except ValueError as exc:
@@ -338,12 +419,47 @@ def _ledger(ctx: typer.Context) -> Iterator[Ledger]:
         ledger.close()
 
 
+#: the global options and whether each takes a value
+_GLOBAL_OPTIONS = {
+    "--config": True,
+    "-c": True,
+    "--database-url": True,
+    "--log-format": True,
+    "--log-level": True,
+}
+
+
+def global_options_first(args: Sequence[str]) -> list[str]:
+    """``args`` with the global options moved before the command, so that
+    ``convsync validate --config x.yaml`` means ``convsync --config x.yaml validate``.
+    Nothing after ``--`` moves."""
+    hoisted: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest += args[i:]
+            break
+        name = arg.split("=", 1)[0]
+        takes_value = _GLOBAL_OPTIONS.get(name)
+        if takes_value is None:
+            rest.append(arg)
+        elif "=" in arg or i + 1 >= len(args):
+            hoisted.append(arg)
+        else:
+            hoisted += args[i : i + 2]
+            i += 1
+        i += 1
+    return hoisted + rest
+
+
 def main() -> None:
     """The single top-level handler: user errors without a traceback (exit 2), a refused
     run without one (exit 1), anything unexpected logged with it (exit 1). Usage errors
     and exit codes of commands are handled by typer itself (standalone mode)."""
     try:
-        app()
+        app(args=global_options_first(sys.argv[1:]), prog_name="convsync")
     except UserError as exc:
         print(f"convsync: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -19,7 +19,14 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from convsync.configbase import CurrencyCode, Duration, StrictModel, TimeZoneName, Within
+from convsync.configbase import (
+    CurrencyCode,
+    Duration,
+    StrictModel,
+    TimeZoneName,
+    WholeNumber,
+    Within,
+)
 from convsync.destinations.google_ads.config import GoogleAdsConfig, GoogleAdsTarget
 from convsync.destinations.vk_ads.config import VkAdsConfig, VkAdsTarget
 from convsync.destinations.yandex_metrica.config import MetricaConfig, MetricaTarget
@@ -72,18 +79,44 @@ class ScheduleConfig(StrictModel):
     every: Annotated[Duration, Within("1m", "4w")] | None = None
     cron: str | None = None
 
+    @field_validator("cron")
+    @classmethod
+    def _crontab(cls, value: str | None) -> str | None:
+        if value is not None:
+            _check_crontab(value)
+        return value
+
     @model_validator(mode="after")
     def _one_of(self) -> ScheduleConfig:
         if (self.every is None) == (self.cron is None):
             raise ValueError("give exactly one of 'every' (like 15m) or 'cron' (like */15 * * * *)")
-        if self.cron is not None:
-            from apscheduler.triggers.cron import CronTrigger
-
-            try:
-                CronTrigger.from_crontab(self.cron)
-            except ValueError as exc:
-                raise ValueError(f"cron {self.cron!r} is not valid: {exc}") from None
         return self
+
+
+_CRON_FIELDS = ("minute", "hour", "day of month", "month", "day of week")
+
+
+def _check_crontab(text: str) -> None:
+    """A cron expression APScheduler takes; otherwise which of its fields is wrong."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    fields = text.split()
+    if len(fields) != len(_CRON_FIELDS):
+        raise ValueError(
+            f"{text!r} has {len(fields)} field{'s' if len(fields) != 1 else ''}; a cron "
+            f"expression has 5 ({', '.join(_CRON_FIELDS)}), like */15 * * * *"
+        )
+    for i, name in enumerate(_CRON_FIELDS):
+        alone = ["*"] * len(_CRON_FIELDS)
+        alone[i] = fields[i]
+        try:
+            CronTrigger.from_crontab(" ".join(alone))
+        except ValueError as exc:
+            said = str(exc).removeprefix(f"Error validating expression {fields[i]!r}: ")
+            reason = said[:1].lower() + said[1:]
+            raise ValueError(
+                f"{text!r}: the {name} field {fields[i]!r} is not valid ({reason})"
+            ) from None
 
 
 class DeliveryConfig(StrictModel):
@@ -92,8 +125,12 @@ class DeliveryConfig(StrictModel):
     # the bounds: 20 doubling deferrals already span weeks (and keep retry_backoff ·
     # 2**attempts far from timedelta's limit); a lease longer than a day would leave an
     # interrupted batch stuck that long
-    max_attempts: int = Field(8, ge=1, le=20, description="Failed sends before retries_exhausted.")
-    retries_in_run: int = Field(3, ge=0, le=10, description="Quick retries of transient errors.")
+    max_attempts: WholeNumber = Field(
+        8, ge=1, le=20, description="Failed sends before retries_exhausted."
+    )
+    retries_in_run: WholeNumber = Field(
+        3, ge=0, le=10, description="Quick retries of transient errors."
+    )
     retry_backoff: Annotated[Duration, Within("1s", "1w")] = Field(
         timedelta(minutes=15), description="First deferral after a failed run."
     )

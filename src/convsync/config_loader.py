@@ -13,33 +13,22 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from convsync.config import (
-    TARGET_MODELS,
-    AppConfig,
-    DeliveryConfig,
-    GoalConfig,
-    LoadedConfig,
-    ScheduleConfig,
-    suggest,
-)
-from convsync.config_checks import (
-    DESTINATION_MODELS,
-    SOURCE_MODELS,
-    cross_check,
-    section_of,
-)
+from convsync.config import TARGET_MODELS, AppConfig, LoadedConfig
+from convsync.config_checks import cross_check, section_of
+from convsync.config_problems import Shown, translate
 from convsync.config_text import (
     MAX_FILE_BYTES,
     ConfigPath,
     Interpolator,
     LineIndex,
-    YamlLimit,
     dotted,
     read_yaml,
 )
 from convsync.destinations.google_ads.config import GoogleAdsConfig
 from convsync.errors import ConfigError, ConfigProblem, UserError
-from convsync.webhooks.config import WebhookServerConfig
+from convsync.sources.csv_encoding import reads_as_cp1251
+from convsync.validation_messages import kind_of
+from convsync.yaml_messages import yaml_problem
 
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> LoadedConfig:
@@ -64,13 +53,31 @@ def _read_file(path: Path) -> str:
                 f"{MAX_FILE_BYTES // 1024} KiB (a hand-written one is a few KiB)",
             )
             raise ConfigError([problem], str(path))
-        return raw.decode("utf-8")
     except FileNotFoundError:
         raise UserError(
             f"config file {path} does not exist (set --config or CONVSYNC_CONFIG)"
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read config file {path}: {exc}") from None
+    except OSError as exc:
+        raise UserError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([_not_utf8(raw, exc)], str(path)) from None
+
+
+def _not_utf8(raw: bytes, exc: UnicodeDecodeError) -> ConfigProblem:
+    """Where a config file stops being UTF-8, and what it seems to be instead."""
+    line = raw.count(b"\n", 0, exc.start) + 1
+    start = raw.rfind(b"\n", 0, exc.start) + 1
+    end = raw.find(b"\n", exc.start)
+    where = f"byte 0x{raw[exc.start]:02X} at column {exc.start - start + 1}"
+    if b"\x00" in raw:
+        return ConfigProblem("", f"not a text file ({where}): is it the config file?", line)
+    if reads_as_cp1251(raw[start : end if end >= 0 else len(raw)]):
+        advice = "it reads as cp1251: save the file as UTF-8"
+    else:
+        advice = "save the file as UTF-8"
+    return ConfigProblem("", f"not UTF-8 ({where}); {advice}", line)
 
 
 def parse_config(text: str, path: Path, env: Mapping[str, str]) -> LoadedConfig:
@@ -78,10 +85,10 @@ def parse_config(text: str, path: Path, env: Mapping[str, str]) -> LoadedConfig:
     try:
         document = read_yaml(text)
     except yaml.YAMLError as exc:
-        raise ConfigError([_yaml_problem(exc)], file) from None
+        raise ConfigError([yaml_problem(exc, text)], file) from None
     raw = document.data
     if not isinstance(raw, dict):
-        raise ConfigError([ConfigProblem("", "expected a mapping of keys at the top level")], file)
+        raise ConfigError([_not_a_mapping(raw)], file)
 
     lines = LineIndex(document.root)
     interpolator = Interpolator(env, path.parent, lines)
@@ -89,13 +96,14 @@ def parse_config(text: str, path: Path, env: Mapping[str, str]) -> LoadedConfig:
     # a key defined twice: reported with the rest, checked on what YAML kept (the last)
     problems = [*document.duplicates, *interpolator.problems]
 
+    shown = Shown(raw, frozenset(interpolator.interpolated))
     app: AppConfig | None = None
     try:
         app = AppConfig.model_validate(data)
     except ValidationError as exc:
-        problems += _translate(exc, data, lines)
+        problems += translate(exc, data, lines, shown)
     problems += cross_check(data, lines)
-    targets = _validate_targets(data, problems, lines)
+    targets = _validate_targets(data, problems, lines, shown)
     if app is not None:
         problems += _literal_secrets(app, interpolator.interpolated, lines)
     if problems:
@@ -107,122 +115,15 @@ def parse_config(text: str, path: Path, env: Mapping[str, str]) -> LoadedConfig:
     )
 
 
-def _yaml_problem(exc: yaml.YAMLError) -> ConfigProblem:
-    """Where and why the YAML could not be read, with what it was reading then (``while
-    parsing a flow mapping`` started on line 3, an anchor's first occurrence)."""
-    mark = getattr(exc, "problem_mark", None)
-    line = mark.line + 1 if mark is not None else None
-    problem = getattr(exc, "problem", None) or str(exc)
-    context = getattr(exc, "context", None)
-    if context:
-        context_mark = getattr(exc, "context_mark", None)
-        if context_mark is not None and context_mark.line + 1 != line:
-            context += f" at line {context_mark.line + 1}"
-        problem += f" ({context})"
-    if not isinstance(exc, YamlLimit):
-        problem = f"not valid YAML: {problem}"
-    return ConfigProblem("", problem, line)
-
-
-def _translate(exc: ValidationError, data: Any, lines: LineIndex) -> list[ConfigProblem]:
-    """Pydantic errors → problems with the user's own path (union tags dropped)."""
-    out: list[ConfigProblem] = []
-    scalars: set[ConfigPath] = set()
-    for err in exc.errors(include_url=False):
-        path = _user_path(err["loc"], data)
-        if not isinstance(_walk(data, path), dict | list):
-            # a value that is no mapping or list has one problem: the first member of a
-            # union (datetime | date, int | str) tells it, the others would repeat it
-            if path in scalars:
-                continue
-            scalars.add(path)
-        kind = err["type"]
-        if kind == "missing":
-            message = "required key is missing"
-        elif kind == "extra_forbidden":
-            parent = _walk(data, path[:-1])
-            known = _allowed_keys(path, parent)
-            message = f"unknown key {path[-1]!r}{suggest(str(path[-1]), known)}"
-        elif kind == "union_tag_invalid":
-            path = (*path, "type")
-            expected = err.get("ctx", {}).get("expected_tags", "")
-            message = f"unknown type {err.get('ctx', {}).get('tag')!r} (known: {expected})"
-        else:
-            message = err["msg"].removeprefix("Value error, ")
-        out.append(ConfigProblem(dotted(path), message, lines.line(path)))
-    return out
-
-
-def _user_path(loc: tuple[str | int, ...], data: Any) -> ConfigPath:
-    """Drop the discriminator tags pydantic inserts into locations."""
-    path: list[str | int] = []
-    node = data
-    for part in loc:
-        if isinstance(node, dict):
-            if part in node:
-                path.append(part)
-                node = node[part]
-            elif str(part) in {"not"} or not _is_tag(part):
-                path.append(part)
-                node = None
-        elif isinstance(node, list) and isinstance(part, int):
-            path.append(part)
-            node = node[part] if part < len(node) else None
-        elif node is None:
-            path.append(part)
-    if path and path[-1] == "not_":
-        path[-1] = "not"
-    return tuple(path)
-
-
-def _is_tag(part: str | int) -> bool:
-    tags = {
-        "oauth",
-        "service_account",
-        "application_default",
-        *TARGET_MODELS,
-        *SOURCE_MODELS,
-        *DESTINATION_MODELS,
-    }
-    return isinstance(part, str) and part in tags
-
-
-def _walk(data: Any, path: ConfigPath) -> Any:
-    for part in path:
-        if isinstance(data, dict):
-            data = data.get(part)
-        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
-            data = data[part]
-        else:
-            return None
-    return data
-
-
-def _allowed_keys(path: ConfigPath, parent: Any) -> list[str]:
-    """Keys the model at ``path[:-1]`` accepts, to suggest the one meant."""
-    head = path[:-1]
-    model: type[BaseModel] | None = None
-    if len(head) == 0:
-        model = AppConfig
-    elif head == ("schedule",):
-        model = ScheduleConfig
-    elif head == ("delivery",):
-        model = DeliveryConfig
-    elif head == ("webhooks",):
-        model = WebhookServerConfig
-    elif len(head) == 2 and head[0] == "goals":
-        model = GoalConfig
-    elif len(head) == 2 and head[0] == "sources" and isinstance(parent, dict):
-        model = SOURCE_MODELS.get(str(parent.get("type")))
-    elif len(head) == 2 and head[0] == "destinations" and isinstance(parent, dict):
-        model = DESTINATION_MODELS.get(str(parent.get("type")))
-    if model is None:
-        return []
-    return sorted(f.alias or name for name, f in model.model_fields.items())
+def _not_a_mapping(data: Any) -> ConfigProblem:
+    keys = "sources:, destinations: and goals:"
+    if data is None:
+        return ConfigProblem("", f"the file is empty: a config has {keys}", 1)
+    return ConfigProblem("", f"the file holds {kind_of(data)}, not keys: a config has {keys}", 1)
 
 
 def _validate_targets(
-    data: dict[str, Any], problems: list[ConfigProblem], lines: LineIndex
+    data: dict[str, Any], problems: list[ConfigProblem], lines: LineIndex, shown: Shown
 ) -> dict[str, dict[str, BaseModel]]:
     """Each ``send`` block against its destination type's target model (raw data, so
     these problems are reported along with structural ones)."""
@@ -249,13 +150,7 @@ def _validate_targets(
                 )
                 targets[goal_name][dest_name] = model.model_validate(raw or {}, context=context)
             except ValidationError as exc:
-                for p in _translate(exc, raw or {}, lines):
-                    full = (*base, *[s for s in p.path.split(".") if s])
-                    msg = p.message
-                    if msg.startswith("unknown key"):
-                        hint = suggest(str(full[-1]), sorted(model.model_fields))
-                        msg = f"unknown key {full[-1]!r} for a {kind} target{hint}"
-                    problems.append(ConfigProblem(dotted(full), msg, lines.line(full)))
+                problems += translate(exc, raw or {}, lines, shown, base, model)
     return targets
 
 

@@ -364,9 +364,15 @@ def _read_secret_file(target: Path) -> str | ConfigProblem:
         if len(data) > MAX_SECRET_FILE_BYTES:  # grew since
             return _too_large(target, len(data))
         return data.decode("utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        return ConfigProblem("", f"cannot read secret file {target}: {reason}")
+    except OSError as exc:
+        return ConfigProblem("", f"cannot read secret file {target}: {exc.strerror or exc}")
+    except UnicodeDecodeError as exc:
+        # the bytes themselves are never shown: they are a secret
+        return ConfigProblem(
+            "",
+            f"secret file {target} is not UTF-8 text (position {exc.start + 1} is not): "
+            "a token, a password or a JSON key is text",
+        )
 
 
 def _too_large(target: Path, size: int) -> ConfigProblem:

@@ -55,15 +55,15 @@ def parse_duration(
     elif isinstance(value, int | float):
         # compared before any conversion: a huge int overflows a float and a timedelta
         if isinstance(value, int) and value > high.total_seconds():
-            raise ValueError(f"{_short(value)}s is too long: at most {describe_duration(high)}")
+            raise ValueError(f"{shorten(value)}s is too long: at most {describe_duration(high)}")
         seconds = float(value)
-        shown = f"{_short(value)}s"
+        shown = f"{shorten(value)}s"
     elif isinstance(value, str) and (m := _DURATION.match(value)):
         unit = (m.group(2) or "s").lower()
         seconds = float(m.group(1)) * _UNIT_SECONDS[unit]  # inf when absurdly long
-        shown = _short(value.strip())
+        shown = shorten(value.strip())
     else:
-        raise ValueError(f"{_short(value)!r} is not a duration: write it like 30s, 15m, 6h or 7d")
+        raise ValueError(f"{shorten(value)!r} is not a duration: write it like 30s, 15m, 6h or 7d")
     if seconds > high.total_seconds():
         raise ValueError(f"{shown} is too long: at most {describe_duration(high)}")
     if seconds < low.total_seconds():
@@ -90,7 +90,7 @@ def describe_duration(value: timedelta) -> str:
     return format_duration(value)
 
 
-def _short(value: Any) -> str:
+def shorten(value: Any) -> str:
     """A value quoted in a message, cut short when it is absurdly long."""
     text = str(value) if not isinstance(value, int) or value.bit_length() < 4000 else "…"
     return text if len(text) <= 40 else f"{text[:20]}…({len(text)} characters)"
@@ -136,11 +136,22 @@ Lookback = Annotated[Duration, Within(timedelta(0), timedelta(weeks=1))]
 #: ledger's columns hold)
 MAX_INT = 2**63 - 1
 
+
+def _not_a_truth_value(value: Any) -> Any:
+    """``true`` is no number: pydantic would read it as 1 (``counter_id: true``)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a whole number, got {str(value).lower()}")
+    return value
+
+
+#: an integer, and not ``true`` or ``false``
+WholeNumber = Annotated[int, BeforeValidator(_not_a_truth_value)]
+
 #: an integer that fits in 64 bits; a key adds its own lower bound (``Field(ge=0)``)
-Int64 = Annotated[int, Field(ge=-MAX_INT - 1, le=MAX_INT)]
+Int64 = Annotated[WholeNumber, Field(ge=-MAX_INT - 1, le=MAX_INT)]
 
 #: an id some platform gave (a counter, a pixel, a pipeline, a status): positive, 64-bit
-Id = Annotated[int, Field(gt=0, le=MAX_INT)]
+Id = Annotated[WholeNumber, Field(gt=0, le=MAX_INT)]
 
 
 def _check_timezone(value: Any) -> str:
@@ -189,10 +200,10 @@ def parse_bytes(value: Any) -> int:
     else:
         match = _SIZE.match(str(value))
         if not match:
-            raise ValueError(f"{_short(value)!r} is not a size: write it like 10GB, 500MB or 1TiB")
+            raise ValueError(f"{shorten(value)!r} is not a size: write it like 10GB, 500MB or 1TiB")
         size = float(match.group(1)) * _UNITS[(match.group(2) or "").upper()]
     if size > MAX_BYTES:
-        raise ValueError(f"{_short(value)} is too large: at most 1PiB")
+        raise ValueError(f"{shorten(value)} is too large: at most 1PiB")
     return int(size)
 
 

@@ -52,6 +52,7 @@ from convsync.model import (
     UploadRecord,
 )
 from convsync.outbound import prepare
+from convsync.progress import NO_PROGRESS, ProgressReporter
 from convsync.retry import transient_retry
 from convsync.store.ledger import Ledger
 from convsync.transitions import RETRIED, DestinationStats, held, transition_of
@@ -86,6 +87,7 @@ class DeliveryWorker:
         stop: threading.Event,
         sleep: Callable[[float], None] | None = None,
         initial_wait: float = 5.0,
+        progress: ProgressReporter = NO_PROGRESS,
     ) -> None:
         self.dest = destination
         self.targets = targets
@@ -96,10 +98,12 @@ class DeliveryWorker:
         self.stop = stop
         self.sleep = sleep
         self.initial_wait = initial_wait
+        self.progress = progress
         self.stats = DestinationStats()
         self._stats_lock = threading.Lock()  # batches may be sent from several threads
 
     def run(self) -> DestinationStats:
+        self.progress.begin("send", self.dest.name)
         try:
             self.dest.stop = self.stop
             self.dest.connect()
@@ -127,6 +131,7 @@ class DeliveryWorker:
                 reason=exc.message,
             )
         finally:
+            self.progress.end("send", self.dest.name)
             made = self.dest.upload_requests()
             if made is not None:
                 self.stats.requests = made
@@ -378,6 +383,7 @@ class DeliveryWorker:
         self.ledger.apply(transitions, run_id=self.run_id, now=self.clock(), uploads=uploads)
         with self._stats_lock:
             self._count(transitions)
+            self.progress.advance("send", self.dest.name, len(transitions))
         waiting = [t for t in transitions if t.state is DeliveryState.SENDING]
         if waiting:
             log.warning(

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from convsync.config import GoalConfig, LoadedConfig, NotCondition
 from convsync.destinations.base import Destination
-from convsync.identity import MisplacedContact, build_identifiers, contact_in
+from convsync.identity import MisplacedContact, build_identifiers, contact_in, lacks_country_code
 from convsync.model import (
     AdjustmentCandidate,
     AdjustmentKind,
@@ -26,7 +26,9 @@ from convsync.model import (
     PlannedDelivery,
     RawRecord,
     RecordRejection,
+    no_identifier,
 )
+from convsync.notices import PHONE_WITHOUT_REGION, notice_code
 from convsync.parsing import ParseError, describe_value, normalize_currency, parse_money
 
 _SEP = "\x1f"
@@ -247,6 +249,10 @@ class GoalMapper:
         app = loaded.app
         self.source = source
         self.phone_region = app.phone_region
+        #: where phones without a country code are counted as dropped (no phone_region)
+        self.dropped_phones = (
+            None if app.phone_region else notice_code(PHONE_WITHOUT_REGION, source)
+        )
         self.destinations = destinations
         source_config = app.sources.get(source)
         point_decimal = getattr(source_config, "type", None) in API_NUMBER_SOURCES
@@ -268,7 +274,9 @@ class GoalMapper:
         #: how rejections name the record id's column
         self.id_column = id_column if isinstance(id_column, str) else "id"
 
-    def _identifiers(self, record: RawRecord) -> Identifiers | _RecordProblem:
+    def _identifiers(
+        self, record: RawRecord, notices: Counter[str]
+    ) -> Identifiers | _RecordProblem:
         """The record's identifiers, or why its record id or a click id cannot be kept."""
         kind = contact_in(record.record_id, "id", self.phone_region)
         if kind is not None:
@@ -280,9 +288,14 @@ class GoalMapper:
                 hide_record_id=True,
             )
         try:
-            return build_identifiers(record.fields, self.phone_region)
+            ids = build_identifiers(record.fields, self.phone_region)
         except MisplacedContact as problem:
             return _misplaced_click_id(problem, record.columns)
+        if self.dropped_phones is not None and ids.phone_sha256 is None:
+            phone = record.fields.get("phone")
+            if phone and lacks_country_code(phone):
+                notices[self.dropped_phones] += 1
+        return ids
 
     def map(self, records: Sequence[RawRecord]) -> MappedChunk:
         out = MappedChunk([], [], [])
@@ -296,7 +309,7 @@ class GoalMapper:
                 if not rule.matches(record.fields):
                     continue
                 if ids is None:
-                    ids = self._identifiers(record)
+                    ids = self._identifiers(record, out.notices)
                 if isinstance(ids, _RecordProblem):
                     out.rejections.append(self._rejection(record, rule, ids))
                     continue
@@ -367,8 +380,7 @@ class GoalMapper:
                         rule.name,
                         dest_name,
                         DeliveryState.SKIPPED,
-                        "no_identifier",
-                        f"no identifier {dest.type} can match",
+                        *no_identifier(dest.type),
                     )
                 )
         return planned

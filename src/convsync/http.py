@@ -9,6 +9,11 @@
   them; VK's ``;``-separated tracker query is only understood as documented).
 * Optionally no cookies: VK's tracker answers with a browser's visitor cookies, and
   sending them back would tie every server-to-server event of a run to one "visitor".
+
+A request that fails in the network (refused, DNS, TLS, a timeout, a broken proxy from
+``HTTPS_PROXY``: the session trusts the environment) is worded by ``convsync.network``
+at the transport's edge: one line with the host, the cause and the config key, never
+urllib3's text.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ __all__ = [
     "build_identifiers",
     "click_ids_from_url",
     "contact_in",
+    "lacks_country_code",
     "normalize_email",
     "normalize_phone",
     "sha256_hex",
@@ -116,6 +117,18 @@ def normalize_phone(raw: str, region: str | None) -> str | None:
     if not raw:
         return None
     return _e164(raw, region.upper() if region else None)
+
+
+def lacks_country_code(raw: str) -> bool:
+    """``raw`` is written like a phone number (7–15 digits) but without a ``+`` and a
+    country code: only a ``phone_region`` says which country's number it is, and without
+    one it is dropped (``8 (912) 345-67-89``)."""
+    text = raw.strip()
+    return (
+        text[:1] != "+"
+        and _PHONE_SHAPED.fullmatch(text) is not None
+        and 7 <= sum(c.isdigit() for c in text) <= 15
+    )
 
 
 # Parsing and validating a phone costs ~20 µs, most of a record's mapping time. The same

@@ -19,7 +19,8 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, TextIO
 from urllib.parse import quote
@@ -30,7 +31,14 @@ from structlog.types import EventDict, Processor, WrappedLogger
 
 from convsync.errors import UserError
 
-__all__ = ["REDACTED", "configure_logging", "get_logger", "redact", "register_secret"]
+__all__ = [
+    "REDACTED",
+    "configure_logging",
+    "get_logger",
+    "logs_written_to",
+    "redact",
+    "register_secret",
+]
 
 REDACTED = "**********"
 EMAIL_MARK = "<email>"
@@ -227,6 +235,21 @@ def configure_logging(fmt: str = "auto", level: str = "INFO", stream: TextIO | N
     # "Task queue depth is N" on every request that waits for a free thread: under a
     # burst of webhooks that is the design working, not a problem worth a line each
     logging.getLogger("waitress.queue").setLevel(max(logging.ERROR, numeric_level))
+
+
+@contextmanager
+def logs_written_to(stream: TextIO) -> Iterator[None]:
+    """Every line goes to ``stream`` for the block: the console of a live progress
+    display, which prints it above the display instead of through it."""
+    handlers = [h for h in logging.getLogger().handlers if isinstance(h, _ConvsyncHandler)]
+    before = [h.stream for h in handlers]
+    for handler in handlers:
+        handler.setStream(stream)
+    try:
+        yield
+    finally:
+        for handler, old in zip(handlers, before, strict=True):
+            handler.setStream(old)
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:

@@ -33,6 +33,7 @@ from convsync.errors import ConvsyncError, UserError
 from convsync.goals import GoalMapper, MappedChunk
 from convsync.identity import contact_in
 from convsync.model import AdjustmentCandidate, RecordRejection
+from convsync.notices import pull_with_notices
 from convsync.plan import PlanEntry, plan_conversion
 from convsync.sources import load_source_class
 from convsync.sources.base import FileMark, PulledChunk, Source, SourceContext, SourceState
@@ -96,7 +97,8 @@ def _mapped(
     mapper = GoalMapper(job.loaded, job.source, destinations, job.goals or None)
     if not mapper.rules:
         return
-    for chunk in make_source(job.loaded, job.source, job.chunk_size, tokens).pull(job.state):
+    source = make_source(job.loaded, job.source, job.chunk_size, tokens)
+    for chunk in pull_with_notices(source, job.loaded.app, job.state):
         yield chunk, mapper.map(chunk.records)
 
 
@@ -148,8 +150,8 @@ class PlannedChunk:
     pulled: int
     rejections: list[RecordRejection]
     mapped: Counter[str]  # conversions per goal
-    #: (conversion key, goal, its plan entries, destinations it is skipped for)
-    conversions: list[tuple[str, str, list[PlanEntry], list[str]]]
+    #: (conversion key, goal, its plan entries)
+    conversions: list[tuple[str, str, list[PlanEntry]]]
     #: records that may adjust conversions recorded before
     adjustments: list[AdjustmentCandidate] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # PulledChunk.warnings
@@ -167,10 +169,8 @@ def planned_chunks(
         planned = []
         for c in mapped.conversions:
             targets = job.loaded.targets[c.goal]
-            entries, skipped = plan_conversion(
-                c, targets, destinations, now, with_line=job.plan_lines
-            )
-            planned.append((c.key, c.goal, entries, skipped))
+            entries = plan_conversion(c, targets, destinations, now, with_line=job.plan_lines)
+            planned.append((c.key, c.goal, entries))
         yield PlannedChunk(
             pulled=len(chunk.records) + len(chunk.rejections),
             rejections=[*_without_contacts(chunk.rejections, job), *mapped.rejections],

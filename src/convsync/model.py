@@ -334,3 +334,9 @@ class UploadRecord:
             verdict=verdict,
             verdict_code=code if verdict is DeliveryState.UNMATCHED else None,
         )
+
+
+def no_identifier(destination_type: str) -> tuple[str, str]:
+    """Code and message of a delivery skipped for want of an identifier the platform
+    can match (a click id, a visitor id, an e-mail or phone it takes)."""
+    return "no_identifier", f"no identifier {destination_type} can match"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -74,8 +75,30 @@ _UNIX = re.compile(r"(\d{9,11})(?:[.,](\d{1,9}))?")
 _UNIX_MS = re.compile(r"\d{13}")
 
 
-def parse_timestamp(text: str, tz: ZoneInfo) -> datetime:
-    """An aware datetime from the shapes exports use; naive ones are in ``tz``.
+class NaiveTimes:
+    """How many times were read without a UTC offset (``parse_timestamp``'s ``naive``)."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def take(self) -> int:
+        """The count so far, starting again from 0."""
+        count, self.count = self.count, 0
+        return count
+
+
+#: The count of the pull under way, where neither the source nor the config names a
+#: time zone, so that times without an offset are read as UTC (the ``naive_time``
+#: notice, :func:`convsync.notices.pull_with_notices`); None elsewhere. The row loops of
+#: the sources take it once per read, not per row.
+NAIVE_TIMES: ContextVar[NaiveTimes | None] = ContextVar("naive_times", default=None)
+
+
+def parse_timestamp(text: str, tz: ZoneInfo, naive: NaiveTimes | None = None) -> datetime:
+    """An aware datetime from the shapes exports use; naive ones are in ``tz`` (and
+    counted in ``naive``).
 
     ISO 8601 (with or without offset, ``T`` or space, ``Z``), ``dd.mm.yyyy[ hh:mm[:ss]]``,
     ``yyyy-m-d h:mm``, Unix seconds (9–11 digits, optional fraction) and Unix
@@ -86,8 +109,10 @@ def parse_timestamp(text: str, tz: ZoneInfo) -> datetime:
         try:
             dt = datetime.fromisoformat(s)
         except ValueError:
-            return _from_groups(text, _ISO_LOOSE.fullmatch(s), tz, day_first=False)
+            return _from_groups(text, _ISO_LOOSE.fullmatch(s), tz, naive, day_first=False)
         if dt.tzinfo is None:
+            if naive is not None:
+                naive.count += 1
             # combine() is about five times faster than replace(tzinfo=…) on 3.11
             return datetime.combine(dt, dt.time(), tz)
         return dt
@@ -101,24 +126,32 @@ def parse_timestamp(text: str, tz: ZoneInfo) -> datetime:
                 pass  # the slow path below explains what is wrong
             else:
                 if dt.tzinfo is None:
+                    if naive is not None:
+                        naive.count += 1
                     return datetime.combine(dt, dt.time(), tz)
-        return _from_groups(text, _RU_DATE.fullmatch(s), tz, day_first=True)
+        return _from_groups(text, _RU_DATE.fullmatch(s), tz, naive, day_first=True)
     return _from_unix(text, s, tz)
 
 
-def _from_groups(text: str, m: re.Match[str] | None, tz: ZoneInfo, *, day_first: bool) -> datetime:
+def _from_groups(
+    text: str, m: re.Match[str] | None, tz: ZoneInfo, naive: NaiveTimes | None, *, day_first: bool
+) -> datetime:
     if m is None:
         raise ParseError(text, "a date-time", TIME_EXPECTED)
     a, b, c, hour, minute, second, fraction, *offset = m.groups()
     year, month, day = (int(c), int(b), int(a)) if day_first else (int(a), int(b), int(c))
     micro = int(fraction[:6].ljust(6, "0")) if fraction else 0
+    written = offset[0] if offset else None
     try:
-        tzinfo = _fixed_offset(offset[0]) if offset and offset[0] else tz
-        return datetime(
+        tzinfo = _fixed_offset(written) if written else tz
+        moment = datetime(
             year, month, day, int(hour or 0), int(minute or 0), int(second or 0), micro, tzinfo
         )
     except ValueError as exc:
         raise ParseError(text, "a date-time", f"{exc} ({TIME_EXPECTED})") from None
+    if naive is not None and not written:
+        naive.count += 1
+    return moment
 
 
 def _fixed_offset(text: str) -> timezone:

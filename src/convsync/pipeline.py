@@ -40,8 +40,10 @@ from convsync.model import (
     DeliveryState,
     RecordRejection,
 )
+from convsync.notices import render_notices
 from convsync.plan import PlanEntry, PlanWriter, row_entry
-from convsync.run_summary import RunSummary, SyncOptions
+from convsync.progress import NO_PROGRESS, ProgressReporter, estimate_records
+from convsync.run_summary import RunSummary, SyncOptions, Tally
 from convsync.sources.base import Source, SourceState
 from convsync.store.adjusting import adjustment_time
 from convsync.store.ledger import Ledger
@@ -73,6 +75,7 @@ class SyncPipeline:
         initial_wait: float = 5.0,
         map_process_min_bytes: int | None = None,
         child_logging: tuple[str, str] = ("json", "INFO"),
+        progress: ProgressReporter = NO_PROGRESS,
     ) -> None:
         self.loaded = loaded
         self.ledger = ledger
@@ -85,6 +88,7 @@ class SyncPipeline:
         # with the configured destinations, which a child can build for itself
         self.map_process_min_bytes = None if destinations else map_process_min_bytes
         self.child_logging = child_logging
+        self.progress = progress
         app = loaded.app
         self.destinations: dict[str, AnyDestination] = dict(destinations or {})
         for name, cfg in app.destinations.items():
@@ -102,15 +106,23 @@ class SyncPipeline:
         self._check_filters(options)
         run_id = uuid.uuid4().hex[:16]
         summary = RunSummary(run_id, options.dry_run, self.clock())
+        summary.ledger = self.ledger.url_for_display
         structlog.contextvars.bind_contextvars(run_id=run_id)
         started = time.monotonic()
         if not options.dry_run:
             self.ledger.start_run(
                 run_id=run_id, trigger=options.trigger, started_at=summary.started_at
             )
-        log.info("run started", dry_run=options.dry_run, trigger=options.trigger)
+        log.info(
+            "run started",
+            dry_run=options.dry_run,
+            trigger=options.trigger,
+            ledger=summary.ledger,
+            config=str(self.loaded.path.absolute()),
+        )
         plan = PlanWriter(options.output) if options.dry_run else None
         try:
+            self.progress.start_run()
             for name in self.loaded.app.sources:
                 if options.sources and name not in options.sources:
                     continue
@@ -130,6 +142,7 @@ class SyncPipeline:
                 self._plan_queued(options, plan)
                 plan.finish()
                 summary.plan = plan.counts
+                summary.held = plan.held
             elif options.validate and not self.stop.is_set():
                 summary.validation = self._validator().run(options.output)
             elif not self.stop.is_set():
@@ -141,6 +154,7 @@ class SyncPipeline:
                         log.debug("sealed match signals dropped", conversions=dropped)
             summary.conclude(interrupted=self.stop.is_set())
         finally:
+            self.progress.stop_run()
             if plan is not None:
                 plan.close()
             if summary.status == RUNNING:  # an unexpected error
@@ -153,6 +167,9 @@ class SyncPipeline:
                     finished_at=summary.finished_at,
                     summary=summary.as_dict(),
                 )
+            summary.risky_defaults = render_notices(summary.notices, self.loaded)
+            for notice in summary.risky_defaults:
+                log.warning("risky default", reason=notice)
             log.info(
                 "run finished",
                 status=summary.status,
@@ -188,6 +205,7 @@ class SyncPipeline:
         # a goal filter maps only some goals: then the cursor must not move past records
         # that the other goals have not seen yet
         keep_cursor = not options.goals
+        self._begin_pull(name, state)
         try:
             for ready in chunks:
                 self._count_mapped(name, ready, summary)
@@ -208,6 +226,7 @@ class SyncPipeline:
                 if self.stop.is_set():
                     break
         finally:
+            self.progress.end("pull", name)
             if process is not None:
                 process.close()
 
@@ -246,15 +265,23 @@ class SyncPipeline:
         log.info("mapping in a second process", source=name, backlog_bytes=backlog)
         return MappingProcess(job)
 
+    def _begin_pull(self, name: str, state: SourceState) -> None:
+        expected = estimate_records(self.source(name), state)
+        self.progress.begin("pull", name, expected=expected, estimated=True)
+
     def _count_mapped(
         self, name: str, ready: ReadyChunk | PlannedChunk, summary: RunSummary
     ) -> None:
+        self.progress.advance("pull", name, ready.pulled)
         stats = summary.sources[name]
         stats["pulled"] += ready.pulled
         stats["rejected"] += len(ready.rejections)
         for goal, count in ready.mapped.items():
             summary.goals.setdefault(goal, Counter())["mapped"] += count
         self._log_rejections(name, ready.rejections)
+        for r in ready.rejections:
+            tally = summary.rejected_records.setdefault((name, r.code), Tally())
+            tally.add(f"{r.record_id} ({r.origin})" if r.record_id else r.origin, r.reason)
         for warning in ready.warnings:
             log.warning("source incomplete", source=name, reason=warning)
         summary.warnings += ready.warnings
@@ -272,15 +299,17 @@ class SyncPipeline:
             if process is not None
             else planned_chunks(job, self.destinations, self.clock, ReadOnlyTokens(self.tokens))
         )
+        self._begin_pull(name, state)
         try:
             for ready in chunks:
                 self._count_mapped(name, ready, summary)
-                stats["new"] += self._plan_new(ready.conversions, plan, summary)
+                self._plan_new(ready.conversions, plan, stats, summary)
                 if ready.adjustments:
                     stats["adjustments"] += self._plan_adjustments(ready.adjustments, plan, summary)
                 if self.stop.is_set():
                     break
         finally:
+            self.progress.end("pull", name)
             if process is not None:
                 process.close()
 
@@ -299,24 +328,21 @@ class SyncPipeline:
 
     def _plan_new(
         self,
-        conversions: Sequence[tuple[str, str, list[PlanEntry], list[str]]],
+        conversions: Sequence[tuple[str, str, list[PlanEntry]]],
         plan: PlanWriter,
+        stats: Counter[str],
         summary: RunSummary,
-    ) -> int:
-        """Plan the conversions the ledger does not hold yet; returns how many."""
-        existing = self.ledger.existing_keys([key for key, _, _, _ in conversions])
-        new = 0
-        for key, goal, entries, skipped in conversions:
+    ) -> None:
+        """Plan the conversions the ledger does not hold yet."""
+        existing = self.ledger.existing_keys([key for key, _, _ in conversions])
+        for key, goal, entries in conversions:
             if key in existing:
                 continue
-            new += 1
-            counts = summary.goals[goal]
-            counts["new"] += 1
+            stats["new"] += 1
+            summary.goals[goal]["new"] += 1
             for entry in entries:
                 plan.add(entry)
-            for dest_name in skipped:
-                counts[f"skipped:{dest_name}"] += 1
-        return new
+                stats["skipped" if entry[3] == "skipped" else "planned"] += 1
 
     def _plan_adjustments(
         self, candidates: Sequence[AdjustmentCandidate], plan: PlanWriter, summary: RunSummary
@@ -400,6 +426,7 @@ class SyncPipeline:
                 stop=self.stop,
                 sleep=self.sleep,
                 initial_wait=self.initial_wait,
+                progress=self.progress,
             )
             for name, dest in self.destinations.items()
         }

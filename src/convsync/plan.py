@@ -16,8 +16,16 @@ from pydantic import BaseModel
 
 from convsync.destinations.base import Destination
 from convsync.errors import RowDeferred, RowProblem, RowSkipped
-from convsync.model import Adjustment, ClaimedDelivery, Conversion, DeliveryState, Transition
+from convsync.model import (
+    Adjustment,
+    ClaimedDelivery,
+    Conversion,
+    DeliveryState,
+    Transition,
+    no_identifier,
+)
 from convsync.outbound import prepare
+from convsync.run_summary import Tally
 
 _SCHEMA = "CREATE TABLE plan (dest TEXT, at REAL, seq INTEGER, line TEXT)"
 # one encoder for every line: json.dumps with options builds a new one per call
@@ -25,9 +33,10 @@ _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 #: one planned delivery: (destination, goal, conversion time as a Unix timestamp,
-#: kind — "send", "deferred", "rejected" or "skipped" —, its JSON line or None when no plan file is
-#: written). A plain tuple: it crosses from a mapping process cheaply.
-PlanEntry = tuple[str, str, float, str, str | None]
+#: kind — "send", "deferred", "rejected" or "skipped" —, its JSON line or None when no
+#: plan file is written, the order id, and for a row not sent its code and message). A
+#: plain tuple: it crosses from a mapping process cheaply.
+PlanEntry = tuple[str, str, float, str, str | None, str, tuple[str, str] | None]
 
 
 def plan_entry(
@@ -78,12 +87,15 @@ def _entry(
         "type": dest.type,
         "goal": conversion.goal,
         "conversion_key": conversion.key,
+        "order_id": conversion.order_id,
     }
     if adjustment is not None:
         line["adjustment"] = adjustment.kind.value
     if queued:
         line["queued"] = True  # planned by an earlier run, due now
+    reason = None
     if isinstance(outcome, RowProblem | Transition):
+        reason = (outcome.code or "", outcome.message or "")
         retry_at = outcome.retry_at if isinstance(outcome, RowDeferred | Transition) else None
         kind = "deferred" if retry_at is not None else "rejected"
         if isinstance(outcome, RowSkipped) or (
@@ -97,7 +109,8 @@ def _entry(
         kind = "send"
         line["payload"] = dest.shown_payload(outcome)
     text = _JSON.encode(line) if with_line else None
-    return (dest.name, conversion.goal, conversion.occurred_at.timestamp(), kind, text)
+    at = conversion.occurred_at.timestamp()
+    return (dest.name, conversion.goal, at, kind, text, conversion.order_id, reason)
 
 
 def plan_conversion(
@@ -107,20 +120,22 @@ def plan_conversion(
     now: datetime,
     *,
     with_line: bool,
-) -> tuple[list[PlanEntry], list[str]]:
-    """The entries of a new conversion, and the destinations it is skipped for (no
-    identifier the platform can match)."""
+) -> list[PlanEntry]:
+    """The entries of a new conversion, one per destination: its payload, why pre-flight
+    holds it, or why it is skipped (no identifier the platform can match)."""
     entries: list[PlanEntry] = []
-    skipped: list[str] = []
     for dest_name, target in targets.items():
         dest = destinations[dest_name]
         if dest.has_identifier(conversion, target):
-            entries.append(
-                plan_entry(dest, conversion, target, now, queued=False, with_line=with_line)
-            )
+            outcome: Mapping[str, Any] | RowProblem | None = None
         else:
-            skipped.append(dest_name)
-    return entries, skipped
+            outcome = RowSkipped(*no_identifier(dest.type))
+        entries.append(
+            plan_entry(dest, conversion, target, now, queued=False, with_line=with_line)
+            if outcome is None
+            else _entry(dest, conversion, None, outcome, queued=False, with_line=with_line)
+        )
+    return entries
 
 
 class PlanWriter:
@@ -130,6 +145,8 @@ class PlanWriter:
     def __init__(self, output: Path | None) -> None:
         self.output = output
         self.counts: dict[tuple[str, str], Counter[str]] = {}
+        #: rows not sent, per (destination, goal, kind, code)
+        self.held: dict[tuple[str, str, str, str], Tally] = {}
         self._seq = 0
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._db: sqlite3.Connection | None = None
@@ -145,8 +162,12 @@ class PlanWriter:
         return self._db is not None
 
     def add(self, entry: PlanEntry) -> None:
-        destination, goal, at, kind, line = entry
+        destination, goal, at, kind, line, order_id, reason = entry
         self.counts.setdefault((destination, goal), Counter())[kind] += 1
+        if reason is not None:
+            code, message = reason
+            held = self.held.setdefault((destination, goal, kind, code), Tally())
+            held.add(order_id, message)
         if self._db is None or line is None:
             return
         self._seq += 1

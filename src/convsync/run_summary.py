@@ -23,6 +23,26 @@ class SyncOptions:
     trigger: str = "once"
 
 
+#: how many examples (order ids, file:line) a summary shows per reason
+EXAMPLES_SHOWN = 3
+
+
+@dataclass
+class Tally:
+    """Rows held back for one reason: how many, the first few of them, the first
+    message (a platform's words may differ a little from row to row)."""
+
+    count: int = 0
+    examples: list[str] = field(default_factory=list)
+    message: str = ""
+
+    def add(self, example: str, message: str) -> None:
+        self.count += 1
+        if len(self.examples) < EXAMPLES_SHOWN:
+            self.examples.append(example)
+        self.message = self.message or message
+
+
 @dataclass
 class RunSummary:
     run_id: str
@@ -37,12 +57,18 @@ class RunSummary:
     #: --validate: per destination, how many due rows were valid, rejected, …
     validation: dict[str, dict[str, Any]] = field(default_factory=dict)
     user_errors: list[str] = field(default_factory=list)
+    ledger: str = ""  # the ledger's URL, password masked
+    #: source records rejected, per (source, code)
+    rejected_records: dict[tuple[str, str], Tally] = field(default_factory=dict)
+    #: dry run: deliveries not sent, per (destination, goal, kind, code)
+    held: dict[tuple[str, str, str, str], Tally] = field(default_factory=dict)
     #: what left the run incomplete without stopping it (a source glob that matches no
     #: file, an empty file): the run is ``degraded``
     warnings: list[str] = field(default_factory=list)
     #: risky defaults met, counted per notice code (times without an offset read as UTC,
     #: phones without a country code dropped): advice, not a failure
     notices: Counter[str] = field(default_factory=Counter)
+    risky_defaults: list[str] = field(default_factory=list)  # the notices, in words
 
     def conclude(self, *, interrupted: bool) -> str:
         """The run's status from what happened, in the one set of status words

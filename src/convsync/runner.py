@@ -13,6 +13,7 @@ from convsync.config import LoadedConfig
 from convsync.errors import RunRefused
 from convsync.health import HealthServer
 from convsync.pipeline import SyncPipeline
+from convsync.progress import ProgressLog, ProgressReporter, progress_on_stderr
 from convsync.run_summary import RunSummary, SyncOptions
 from convsync.scheduler import LeaseBusy, SyncScheduler, lease_holder, run_lease
 from convsync.settings import Settings
@@ -24,12 +25,15 @@ if TYPE_CHECKING:  # loaded when webhooks are served: `sync --once` needs no HTT
 log = structlog.get_logger("convsync.runner")
 
 
-def make_pipeline(settings: Settings, loaded: LoadedConfig, ledger: Ledger) -> SyncPipeline:
+def make_pipeline(
+    settings: Settings, loaded: LoadedConfig, ledger: Ledger, progress: ProgressReporter
+) -> SyncPipeline:
     return SyncPipeline(
         loaded,
         ledger,
         map_process_min_bytes=settings.map_process_min_bytes,
         child_logging=(settings.log_format, settings.log_level),
+        progress=progress,
     )
 
 
@@ -49,7 +53,7 @@ def run_once(
     )
     ledger = Ledger.open(settings.database_url, read_only=dry_run)
     try:
-        pipeline = make_pipeline(settings, loaded, ledger)
+        pipeline = make_pipeline(settings, loaded, ledger, progress_on_stderr())
         if dry_run:
             return pipeline.run(options)  # reads only: no lease needed, none taken
         try:
@@ -66,7 +70,8 @@ def serve(settings: Settings, loaded: LoadedConfig) -> None:
     a webhook source is configured), until SIGTERM."""
     ledger = Ledger.open(settings.database_url)
     try:
-        pipeline = make_pipeline(settings, loaded, ledger)
+        # scheduled runs in a container: progress as log lines, never a live display
+        pipeline = make_pipeline(settings, loaded, ledger, ProgressLog())
         scheduler = SyncScheduler(loaded, ledger, pipeline)
         with ExitStack() as stack:
             webhooks = None

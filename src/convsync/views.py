@@ -6,12 +6,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from convsync.config import LoadedConfig
-from convsync.model import UploadRecord
-from convsync.run_summary import RunSummary
+from convsync.model import DEGRADED, FAILED, INTERRUPTED, OK, UploadRecord
+from convsync.run_summary import RunSummary, Tally
 from convsync.store.reports import FailureRow, FunnelRow
 from convsync.store.runs import (
     LOST_LEASE_EXPIRED,
@@ -21,107 +23,183 @@ from convsync.store.runs import (
     RunRow,
 )
 
+#: the widest a table is printed off a terminal; on one, tables wrap at its width
+TABLE_WIDTH = 100
 _SOURCE_COLUMNS = ("pulled", "rejected", "new", "planned", "skipped")
+_STATUS_STYLE = {OK: "green", DEGRADED: "yellow", FAILED: "red", INTERRUPTED: "red"}
+
+
+def status_text(status: str) -> str:
+    """A status word in its colour."""
+    style = _STATUS_STYLE.get(status)
+    return f"[{style}]{status}[/{style}]" if style else status
 
 
 def print_run_summary(out: Console, summary: RunSummary, plan_file: Path | None) -> None:
     title = "Dry run (nothing recorded, nothing sent)" if summary.dry_run else "Sync run"
-    out.print(f"[bold]{title}[/bold] {summary.run_id}: {summary.status}")
-    sources = Table("source", "pulled", "rejected", "new", "planned", "skipped", title="Sources")
+    out.print(f"[bold]{title}[/bold] {summary.run_id}: {status_text(summary.status)}")
+    if summary.ledger:
+        _say(out, "Ledger:", summary.ledger)
+    sources = Table("source", *_SOURCE_COLUMNS, title="Sources")
     for name, c in summary.sources.items():
-        sources.add_row(
-            name, *(str(c.get(k, 0)) for k in ("pulled", "rejected", "new", "planned", "skipped"))
-        )
+        sources.add_row(name, *(str(c.get(k, 0)) for k in _SOURCE_COLUMNS))
     if summary.sources:
         out.print(sources)
     if summary.dry_run:
         _print_plan(out, summary)
-        if plan_file is not None and str(plan_file) != "-":
-            out.print(f"Plan written to {plan_file} (one JSON object per delivery).")
     elif summary.validation:
         _print_validation(out, summary.validation)
-        if plan_file is not None and str(plan_file) != "-":
-            out.print(f"Results written to {plan_file} (one JSON object per delivery).")
     else:
         _print_destinations(out, summary.destinations)
+    _print_held(out, summary)
+    for warning in summary.warnings:
+        _say(out, "[yellow]warning:[/yellow]", warning)
+    for notice in summary.risky_defaults:
+        _say(out, "[yellow]warning (risky default):[/yellow]", notice)
+    if plan_file is not None and str(plan_file) != "-":
+        what = "Plan" if summary.dry_run else "Results"
+        out.print(f"{what} written to {plan_file} (one JSON object per delivery).")
 
 
 def _print_validation(out: Console, validation: Mapping[str, Mapping[str, Any]]) -> None:
     cols = ("valid", "rejected", "deferred", "skipped", "transient")
-    table = Table("destination", *cols, "note", title="Validation (nothing delivered)")
+    table = Table("destination", *cols, title="Validation (nothing delivered)")
+    notes = []
     for name, counts in validation.items():
-        note = counts.get("stopped") or counts.get("not_checked") or ""
-        table.add_row(name, *(str(counts.get(c, 0)) for c in cols), str(note))
+        table.add_row(name, *(str(counts.get(c, 0)) for c in cols))
+        if note := counts.get("stopped") or counts.get("not_checked"):
+            notes.append(f"{name}: {note}")
     out.print(table)
+    _print_notes(out, notes)
+
+
+_PLAN_COLUMNS = ("send", "deferred", "rejected", "skipped")
 
 
 def _print_plan(out: Console, summary: RunSummary) -> None:
-    table = Table("destination", "goal", "would send", "deferred", "rejected", title="Plan")
+    table = Table(
+        "destination", "goal", "would send", "deferred", "rejected", "skipped", title="Plan"
+    )
     for (dest, goal), c in sorted(summary.plan.items()):
-        table.add_row(
-            dest, goal, str(c.get("send", 0)), str(c.get("deferred", 0)), str(c.get("rejected", 0))
-        )
+        table.add_row(dest, goal, *(str(c.get(k, 0)) for k in _PLAN_COLUMNS))
     out.print(table)
-    skipped = {
-        (goal, key.split(":", 1)[1]): n
-        for goal, counts in summary.goals.items()
-        for key, n in counts.items()
-        if key.startswith("skipped:")
-    }
-    for (goal, dest), n in sorted(skipped.items()):
-        out.print(f"{goal} → {dest}: {n} skipped (no identifier this platform can match)")
+
+
+def _print_held(out: Console, summary: RunSummary) -> None:
+    """Rows not sent, by reason, with the first few of them: which order and why."""
+    lines = [
+        f"{source}: {_count(t.count, 'record')} rejected, {code}: {_examples(t)}\n    {t.message}"
+        for (source, code), t in summary.rejected_records.items()
+    ]
+    lines += [
+        f"{goal} → {dest}: {t.count} {kind}, {code}: {_examples(t)}\n    {t.message}"
+        for (dest, goal, kind, code), t in sorted(summary.held.items())
+    ]
+    if lines:
+        out.print("[bold]Not sent, by reason[/bold] (the first few of each):")
+        for line in lines:
+            _say(out, " ", line)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _examples(t: Tally) -> str:
+    more = f" and {t.count - len(t.examples)} more" if t.count > len(t.examples) else ""
+    return ", ".join(t.examples) + more
 
 
 def _print_destinations(out: Console, destinations: Mapping[str, Mapping[str, Any]]) -> None:
     cols = ("requests", "delivered", "deferred", "rejected", "uncertain", "pending")
-    table = Table("destination", *cols, "note", title="Deliveries this run")
+    table = Table("destination", *cols, title="Deliveries this run")
+    notes = []
     for name, d in destinations.items():
-        note = d.get("stopped") or d.get("error") or ""
+        table.add_row(name, *(str(d.get(k, 0)) for k in cols))
+        if note := d.get("stopped") or d.get("error"):
+            notes.append(f"{name}: {note}")
         if d.get("unclear"):  # rows waiting for a look-up of an upload whose answer was lost
-            waiting = f"{d['unclear']} waiting for a look-up of their upload"
-            note = f"{note} {waiting}" if note else waiting
+            notes.append(f"{name}: {d['unclear']} rows wait for a look-up of their upload")
         if d.get("rejected_by_code"):
-            note = (note + " " if note else "") + ", ".join(
-                f"{k}: {v}" for k, v in d["rejected_by_code"].items()
-            )
-        table.add_row(name, *(str(d.get(k, 0)) for k in cols), str(note))
+            by_code = ", ".join(f"{k} {v}" for k, v in d["rejected_by_code"].items())
+            notes.append(f"{name}: rejected {by_code} (convsync failures lists them)")
     if destinations:
         out.print(table)
+    _print_notes(out, notes)
 
 
-def print_validation(out: Console, loaded: LoadedConfig, notes: Sequence[str]) -> None:
-    app = loaded.app
-    out.print(f"[green]OK[/green] {loaded.path}")
+def _compact_table(*headers: str, title: str) -> Table:
+    """A table with one space between its columns and no side borders: many columns in
+    100."""
+    return Table(*headers, title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=0)
+
+
+def _say(out: Console, label: str, text: str) -> None:
+    """``label`` (markup) and ``text`` as written — no markup read into it, no line
+    breaks added (a terminal wraps it; a pipe or ``grep`` gets it whole)."""
+    out.print(f"{label} {escape(text)}", highlight=False, soft_wrap=True)
+
+
+def _print_notes(out: Console, notes: Sequence[str]) -> None:
+    """Long texts (a platform's message) under the table, whole, not squeezed in a cell."""
     for note in notes:
-        out.print(f"  note: {note}")
+        _say(out, " ", note)
+
+
+def print_validation(
+    out: Console, loaded: LoadedConfig, problems: Sequence[str], warnings: Sequence[str]
+) -> None:
+    """What the config holds, then its problems and warnings, then the verdict: ``OK``
+    only when nothing failed."""
+    app = loaded.app
+    _say(out, "Config", str(loaded.path))
     out.print(f"  sources: {', '.join(f'{n} ({s.type})' for n, s in app.sources.items())}")
     out.print(
         f"  destinations: {', '.join(f'{n} ({d.type})' for n, d in app.destinations.items())}"
     )
     for name, goal in app.goals.items():
         out.print(f"  goal {name}: {goal.source} → {', '.join(goal.send)}")
+    for problem in problems:
+        _say(out, "[red]problem:[/red]", problem)
+    for warning in warnings:
+        _say(out, "[yellow]warning:[/yellow]", warning)
+    said = _count(len(warnings), "warning")
+    if problems:
+        out.print(
+            f"[red]FAILED[/red]: {_count(len(problems), 'problem')}, {said}: a sync would "
+            "stop the sources named above until they are fixed"
+        )
+    elif warnings:
+        out.print(f"[green]OK[/green], with {said} (above)")
+    else:
+        out.print("[green]OK[/green]")
 
 
-def print_runs(out: Console, runs: Sequence[RunRow]) -> None:
-    table = Table(
-        "run", "started", "finished", "status", "trigger", "host", "note", title="Recent runs"
+def print_runs(out: Console, runs: Sequence[RunRow], ledger: str) -> None:
+    table = _compact_table(
+        "run", "started", "finished", "status", "trigger", "host", title="Recent runs"
     )
+    for column in table.columns[:3]:
+        column.no_wrap = True
+    lost = []
     for r in runs:
         finished = _time(r.finished_at)
-        if r.lost is not None:  # never finished: when it was last seen alive instead
-            finished = f"last seen {_time(r.last_seen)}" if r.last_seen else "never finished"
+        if r.lost is not None:  # never finished: when it was last seen alive, below
+            finished = "never"
+            seen = f"last seen {_time(r.last_seen)}" if r.last_seen else "never seen renewing"
+            lost.append(f"{r.run_id} {r.status}: {seen}; {_LOST.get(r.lost, r.lost)}")
         table.add_row(
-            r.run_id,
-            _time(r.started_at),
-            finished,
-            r.status,
-            r.trigger,
+            r.run_id, _time(r.started_at), finished, status_text(r.status), r.trigger,
             f"{r.host}:{r.pid}",
-            _LOST.get(r.lost or "", r.lost or ""),
-        )
+        )  # fmt: skip
     out.print(table)
+    _print_notes(out, lost)
     if not runs:
-        out.print("No runs recorded in this ledger yet (check --database-url).")
+        _say(
+            out,
+            "No runs recorded",
+            f"in the ledger {ledger} yet (a different one? check --config and --database-url).",
+        )
 
 
 #: why an ``interrupted`` run never finished itself (``RunRow.lost``)
@@ -133,23 +211,36 @@ _LOST = {
 }
 
 
+_FUNNEL_COLUMNS = (
+    "mapped", "planned", "delivered", "matched", "waiting",
+    "deferred", "uncertain", "rejected", "skipped",
+)  # fmt: skip
+
+
 def print_report(
     out: Console, rows: Sequence[FunnelRow], pulled: Mapping[str, int], since: str
 ) -> None:
     if pulled:
         out.print("Pulled: " + ", ".join(f"{k} {v}" for k, v in sorted(pulled.items())))
-    table = Table(
-        "goal", "destination", "mapped", "planned", "delivered", "matched", "pending",
-        "deferred", "uncertain", "rejected", "skipped", title=f"Funnel, last {since}",
-    )  # fmt: skip
+    # ten columns in 100: the first one wraps
+    table = _compact_table("goal → destination", *_FUNNEL_COLUMNS, title=f"Funnel, last {since}")
+    table.columns[0].min_width = 18
+    for column in table.columns[1:]:
+        column.justify, column.no_wrap = "right", True
+    reasons = []
     for r in rows:
+        goal = r.goal if r.kind == "conversion" else f"{r.goal} ({r.kind})"
         table.add_row(
-            r.goal if r.kind == "conversion" else f"{r.goal} ({r.kind})", r.destination,
-            str(r.mapped), str(r.planned), str(r.delivered), str(r.matched),
-            str(r.pending + r.sending), str(r.deferred), str(r.uncertain),
-            _by_code(r.rejected_by_code), _by_code(r.skipped_by_code),
+            f"{goal} → {r.destination}", str(r.mapped), str(r.planned), str(r.delivered),
+            str(r.matched), str(r.pending + r.sending), str(r.deferred), str(r.uncertain),
+            str(sum(r.rejected_by_code.values())), str(sum(r.skipped_by_code.values())),
         )  # fmt: skip
+        for what, counts in (("rejected", r.rejected_by_code), ("skipped", r.skipped_by_code)):
+            if counts:
+                by_code = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+                reasons.append(f"{goal} → {r.destination}: {what} {by_code}")
     out.print(table)
+    _print_notes(out, reasons)
 
 
 def print_uploads(out: Console, uploads: Sequence[UploadRecord]) -> None:
@@ -157,15 +248,17 @@ def print_uploads(out: Console, uploads: Sequence[UploadRecord]) -> None:
     requests), with what it reported."""
     if not uploads:
         return
-    table = Table("destination", "upload", "status", "rows", "reported", "note", title="Uploads")
+    # a line each, not a table: ids and the platform's explanation are long
+    out.print("[bold]Uploads[/bold] (the platform's processing of each):")
     for u in uploads:
         status = u.status if u.final else f"{u.status} (checking)"
         action = u.details.get("conversion_action")
         upload = f"{u.external_id} → {action}" if action else u.external_id
-        table.add_row(
-            u.destination, upload, status, str(u.rows), _reported(u.details), u.message or ""
-        )
-    out.print(table)
+        reported = _reported(u.details)
+        line = f"{u.destination} {upload}: {status}, {_count(u.rows, 'row')}"
+        _say(out, " ", line + (f"; {reported}" if reported else ""))
+        if u.message:
+            _say(out, "   ", u.message)
 
 
 def _reported(details: Mapping[str, Any]) -> str:
@@ -183,7 +276,9 @@ def _reported(details: Mapping[str, Any]) -> str:
 
 
 def print_failures(out: Console, rows: Sequence[FailureRow]) -> None:
-    table = Table("when", "what", "where", "code", "why", title="Failures")
+    table = _compact_table("when", "what", "where", "code", "why", title="Failures")
+    for column in table.columns[:4]:
+        column.overflow = "fold"  # a file name or an id is never cut short
     for r in rows:
         table.add_row(_time(r.at), _what(r), _where(r), r.code or "", _why(r))
     out.print(table)
@@ -214,13 +309,6 @@ def _why(r: FailureRow) -> str:
     if r.retry_at is not None:
         text += f" (next try {_time(r.retry_at)} UTC)"
     return text
-
-
-def _by_code(counts: Mapping[str, int]) -> str:
-    if not counts:
-        return "0"
-    total = sum(counts.values())
-    return f"{total} (" + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) + ")"
 
 
 def _time(value: Any) -> str:

@@ -158,7 +158,7 @@ def _example_runs(tmp_path: Path, example: Path, fake: FakeDataManager) -> None:
     destinations = [p["destination"] for p in plan]
     assert destinations == sorted(destinations)
     # the cp1251, ';'-separated CRM export with Russian dates and "1 500,00"
-    d501 = next(p for p in plan if p["payload"].get("transaction_id") == "D-501")
+    d501 = next(p for p in plan if p.get("payload", {}).get("transaction_id") == "D-501")
     assert d501["payload"]["conversion_value"] == 1500.0
     assert d501["payload"]["event_timestamp"] == "2026-11-20T11:03:00Z"
 
@@ -180,10 +180,12 @@ def _example_runs(tmp_path: Path, example: Path, fake: FakeDataManager) -> None:
                 "SELECT destination || ':' || state, count(*) FROM deliveries GROUP BY 1"
             ).fetchall()
         )
-    google_planned = sum(1 for p in plan if p["destination"] == "google")
+    google_planned = sum(1 for p in plan if p["destination"] == "google" and "payload" in p)
+    google_skipped = sum(1 for p in plan if p["destination"] == "google" and "skipped" in p)
     assert conversions == 7
     assert states["google:delivered"] == google_planned == len(fake.state.conversions)
     # the rest of Google's were skipped (no click id) in the plan as in the ledger
+    assert states["google:skipped"] == google_skipped > 0
     assert {k for k in states if k.startswith("google:")} <= {"google:delivered", "google:skipped"}
 
     second = convsync(
@@ -281,14 +283,17 @@ def test_validate_checks_the_source_files_headers(tmp_path: Path, example: Path)
     )
     bad = convsync("--config", str(example), "validate", cwd=tmp_path, env=DEMO_ENV)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
-    assert "orders-broken.csv: the file's header lacks configured columns" in bad.stderr
-    assert "'status' (sources.shop.fields.status) is not in the header" in bad.stderr
+    verdict = bad.stdout.splitlines()[-1]
+    assert verdict.startswith("FAILED: 1 problem") and "OK" not in bad.stdout
+    assert "orders-broken.csv: the file's header lacks configured columns" in bad.stdout
+    assert "'status' (sources.shop.fields.status) is not in the header" in bad.stdout
 
     for csv_file in (example.parent / "sample").glob("orders-*.csv"):
         csv_file.unlink()
     empty = convsync("--config", str(example), "validate", cwd=tmp_path, env=DEMO_ENV)
     assert empty.returncode == 0, empty.stderr
-    assert "note: sources.shop.path: no file matches" in empty.stdout
+    assert "warning: sources.shop.path: no file matches" in empty.stdout
+    assert empty.stdout.splitlines()[-1] == "OK, with 1 warning (above)"
 
 
 def test_a_plan_on_stdout_is_only_json_lines(tmp_path: Path, example: Path) -> None:
@@ -298,7 +303,9 @@ def test_a_plan_on_stdout_is_only_json_lines(tmp_path: Path, example: Path) -> N
     )  # fmt: skip
     assert out.returncode == 1, out.stderr  # the sample's two bad rows
     lines = [json.loads(line) for line in out.stdout.splitlines()]
-    assert len(lines) == 9 and all("destination" in line for line in lines)
+    sent = [line for line in lines if "payload" in line]
+    skipped = [line for line in lines if line.get("skipped", {}).get("code") == "no_identifier"]
+    assert len(sent) == 9 and len(skipped) == 10 and len(lines) == 19
     assert "Dry run (nothing recorded, nothing sent)" in out.stderr
 
 

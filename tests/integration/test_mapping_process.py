@@ -81,10 +81,13 @@ def test_a_dry_run_plans_the_same_in_a_mapping_process(workdir: Path, tmp_path: 
             summary = pipeline.run(SyncOptions(dry_run=True, output=tmp_path / name))
         finally:
             ledger.close()
-        plans.append(((tmp_path / name).read_text(encoding="utf-8"), summary.plan, summary.goals))
+        plans.append(((tmp_path / name).read_text(encoding="utf-8"), summary.plan, summary.held))
     assert plans[0] == plans[1]
-    text, counts, goals = plans[0]
+    text, counts, held = plans[0]
     assert '"order":"A-1"' not in text and '"rb_clickid":"click1"' in text
-    assert counts == {("vk", "purchase"): {"send": 1}}
-    assert goals["purchase"]["skipped:vk"] == 1
+    assert counts == {("vk", "purchase"): {"send": 1, "skipped": 1}}
+    skipped = held[("vk", "purchase", "skipped", "no_identifier")]
+    assert skipped.count == 1 and skipped.examples == ["A-2"]
+    assert skipped.message == "no identifier vk_ads can match"
+    assert '"skipped":{"code":"no_identifier"' in text
     assert not (tmp_path / "absent.db").exists()

@@ -78,8 +78,8 @@ class Source(ABC, Generic[ConfigT]):
         self.context = context
 
     def check(self) -> tuple[list[str], list[str]]:
-        """``(problems, notes)`` found without pulling (``convsync validate``): problems
-        will stop a sync; notes are worth knowing (no input yet)."""
+        """``(problems, warnings)`` found without pulling (``convsync validate``):
+        problems will stop a sync; warnings leave it incomplete (no input yet)."""
         return [], []
 
     def backlog_bytes(self, state: SourceState) -> int | None:

@@ -78,19 +78,31 @@ class CsvSource(Source[CsvSourceConfig]):
         limit = max(1, self.context.chunk_size)
         chunk = PulledChunk()
         size = 0
-        for rel, path in self.matching_files():
+        files = self.matching_files()
+        if not files:
+            chunk.warnings.append(self._nothing_matches())
+        for rel, path in files:
             try:
                 st = os.stat(path)
             except FileNotFoundError:
-                continue  # removed since the glob: nothing left to read
+                if os.path.islink(path):
+                    chunk.warnings.append(self._broken_link(rel, path))
+                continue  # else removed since the glob: nothing left to read
             except OSError as exc:
                 raise UserError(f"{rel}: cannot read the file: {exc.strerror}") from None
             if not stat.S_ISREG(st.st_mode):
+                chunk.warnings.append(self._not_a_file(rel, st))
                 continue
             # observed before reading: a write during the read makes the file look
             # changed next time, so it is read again rather than half-remembered
             mark = FileMark(rel, st.st_size, st.st_mtime_ns)
             if state.files.get(rel) == mark:
+                continue
+            if st.st_size == 0 and not self._fresh(st):
+                # remembered as read, so it is said once, not every run; written to
+                # later, it is read then
+                chunk.warnings.append(f"sources.{self.name}.path: {rel} is empty (0 bytes)")
+                chunk.files_done.append(mark)
                 continue
             read = _FileRead()
             try:
@@ -114,17 +126,50 @@ class CsvSource(Source[CsvSourceConfig]):
                 self._log_held(rel, read.held, st)
                 continue
             chunk.files_done.append(mark)
-        if size or chunk.files_done:
+        if size or chunk.files_done or chunk.warnings:
             yield chunk
 
+    def _nothing_matches(self) -> str:
+        where = self.context.base_dir / self.config.path
+        return f"sources.{self.name}.path: no file matches {where}"
+
+    def _broken_link(self, rel: str, path: Path) -> str:
+        return (
+            f"sources.{self.name}.path: {rel} is a link to {os.readlink(path)}, "
+            "which does not exist"
+        )
+
+    def _not_a_file(self, rel: str, st: os.stat_result) -> str:
+        what = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+        return f"sources.{self.name}.path: {rel} is {what}; the glob should match CSV files"
+
     def check(self) -> tuple[list[str], list[str]]:
-        """Every matching file's header against the mapped columns; no rows are read."""
+        """Every matching file's header against the mapped columns; no rows are read.
+        Warnings: what a sync would warn of (no file matches, a folder, a broken link,
+        an empty file)."""
         files = self.matching_files()
         if not files:
-            where = self.context.base_dir / self.config.path
-            return [], [f"sources.{self.name}.path: no file matches {where} yet"]
+            return [], [self._nothing_matches()]
         problems: list[str] = []
+        warnings: list[str] = []
+        readable: list[tuple[str, Path]] = []
         for rel, path in files:
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                if os.path.islink(path):
+                    warnings.append(self._broken_link(rel, path))
+                continue
+            except OSError as exc:
+                problems.append(f"{rel}: cannot read the file: {exc.strerror}")
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                warnings.append(self._not_a_file(rel, st))
+            elif st.st_size == 0:
+                warnings.append(f"sources.{self.name}.path: {rel} is empty (0 bytes)")
+            else:
+                readable.append((rel, path))
+        for rel, path in readable:
             reading = self._read_file(rel, path, self.context.timezone, None, _FileRead())
             try:
                 next(reading, None)  # the header is checked before the first row is yielded
@@ -132,7 +177,7 @@ class CsvSource(Source[CsvSourceConfig]):
                 problems.append(str(exc))
             finally:
                 reading.close()
-        return problems, []
+        return problems, warnings
 
     def backlog_bytes(self, state: SourceState) -> int | None:
         total = 0

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
-from convsync.configbase import Duration, StrictModel, TimeZoneName
+from convsync.configbase import Duration, StrictModel, TimeZoneName, Within
 
 
 class CsvSourceConfig(StrictModel):
@@ -32,9 +32,8 @@ class CsvSourceConfig(StrictModel):
     timezone: TimeZoneName | None = Field(
         default=None, description="Time zone of naive timestamps; default: the top-level one."
     )
-    settle: Duration = Field(
+    settle: Annotated[Duration, Within("0s", "1d")] = Field(
         default=timedelta(minutes=1),
-        le=timedelta(days=1),
         description="A last record without its line break (the file may still be being "
         "written) is read only once the file has not changed for this long; 0: at once.",
     )

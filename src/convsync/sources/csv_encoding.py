@@ -9,6 +9,10 @@ most of the file does not fit (:class:`WrongEncoding`). The answer is a
 with: a line that does not fit the file's encoding is not decoded into something else,
 it becomes an issue of its line (``bad_encoding``, worded here) and its row is rejected.
 
+A file that is no text at all — a workbook saved under a ``.csv`` name, UTF-16 (Excel's
+"Unicode Text"), anything with NUL bytes near its start — is refused before its bytes
+are weighed, saying what it seems to be.
+
 Kept apart from the line feed (:mod:`convsync.sources.csv_lines`): that module splits a
 file into bounded lines, and this one reads the file through it to weigh its bytes.
 """
@@ -25,6 +29,20 @@ from typing import BinaryIO
 from convsync.sources.csv_lines import BREAKS, is_utf8, pieces
 
 _BOM = codecs.BOM_UTF8
+#: the start of a file looked at for signs that it is no text (git's rule: a NUL byte
+#: in the first 8,000 bytes)
+_SNIFFED = 8000
+#: how files that are not text start, and what each is
+_SIGNATURES = (
+    (b"PK\x03\x04", "an Excel workbook (.xlsx) or another ZIP archive"),
+    (b"\xd0\xcf\x11\xe0", "an Excel 97-2003 workbook (.xls)"),
+    (b"%PDF", "a PDF document"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+)
+#: the letters of Russian and the other Cyrillic alphabets (cp1251's letters)
+_CYRILLIC = range(0x0400, 0x0500)
 
 
 @dataclass(slots=True)
@@ -105,14 +123,16 @@ class Decoding:
                 f"line {number} has {where}, which {self.codec} has no character for "
                 "(the file is damaged there)"
             )
+        seems = " (it reads as cp1251)" if reads_as_cp1251(exc.object) else ""
         if self.configured == "auto":
             return (
-                f"line {number} is not valid UTF-8 ({where}), while the rest of the file "
-                "is UTF-8; save the file in one encoding (UTF-8)"
+                f"line {number} is not valid UTF-8 ({where}){seems}, while the rest of the "
+                "file is UTF-8; save the file in one encoding (UTF-8)"
             )
         return (
             f"line {number} is not valid UTF-8 ({where}; {self.key} is "
-            f"{self.configured}); save the file as UTF-8, or set {self.key} to its encoding"
+            f"{self.configured}){seems}; save the file as UTF-8, or set {self.key} to its "
+            "encoding"
         )
 
     def utf8_line(self, number: int) -> str:
@@ -123,7 +143,55 @@ class Decoding:
 
 
 class WrongEncoding(Exception):
-    """The configured encoding does not fit the file at all (a user error)."""
+    """The configured encoding does not fit the file at all, or the file is no text
+    (a user error)."""
+
+
+def reads_as_cp1251(data: bytes | bytearray) -> bool:
+    """Whether bytes that are not UTF-8 read as cp1251 text: every byte a character and
+    most non-ASCII characters Cyrillic letters (not the mojibake other encodings give)."""
+    try:
+        text = bytes(data).decode("cp1251")
+    except UnicodeDecodeError:
+        return False
+    beyond_ascii = [c for c in text if ord(c) > 127]
+    cyrillic = sum(ord(c) in _CYRILLIC for c in beyond_ascii)
+    return bool(beyond_ascii) and cyrillic * 2 > len(beyond_ascii)
+
+
+def refuse_non_text(raw: BinaryIO) -> None:
+    """Raise :class:`WrongEncoding` for a file that is no text: a known binary format,
+    UTF-16 or UTF-32 (NUL bytes between the letters), a NUL byte in the header line or
+    many near the start; then rewind."""
+    head = raw.read(_SNIFFED)
+    raw.seek(0)
+    for signature, kind in _SIGNATURES:
+        if head.startswith(signature):
+            raise WrongEncoding(f"the file is not text but {kind}: export it as CSV")
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or _wide(head):
+        raise WrongEncoding(
+            'the file is UTF-16 or UTF-32 (Excel\'s "Unicode Text"), which convsync does '
+            'not read: save it as "CSV UTF-8" (or as CSV, which is cp1251 in a Russian Excel)'
+        )
+    nul = head.find(b"\x00")
+    breaks = [i for i in (head.find(b"\n"), head.find(b"\r")) if i >= 0]
+    header_end = min(breaks, default=len(head))
+    # a stray NUL in a row rejects that row; in the header, or all over, it is no CSV
+    if nul >= 0 and (nul < header_end or head.count(0) > max(8, len(head) // 100)):
+        line = head.count(b"\n", 0, nul) + 1
+        column = nul - (head.rfind(b"\n", 0, nul) + 1) + 1
+        raise WrongEncoding(
+            f"the file is not text: line {line} has a NUL byte (0x00) at position {column}, "
+            "which no CSV text has; is it the right file, or damaged?"
+        )
+
+
+def _wide(head: bytes) -> bool:
+    """Whether text is two or four bytes a character (UTF-16/32 without a byte order
+    mark): most bytes of one parity are NUL, few of the other."""
+    half = len(head) // 2
+    odd, even = head[1::2].count(0), head[::2].count(0)
+    return half > 0 and max(odd, even) > half * 0.6 and min(odd, even) < half * 0.1
 
 
 def detect(found: Survey) -> str:
@@ -139,6 +207,7 @@ def choose(raw: BinaryIO, size: int, configured: str, key: str, *, skip_tail: bo
     """The decoding of one file; raises :class:`WrongEncoding` for a configured
     encoding that most of the file's text does not fit (nothing is read then: reading
     the rest and rejecting most lines would leave the file marked as read)."""
+    refuse_non_text(raw)
     found = survey(raw, size, skip_tail=skip_tail)
     if configured == "auto":
         chosen = detect(found)
@@ -147,11 +216,11 @@ def choose(raw: BinaryIO, size: int, configured: str, key: str, *, skip_tail: bo
         return Decoding("utf-8", found.bom, "auto", key)
     if configured in ("utf-8", "utf-8-sig"):
         if found.not_utf8 > found.utf8:
-            line = _first_line(raw, size, found.bom, _not_utf8)
+            line, text = _first_line(raw, size, found.bom, _not_utf8)
             raise WrongEncoding(
                 f"the file is not valid UTF-8 ({key}: {configured}): line {line} is the "
-                "first that is not, and neither is most of its non-ASCII text; it looks "
-                f"like cp1251 (Russian Excel): set {key}: cp1251 or auto"
+                f"first that is not ({_first_bad_byte(text)}), and neither is most of its "
+                f"non-ASCII text; {_what_it_seems(text, key)}"
             )
         return Decoding("utf-8", found.bom, configured, key)
     if found.bom or found.utf8 > found.not_utf8:
@@ -159,14 +228,14 @@ def choose(raw: BinaryIO, size: int, configured: str, key: str, *, skip_tail: bo
             where = "it starts with a UTF-8 byte order mark"
         else:
             where = (
-                f"line {_first_line(raw, size, found.bom, is_utf8)} is the first with UTF-8 text"
+                f"line {_first_line(raw, size, found.bom, is_utf8)[0]} is the first with UTF-8 text"
             )
         raise WrongEncoding(
             f"the file is UTF-8, not {configured} ({key}: {configured}; {where}): set "
             f"{key}: auto or utf-8"
         )
     if found.not_cp1251 > found.not_utf8 - found.not_cp1251:
-        line = _first_line(raw, size, found.bom, lambda line: b"\x98" in line)
+        line, _ = _first_line(raw, size, found.bom, lambda line: b"\x98" in line)
         raise WrongEncoding(
             f"the file is not valid {configured}: line {line} has byte 0x98, which "
             f"{configured} has no character for, and so does most of its non-ASCII "
@@ -183,8 +252,24 @@ def _not_utf8(line: bytes) -> bool:
     return False
 
 
-def _first_line(raw: BinaryIO, size: int, bom: bool, test: Callable[[bytes], bool]) -> int:
-    """The number of the first line ``test`` holds for (the error path only)."""
+def _first_bad_byte(line: bytes) -> str:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"byte 0x{line[exc.start]:02X} at position {exc.start + 1}"
+    return "a byte that is not UTF-8"
+
+
+def _what_it_seems(line: bytes, key: str) -> str:
+    if reads_as_cp1251(line):
+        return f"it looks like cp1251 (Russian Excel): set {key}: cp1251 or auto"
+    return f"save it as UTF-8, or set {key} to its encoding (auto, utf-8 or cp1251)"
+
+
+def _first_line(
+    raw: BinaryIO, size: int, bom: bool, test: Callable[[bytes], bool]
+) -> tuple[int, bytes]:
+    """The number and bytes of the first line ``test`` holds for (the error path only)."""
     raw.seek(3 if bom else 0)
     number = 0
     try:
@@ -195,7 +280,7 @@ def _first_line(raw: BinaryIO, size: int, bom: bool, test: Callable[[bytes], boo
             for line in piece.splitlines():
                 number += 1
                 if not line.isascii() and test(line):
-                    return number
-        return number
+                    return number, line
+        return number, b""
     finally:
         raw.seek(0)

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from convsync.errors import UserError
 from convsync.model import RawRecord, RecordRejection
-from convsync.parsing import ParseError, describe_value, parse_timestamp
+from convsync.parsing import NAIVE_TIMES, ParseError, describe_value, parse_timestamp
 from convsync.sources.csv_config import CsvSourceConfig
 from convsync.sources.csv_lines import HELD, Issue, LineFeed
 
@@ -112,12 +112,14 @@ def read_rows(
     delimiter: str,
 ) -> Iterator[RawRecord | RecordRejection]:
     """The hot loop: one ``fields`` dict per row, and one check of ``feed.alert``
-    (a line that did not decode or was too long, the end of the input)."""
+    (a line that did not decode or was too long, the end of the input). Times without
+    a UTC offset are counted in the pull's :data:`~convsync.parsing.NAIVE_TIMES`."""
     prefix = f"{rel}:"
     width = layout.width
     id_index, time_index = layout.id_index, layout.time_index
     mapped = layout.fields
     columns = layout.columns
+    naive = NAIVE_TIMES.get()
     last = reader.line_num
     while True:
         try:
@@ -151,7 +153,7 @@ def read_rows(
                     continue
                 when = row[time_index].strip()
                 try:
-                    occurred_at = parse_timestamp(when, tz)
+                    occurred_at = parse_timestamp(when, tz, naive)
                 except ParseError as exc:
                     problem = exc.describe(describe_value(when)) if when else "it is empty"
                     yield RecordRejection(

@@ -1,7 +1,8 @@
 """Config of the ``sql`` source: the user's own database, read incrementally.
 
-Kept free of SQLAlchemy so that loading a config stays light: the URL is only checked
-for its shape here; the source parses it properly (and names this key) when it runs.
+SQLAlchemy is imported only when a config has an ``sql`` source: the URL's shape and
+its database (``foo://`` is none SQLAlchemy knows) are checked here, without showing the
+URL; its driver package and the database itself when the source runs.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from convsync.configbase import Int64, Lookback, StrictModel, TimeZoneName
+from convsync.configbase import Int64, Lookback, StrictModel, TimeZoneName, WholeNumber
 
 #: SQLAlchemy's own rule for ``:name`` parameters of ``text()`` (``::type`` casts and
 #: ``\\:`` escapes are not parameters)
@@ -75,7 +76,7 @@ class SqlSourceConfig(StrictModel):
         description="First run, integer or text cursors: the :cursor value of the first "
         "query (e.g. 0). Instead of start_date.",
     )
-    fetch_rows: int = Field(
+    fetch_rows: WholeNumber = Field(
         default=2000,
         ge=1,
         le=1_000_000,
@@ -103,11 +104,13 @@ class SqlSourceConfig(StrictModel):
     @classmethod
     def _looks_like_a_url(cls, value: SecretStr) -> SecretStr:
         # the value itself is never quoted: it holds a password
-        if not _URL_SHAPE.match(value.get_secret_value().strip()):
+        text = value.get_secret_value().strip()
+        if not _URL_SHAPE.match(text):
             raise ValueError(
                 "not a SQLAlchemy URL: expected dialect[+driver]://user:password@host/db "
                 "or sqlite:///path/to/file.db"
             )
+        _check_dialect(text)
         return value
 
     @model_validator(mode="after")
@@ -126,3 +129,27 @@ class SqlSourceConfig(StrictModel):
     @property
     def cursor_column(self) -> str:
         return self.cursor or self.time
+
+
+def _check_dialect(url: str) -> None:
+    """A URL whose database SQLAlchemy knows (``foo://`` is none); its driver package
+    is looked for when the source connects. Only the dialect is named, never the URL."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        raise ValueError(
+            "not a SQLAlchemy URL: expected dialect[+driver]://user:password@host/db "
+            "or sqlite:///path/to/file.db"
+        ) from None
+    try:
+        parsed.get_dialect()
+    except NoSuchModuleError:
+        raise ValueError(
+            f"SQLAlchemy knows no database {parsed.drivername!r}: write "
+            "postgresql+psycopg://…, mysql+pymysql://…, mssql+pyodbc://… or sqlite:///file.db"
+        ) from None
+    except ImportError:
+        return  # a known dialect whose driver is missing: the source says so when it connects

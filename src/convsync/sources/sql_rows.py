@@ -18,7 +18,14 @@ import sqlalchemy as sa
 
 from convsync.errors import UserError
 from convsync.model import RawRecord, RecordRejection
-from convsync.parsing import ParseError, amount_text, describe_value, parse_timestamp
+from convsync.parsing import (
+    NAIVE_TIMES,
+    NaiveTimes,
+    ParseError,
+    amount_text,
+    describe_value,
+    parse_timestamp,
+)
 from convsync.sources.sql_config import SqlSourceConfig
 
 
@@ -89,7 +96,10 @@ def read_rows(
 
     ``counts["rows"]`` holds the rows read when the loop ends, also when reading fails
     (the caller names the place in its message); the result is closed either way.
+    Times without a UTC offset are counted in the pull's
+    :data:`~convsync.parsing.NAIVE_TIMES`.
     """
+    naive = NAIVE_TIMES.get()
     id_index, time_index = layout.id_index, layout.time_index
     mapped = layout.fields
     columns = layout.columns
@@ -110,7 +120,7 @@ def read_rows(
                 )  # fmt: skip
                 continue
             origin = _origin(id_column, record_id, n)
-            occurred_at = row_time(row[time_index], tz)
+            occurred_at = row_time(row[time_index], tz, naive)
             if not isinstance(occurred_at, datetime):
                 counts["rejected"] += 1
                 yield row, RecordRejection(
@@ -131,17 +141,24 @@ def read_rows(
         result.close()
 
 
-def row_time(value: Any, tz: ZoneInfo) -> datetime | str:
-    """The aware moment, or what is wrong with the value."""
+def row_time(value: Any, tz: ZoneInfo, naive: NaiveTimes | None = None) -> datetime | str:
+    """The aware moment, or what is wrong with the value; one without a UTC offset (a
+    naive datetime, a date) is in ``tz`` and counted in ``naive``."""
     if isinstance(value, datetime):
-        return value if value.tzinfo is not None else datetime.combine(value, value.time(), tz)
+        if value.tzinfo is not None:
+            return value
+        if naive is not None:
+            naive.count += 1
+        return datetime.combine(value, value.time(), tz)
     if isinstance(value, date):
+        if naive is not None:
+            naive.count += 1
         return datetime.combine(value, time(), tz)
     if value is None:
         return "it is empty"
     text = value.strip() if type(value) is str else column_text(value)
     try:
-        return parse_timestamp(text, tz)
+        return parse_timestamp(text, tz, naive)
     except ParseError as exc:
         return exc.describe(describe_value(text)) if text else "it is empty"
 

@@ -61,6 +61,9 @@ class Ledger:
         self._engine = opened.engine
         self.read_only = read_only
         self.url_for_display = opened.display_url
+        if read_only and opened.in_memory and opened.display_url != "sqlite://":
+            # a dry run or a report before the first run: the file is not made
+            self.url_for_display += " (not created yet)"
 
     @classmethod
     def open(cls, url: str, *, read_only: bool = False) -> Ledger:

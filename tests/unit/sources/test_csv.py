@@ -312,8 +312,39 @@ def test_unreadable_file_is_a_user_error_naming_it(tmp_path: Path) -> None:
         pull_all(make_source(tmp_path))
 
 
-def test_no_matching_file_yields_nothing(tmp_path: Path) -> None:
-    assert pull_all(make_source(tmp_path, path="missing/*.csv")) == []
+def warnings_of(chunks: Sequence[PulledChunk]) -> list[str]:
+    return [w for chunk in chunks for w in chunk.warnings]
+
+
+def test_a_glob_that_matches_no_file_is_a_warning_naming_where_it_looked(tmp_path: Path) -> None:
+    chunks = pull_all(make_source(tmp_path, path="exprots/orders-*.csv"))
+    assert records_of(chunks) == []
+    assert warnings_of(chunks) == [
+        f"sources.shop.path: no file matches {tmp_path / 'exprots/orders-*.csv'}"
+    ]
+
+
+def test_a_folder_a_broken_link_and_an_empty_file_are_warnings(tmp_path: Path) -> None:
+    write_csv(tmp_path / "orders-1.csv", [row(1)])
+    (tmp_path / "orders-2.csv").mkdir()
+    (tmp_path / "orders-3.csv").symlink_to(tmp_path / "gone.csv")
+    empty = tmp_path / "orders-4.csv"
+    empty.touch()
+    os.utime(empty, (1_700_000_000, 1_700_000_000))  # not fresh: nobody is writing it
+    source = make_source(tmp_path, path="orders-*.csv")
+    chunks = pull_all(source)
+    assert [r.origin for r in records_of(chunks)] == ["orders-1.csv:2"]
+    assert warnings_of(chunks) == [
+        "sources.shop.path: orders-2.csv is a folder; the glob should match CSV files",
+        f"sources.shop.path: orders-3.csv is a link to {tmp_path / 'gone.csv'}, "
+        "which does not exist",
+        "sources.shop.path: orders-4.csv is empty (0 bytes)",
+    ]
+    assert source.check() == ([], warnings_of(chunks))
+    # the empty file is remembered as read: said once, not every run
+    state = SourceState(files={m.path: m for c in chunks for m in c.files_done})
+    again = warnings_of(pull_all(source, state))
+    assert again == warnings_of(chunks)[:2]
 
 
 def test_absolute_glob_outside_base_dir_and_sorted_order(tmp_path: Path) -> None:

@@ -11,6 +11,8 @@ credential (Google's own error texts are scrubbed of them too).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -23,8 +25,10 @@ import requests
 from google.auth import exceptions as auth_exceptions
 from pydantic import SecretStr
 
+from convsync import network
 from convsync.destinations.google_ads.config import (
     API_SCOPES,
+    DEFAULT_ENDPOINTS,
     ApplicationDefaultAuth,
     GoogleAdsConfig,
     OAuthRefreshTokenAuth,
@@ -38,6 +42,12 @@ if TYPE_CHECKING:
 
 
 _SHOWN_MAX = 300
+#: grpc's text when the credentials could not renew the access token for a call
+AUTH_PLUGIN_FAILED = "Getting metadata from plugin failed"
+#: seconds a token refresh waits for Google's answer (google-auth's own default)
+TOKEN_TIMEOUT = 120.0
+#: where Google's OAuth 2.0 token endpoint is when the credentials do not say
+DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - a public URL
 
 
 def load_credentials(name: str, config: GoogleAdsConfig) -> Credentials:
@@ -97,12 +107,14 @@ def _service_account(name: str, auth: ServiceAccountAuth, scopes: list[str]) -> 
     )
 
 
-def connected(name: str, config: GoogleAdsConfig) -> tuple[Credentials, list[str]]:
+def connected(
+    name: str, config: GoogleAdsConfig, *, timeout: float = TOKEN_TIMEOUT
+) -> tuple[Credentials, list[str]]:
     """The destination's credentials with a fresh access token, and every secret they
     hold (the access token too), to scrub from any message; ``DestinationUnavailable``
-    for bad credentials."""
+    for bad credentials or a token endpoint out of reach (``timeout`` seconds)."""
     credentials = load_credentials(name, config)
-    refresh(name, config, credentials)
+    refresh(name, config, credentials, timeout=timeout)
     secrets = secrets_of(config)
     token = getattr(credentials, "token", None)
     if isinstance(token, str) and token:
@@ -110,12 +122,16 @@ def connected(name: str, config: GoogleAdsConfig) -> tuple[Credentials, list[str
     return credentials, secrets
 
 
-def refresh(name: str, config: GoogleAdsConfig, credentials: Credentials) -> None:
+def refresh(
+    name: str, config: GoogleAdsConfig, credentials: Credentials, *, timeout: float = TOKEN_TIMEOUT
+) -> None:
     """Get an access token now, so that bad credentials stop the destination up front."""
     secrets = secrets_of(config)
     with requests.Session() as session:
+        # google-auth calls its transport without a timeout of its own: give it ours
+        transport = google.auth.transport.requests.Request(session)
         try:
-            credentials.refresh(google.auth.transport.requests.Request(session))  # type: ignore[no-untyped-call]  # google-auth's Request is unannotated
+            credentials.refresh(functools.partial(transport, timeout=timeout))  # type: ignore[no-untyped-call]  # google-auth leaves refresh unannotated
         except auth_exceptions.RefreshError as exc:
             if exc.retryable:
                 raise DestinationUnavailable(
@@ -129,14 +145,60 @@ def refresh(name: str, config: GoogleAdsConfig, credentials: Credentials) -> Non
                 f"({_shown(exc, secrets)}); {_what_to_do(config, exc)}",
             ) from None
         except auth_exceptions.TransportError as exc:
+            address = token_address(name, config, credentials, timeout)
             raise DestinationUnavailable(
-                "auth_unreachable",
-                f"Google's token endpoint could not be reached for destinations.{name} "
-                f"({_shown(exc, secrets)}); deliveries stay pending until the next run.",
+                "auth_unreachable", network.describe(exc, address)
             ) from None
     token = getattr(credentials, "token", None)
     if isinstance(token, str):
         register_secret(token)
+
+
+def token_address(
+    name: str,
+    config: GoogleAdsConfig,
+    credentials: Credentials | None = None,
+    timeout: float | None = None,
+) -> network.Address:
+    """Google's token endpoint of the destination, as messages name it: the config key
+    that sets it (the OAuth client's token_uri, else the key file or ADC it comes from)."""
+    auth = config.auth
+    uri = getattr(credentials, "_token_uri", None) or DEFAULT_TOKEN_URI
+    if isinstance(auth, OAuthRefreshTokenAuth):
+        uri, key = auth.token_uri, f"destinations.{name}.auth.token_uri"
+    elif isinstance(auth, ServiceAccountAuth):
+        key = f"destinations.{name}.auth.key_file"
+    else:
+        key = f"destinations.{name}.auth"
+    return network.Address("Google OAuth", str(uri), key, timeout)
+
+
+def api_address(name: str, config: GoogleAdsConfig, timeout: float | None) -> network.Address:
+    """The API endpoint of the destination (``endpoint``), as messages name it."""
+    service = "Data Manager API" if config.api == "data_manager" else "Google Ads API"
+    endpoint = config.endpoint or DEFAULT_ENDPOINTS[config.api]
+    return network.Address(service, endpoint, f"destinations.{name}.endpoint", timeout)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Addresses:
+    """Where a Google destination connects: its API endpoint and its token endpoint —
+    for the words of a gRPC call that failed in the network."""
+
+    api: network.Address
+    token: network.Address
+
+    @classmethod
+    def of(cls, name: str, config: GoogleAdsConfig, timeout: float | None) -> Addresses:
+        return cls(api_address(name, config, timeout), token_address(name, config))
+
+    def describe(self, status: str, details: str) -> str | None:
+        """One line for a call that failed in the network (None: it did not): the API
+        endpoint's trouble, or the token endpoint's when gRPC could not renew the access
+        token for the call (``Getting metadata from plugin failed…``)."""
+        if AUTH_PLUGIN_FAILED in details:
+            return network.describe_text(details, self.token)
+        return network.describe_grpc(status, details, self.api)
 
 
 def _what_to_do(config: GoogleAdsConfig, exc: auth_exceptions.RefreshError) -> str:

@@ -87,12 +87,15 @@ class GoogleAdsDestination(Destination[GoogleAdsConfig, GoogleAdsTarget]):
         ``DestinationUnavailable`` (``auth_failed``, ``auth_key_file`` …) here, once."""
         self.close()
         self._quota_reset = None
-        credentials, secrets = google_client.connected(self.name, self.config)
+        credentials, secrets = google_client.connected(
+            self.name, self.config, timeout=self.request_timeout
+        )
         self._uploader = Uploader(
             google_client.build_client(self.config, credentials),
             self.config.customer_id,
             timeout=self.request_timeout,
             secrets=secrets,
+            addresses=google_client.Addresses.of(self.name, self.config, self.request_timeout),
         )
 
     def send(self, rows: Sequence[OutboundRow]) -> list[RowOutcome]:

@@ -241,7 +241,10 @@ def _flow(
             ) from None
         return dict(token)
     except requests.RequestException as exc:
-        raise UserError(f"could not reach {token_uri}: {exc}") from None
+        from convsync import network
+
+        address = network.Address("Google OAuth", token_uri, "the client's token_uri")
+        raise UserError(network.describe(exc, address)) from None
     except OSError as exc:
         if exc.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
             raise UserError(

@@ -24,7 +24,7 @@ from convsync.destinations.google_ads.api import (
     UploadClickConversionsRequest,
     UploadConversionAdjustmentsRequest,
 )
-from convsync.destinations.google_ads.client import scrub
+from convsync.destinations.google_ads.client import AUTH_PLUGIN_FAILED, Addresses, scrub
 from convsync.destinations.google_ads.failures import (
     ApiError,
     failure_errors,
@@ -51,8 +51,6 @@ _TRANSIENT_CALL_ERRORS = (
     core_exceptions.Aborted,
 )
 _ACCESS_CALL_ERRORS = (core_exceptions.Unauthenticated, core_exceptions.PermissionDenied)
-#: grpc's text when the credentials could not renew the access token for a call
-_AUTH_PLUGIN_FAILED = "Getting metadata from plugin failed"
 
 
 # Rows are made as the raw protobuf messages under the proto-plus types: proto-plus
@@ -125,11 +123,14 @@ class Uploader:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         secrets: Sequence[str] = (),
+        addresses: Addresses | None = None,
     ) -> None:
         self._client = client
         self.customer_id = customer_id
         self.timeout = timeout
         self._secrets = secrets
+        #: where the calls go, for the words of one that failed in the network
+        self.addresses = addresses
         self._lock = threading.Lock()
         self._clicks: ConversionUploadServiceClient | None = None
         self._adjustments: ConversionAdjustmentUploadServiceClient | None = None
@@ -161,9 +162,16 @@ class Uploader:
                 f"{exc.error.code().name}: {exc.error.details()}",
             )
         except core_exceptions.GoogleAPICallError as exc:
-            return _call_failed(batch, exc, self._secrets)
+            return _call_failed(batch, exc, self._secrets, self._where())
         errors = partial_failure_errors(response.partial_failure_error, batch.rows_field)
         return judge(batch, errors, request_failed=False)
+
+    def _where(self) -> Addresses | None:
+        if self.addresses is None:
+            return None
+        # the timeout of the call (the destination may change it between batches)
+        api = dataclasses.replace(self.addresses.api, timeout=self.timeout)
+        return dataclasses.replace(self.addresses, api=api)
 
     def close(self) -> None:
         for service in (self._clicks, self._adjustments):
@@ -191,10 +199,14 @@ def _request_failed(batch: Batch, errors: Sequence[ApiError], status: str) -> li
 
 
 def _call_failed(
-    batch: Batch, exc: core_exceptions.GoogleAPICallError, secrets: Sequence[str]
+    batch: Batch,
+    exc: core_exceptions.GoogleAPICallError,
+    secrets: Sequence[str],
+    addresses: Addresses | None = None,
 ) -> list[RowOutcome]:
     """A failed call the client did not wrap: gRPC INTERNAL / RESOURCE_EXHAUSTED (which may
-    carry a GoogleAdsFailure in the cause's trailers), transport errors, timeouts."""
+    carry a GoogleAdsFailure in the cause's trailers), transport errors, timeouts — these
+    last in the plain words of ``convsync.network`` (host, cause, the key to check)."""
     trailers = getattr(exc.__cause__, "trailing_metadata", None)
     metadata = list(trailers() or ()) if callable(trailers) else []
     failure = failure_from_trailers(metadata)
@@ -214,9 +226,12 @@ def _call_failed(
             f"{message}; check the credentials of destinations.{batch.destination}.auth and "
             f"the access of the Google account to customer {batch.customer_id}.",
         )
-    if _AUTH_PLUGIN_FAILED in str(exc.message):
+    if AUTH_PLUGIN_FAILED in str(exc.message):
         # The access token expired during the run and could not be renewed.
         refused = any(e in str(exc.message) for e in ("invalid_grant", "invalid_client"))
+        unreached = None if refused else _unreached(status, exc, addresses)
+        if unreached is not None:
+            raise DestinationUnavailable("auth_unavailable", unreached)
         raise DestinationUnavailable(
             "auth_failed" if refused else "auth_unavailable",
             f"{message}; "
@@ -228,5 +243,12 @@ def _call_failed(
             ),
         )
     if isinstance(exc, _TRANSIENT_CALL_ERRORS):
-        raise TransientError(message, code=status.lower())
+        raise TransientError(_unreached(status, exc, addresses) or message, code=status.lower())
     raise PermanentError(status.lower(), message)
+
+
+def _unreached(
+    status: str, exc: core_exceptions.GoogleAPICallError, addresses: Addresses | None
+) -> str | None:
+    """The plain line of a call that failed in the network; None if it did not."""
+    return None if addresses is None else addresses.describe(status, str(exc.message or ""))

@@ -25,6 +25,7 @@ from typing import Any
 
 import requests
 
+from convsync import network
 from convsync.destinations.vk_ads.auth import VkAdsAuth
 from convsync.errors import DestinationUnavailable, PermanentError, TransientError
 from convsync.http import excerpt, retry_after
@@ -105,6 +106,12 @@ class VkAdsApi:
         self.session = session
         self.governor = governor
         self.clock = clock
+        self.address = network.Address(
+            "VK Ads API",
+            base_url,
+            f"destinations.{auth.destination}.api_base_url",
+            getattr(session, "timeout", None),
+        )
         auth.on_response = lambda response: governor.observe(response.headers)
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -120,8 +127,7 @@ class VkAdsApi:
                 )
             except requests.RequestException as exc:
                 raise TransientError(
-                    f"The VK Ads API could not be reached ({type(exc).__name__}).",
-                    code="api_unreachable",
+                    network.describe(exc, self.address), code="api_unreachable"
                 ) from None
             with response:
                 self.governor.observe(response.headers)

@@ -22,6 +22,7 @@ from typing import Any
 import requests
 import structlog
 
+from convsync import network
 from convsync.destinations.vk_ads.config import VkAdsConfig
 from convsync.errors import DestinationUnavailable
 from convsync.http import error_body, excerpt
@@ -146,11 +147,14 @@ class VkAdsAuth:
         try:
             response = self.session.post(self.token_url, data=body)
         except requests.RequestException as exc:
+            address = network.Address(
+                "VK Ads token endpoint",
+                self.token_url,
+                f"destinations.{self.destination}.api_base_url",
+                getattr(self.session, "timeout", None),
+            )
             raise DestinationUnavailable(
-                "auth_unreachable",
-                f"The VK Ads token endpoint {self.token_url} could not be reached "
-                f"({type(exc).__name__}) for destinations.{self.destination}; deliveries "
-                "stay pending until the next run.",
+                "auth_unreachable", network.describe(exc, address)
             ) from None
         with response:
             self.on_response(response)

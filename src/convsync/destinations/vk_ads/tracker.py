@@ -48,6 +48,7 @@ from urllib.parse import quote
 import requests
 from urllib3.exceptions import NewConnectionError
 
+from convsync import network
 from convsync.errors import DestinationUnavailable
 from convsync.http import excerpt, new_session, retry_after
 from convsync.model import OutboundRow, OutcomeKind, RowOutcome
@@ -178,6 +179,9 @@ class TrackerClient:
         #: set when the run is stopping: no more waiting for retries
         self.stop = stop
         self.pacer = Pacer(per_second)
+        self.address = network.Address(
+            "VK pixel tracker", tracker_url, f"destinations.{destination}.tracker_url", timeout
+        )
         self._session = new_session(pool_size=concurrency, timeout=timeout, cookies=False)
         self._lock = threading.Lock()  # two batches may be sent at once
         #: delivery ids whose request reached the tracker (or may have) in this run
@@ -358,15 +362,12 @@ class TrackerClient:
             response = self._session.get_exact(url)
         except requests.ConnectionError as exc:
             if not _never_sent(exc):
-                return _Tried(_Hit(_no_answer(exc)))
-            reason = _reason(exc)
+                return _Tried(_Hit(self._no_answer(exc)))
+            said = network.describe(exc, self.address)
             hit = _Hit(
-                RowOutcome.transient(
-                    "tracker_unreachable",
-                    f"The VK pixel tracker could not be reached ({reason}); nothing was sent "
-                    "for this conversion, so it is tried again.",
-                ),
-                blocker=("tracker_unreachable", self._unreachable(reason)),
+                # nothing was sent: the row is tried again (in the batch, or later)
+                RowOutcome.transient("tracker_unreachable", f"Not sent: {said}"),
+                blocker=("tracker_unreachable", said),
             )
             with self._cond:
                 answered = self._answered
@@ -374,7 +375,7 @@ class TrackerClient:
             # answered before: a connection that failed is tried again
             return _Tried(hit, retry=answered, halt=not answered, reached=False)
         except requests.RequestException as exc:  # a read timeout, a broken answer
-            return _Tried(_Hit(_no_answer(exc)))
+            return _Tried(_Hit(self._no_answer(exc)))
         with self._cond:
             self._answered = True
         with response:
@@ -414,12 +415,15 @@ class TrackerClient:
         )
         return _Tried(hit, halt=True)
 
-    def _unreachable(self, reason: str) -> str:
-        return (
-            f"The VK pixel tracker at {self.tracker_url} could not be reached ({reason}); "
-            "nothing was sent. Deliveries stay pending and go out in a later run; if this "
-            f"lasts, check this server's network access and destinations.{self.destination}"
-            ".tracker_url."
+    def _no_answer(self, exc: requests.RequestException) -> RowOutcome:
+        return RowOutcome(
+            OutcomeKind.UNCERTAIN,
+            "no_answer",
+            "The tracker request went out but no answer came back "
+            f"({network.cause(exc, self.address.timeout)}): it may or may not have reached "
+            "VK Ads, so it is not re-sent automatically. Check the pixel's statistics for the "
+            "goal, then run `convsync retry --state uncertain` to send it again if it is "
+            "missing.",
         )
 
 
@@ -429,36 +433,6 @@ def _never_sent(exc: requests.ConnectionError) -> bool:
         return True
     reason = exc.args[0] if exc.args else None
     return isinstance(getattr(reason, "reason", reason), NewConnectionError)
-
-
-def _reason(exc: requests.RequestException) -> str:
-    if isinstance(exc, requests.ConnectTimeout):
-        return "connect timeout"
-    if isinstance(exc, requests.exceptions.SSLError):
-        return "TLS handshake failed"
-    if isinstance(exc, requests.ReadTimeout):
-        return "no answer within the read timeout"
-    reason = exc.args[0] if exc.args else None
-    inner = getattr(reason, "reason", reason)
-    if isinstance(inner, NewConnectionError):
-        text = str(inner).lower()
-        if "resolve" in text or "name or service" in text:
-            return "the host name does not resolve"
-        if "refused" in text:
-            return "connection refused"
-        return "no connection"
-    return type(exc).__name__
-
-
-def _no_answer(exc: requests.RequestException) -> RowOutcome:
-    return RowOutcome(
-        OutcomeKind.UNCERTAIN,
-        "no_answer",
-        f"The tracker request went out but no answer came back ({_reason(exc)}): it may or "
-        "may not have reached VK Ads, so it is not re-sent automatically. Check the "
-        "pixel's statistics for the goal, then run `convsync retry --state uncertain` to "
-        "send it again if it is missing.",
-    )
 
 
 def _not_sent() -> RowOutcome:

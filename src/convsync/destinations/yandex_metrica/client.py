@@ -21,6 +21,7 @@ import requests
 from pydantic import BaseModel, ConfigDict, ValidationError
 from urllib3.exceptions import NewConnectionError
 
+from convsync import network
 from convsync.destinations.yandex_metrica.classify import (
     UploadMaybeStored,
     parse_error,
@@ -32,6 +33,8 @@ from convsync.errors import DestinationUnavailable, TransientError
 
 #: uploadings asked for per page of the list (the API's default and maximum)
 PAGE = 10_000
+#: codes of a request that failed in the network (its message is ``network.describe``'s)
+NETWORK_CODES = frozenset({"connect_timeout", "connection_error", "request_failed"})
 #: pages of the list read when looking for a comment: the newest uploads come first
 #: in practice, and an interrupted batch is found within hours of being sent
 MAX_PAGES = 5
@@ -79,6 +82,12 @@ class MetricaClient:
         )
         self.session = session
         self.clock = clock
+        self.address = network.Address(
+            "Metrica API",
+            config.api_base_url,
+            f"destinations.{destination}.api_base_url",
+            getattr(session, "timeout", None),
+        )
         self._secrets = (config.token.get_secret_value(),)
         session.headers["Authorization"] = f"OAuth {config.token.get_secret_value()}"
         self.requests = 0
@@ -130,25 +139,23 @@ class MetricaClient:
         try:
             response = self.session.request(method, self.base + path, **kwargs)
         except requests.exceptions.ConnectTimeout as exc:
-            raise TransientError(
-                self._shown("connect_timeout", exc), code="connect_timeout"
-            ) from None
+            raise TransientError(self._unreached(exc), code="connect_timeout") from None
         except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                 requests.exceptions.InvalidSchema) as exc:  # fmt: skip
             raise DestinationUnavailable(
                 "invalid_api_base_url",
                 f"api_base_url of destinations.{self.destination} is not a usable address "
-                f"({self._shown(type(exc).__name__, exc)}).",
+                f"({self._shown(exc)}).",
             ) from None
         except requests.exceptions.ConnectionError as exc:
             reason = getattr(exc.args[0], "reason", None) if exc.args else None
             # refused or unresolvable: the request never left; anything else may have
             unsent = isinstance(reason, NewConnectionError)
             error = UploadMaybeStored if maybe_stored and not unsent else TransientError
-            raise error(self._shown("connection_error", exc), code="connection_error") from None
+            raise error(self._unreached(exc), code="connection_error") from None
         except requests.exceptions.RequestException as exc:  # read timeouts and the rest
             error = UploadMaybeStored if maybe_stored else TransientError
-            raise error(self._shown("request_failed", exc), code="request_failed") from None
+            raise error(self._unreached(exc), code="request_failed") from None
         if response.status_code == 404 and missing_ok:
             return None
         if response.status_code != 200:
@@ -183,8 +190,10 @@ class MetricaClient:
                 code="bad_response",
             ) from None
 
-    def _shown(self, what: str, exc: BaseException) -> str:
+    def _unreached(self, exc: requests.exceptions.RequestException) -> str:
+        """One line of what happened in the network (no library text: it holds URLs)."""
+        return network.describe(exc, self.address)
+
+    def _shown(self, exc: BaseException) -> str:
         text = scrub(str(exc), self._secrets)
-        if len(text) > 300:
-            text = text[:299] + "…"
-        return f"Metrica could not be reached ({what}): {text}"
+        return text if len(text) <= 200 else text[:199] + "…"

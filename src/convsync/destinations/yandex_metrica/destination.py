@@ -28,7 +28,7 @@ import requests
 from convsync.destinations.base import Destination
 from convsync.destinations.yandex_metrica import uploads
 from convsync.destinations.yandex_metrica.classify import UploadMaybeStored
-from convsync.destinations.yandex_metrica.client import MetricaClient, Uploading
+from convsync.destinations.yandex_metrica.client import NETWORK_CODES, MetricaClient, Uploading
 from convsync.destinations.yandex_metrica.config import MetricaConfig, MetricaTarget
 from convsync.destinations.yandex_metrica.csvfile import build_csv
 from convsync.destinations.yandex_metrica.payload import CALLS, build_row, identifier_columns
@@ -151,10 +151,15 @@ class MetricaDestination(Destination[MetricaConfig, MetricaTarget]):
         try:
             self._call(self._client.check_access)
         except TransientError as exc:
-            raise DestinationUnavailable(
-                "metrica_unreachable",
-                f"{exc}; deliveries of destinations.{self.name} stay pending until the next run.",
-            ) from None
+            # a network failure's line names the host, the cause and the key to check
+            # already; the table's pending column says the deliveries wait
+            said = (
+                str(exc)
+                if exc.code in NETWORK_CODES
+                else f"{exc}; deliveries of destinations.{self.name} stay pending until the "
+                "next run."
+            )
+            raise DestinationUnavailable("metrica_unreachable", said) from None
 
     def send(self, rows: Sequence[OutboundRow]) -> list[RowOutcome]:
         if self._stopped is not None:

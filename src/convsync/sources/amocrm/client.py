@@ -24,6 +24,7 @@ from urllib.parse import quote
 import requests
 import structlog
 
+from convsync import network
 from convsync.errors import TransientError, UserError
 from convsync.http import excerpt, json_object, new_session, retry_after
 from convsync.pacing import Pacer
@@ -34,6 +35,8 @@ log = structlog.get_logger("convsync.sources.amocrm")
 
 #: tries of one request (429/5xx/timeouts) before the source stops for the run
 ATTEMPTS = 5
+#: (connect, read) seconds of each request
+TIMEOUT = (10.0, 60.0)
 #: added to amoCRM's 1/7 s between requests: jitter on the way must not make 8 of one second
 PACING_MARGIN = 0.005
 #: a list longer than this many pages is a loop, not data
@@ -78,13 +81,19 @@ class AmoClient:
         *,
         per_second: float,
         sleep: Callable[[float], None] = time.sleep,
+        address_key: str | None = None,
     ) -> None:
         self.source = source
         self.base_url = base_url
         self.credentials = credentials
         self.pacer = account_pacer(base_url, per_second)
         self.sleep = sleep
-        self.session = new_session(timeout=(10.0, 60.0), headers={"Accept": "application/json"})
+        self.session = new_session(timeout=TIMEOUT, headers={"Accept": "application/json"})
+        #: the account's address, for the words of a request that failed in the network;
+        #: ``address_key`` the config key that sets it
+        self.address = network.Address(
+            "amoCRM", base_url, address_key or f"sources.{source}.api_base_url", TIMEOUT
+        )
         self.requests = 0  # sent, for the run's log line and the bench
         credentials.bind(self._post_form)
 
@@ -142,10 +151,8 @@ class AmoClient:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
             return self.session.request(method, url, headers=headers, json=body)
-        except requests.Timeout:
-            raise TransientError("the request timed out") from None
-        except requests.ConnectionError as exc:
-            raise TransientError(f"cannot connect: {type(exc).__name__}") from None
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            raise TransientError(network.describe(exc, self.address)) from None
 
     def _post_form(self, path: str, body: Mapping[str, Any]) -> requests.Response:
         """The OAuth token endpoint (JSON body, no bearer), paced like the rest."""

@@ -86,6 +86,9 @@ class AmoCrmSource(Source[AmoCrmSourceConfig]):
             credentials_for(self.name, config.auth, self.context.tokens),
             per_second=config.requests_per_second,
             sleep=self.sleep,
+            # the key that sets the account's address: api_base_url, else the subdomain
+            address_key=f"sources.{self.name}."
+            + ("api_base_url" if config.api_base_url else "subdomain"),
         )
         try:
             yield from self._pull(client, state, started, tz)

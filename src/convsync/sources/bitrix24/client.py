@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 import requests
 
+from convsync import network
 from convsync.errors import TransientError, UserError
 from convsync.http import excerpt, new_session, retry_after
 from convsync.logging import register_secret
@@ -88,6 +89,8 @@ class Bitrix24Client:
         self.sleep = sleep
         self.bucket = LeakyBucket(per_second, burst, sleep=sleep)
         self.session = new_session(timeout=timeout)
+        #: the portal (its host alone is ever shown: the path holds the webhook's code)
+        self.address = network.Address("Bitrix24", webhook_url, config_key, timeout)
         self.requests = 0
 
     def close(self) -> None:
@@ -148,7 +151,7 @@ class Bitrix24Client:
         try:
             response = self.session.post(f"{self.base}{method}.json", json=params)
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise TransientError(f"{method}: {type(exc).__name__}: no answer") from None
+            raise TransientError(network.describe(exc, self.address)) from None
         return self._classify(method, response)
 
     def _classify(self, method: str, response: requests.Response) -> dict[str, Any]:

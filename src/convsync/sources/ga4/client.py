@@ -31,6 +31,7 @@ from google.auth.credentials import Credentials
 from google.cloud import bigquery
 from google.oauth2 import service_account
 
+from convsync import network
 from convsync.errors import UserError
 from convsync.sources.ga4.config import Ga4BigQuerySourceConfig
 from convsync.sources.ga4.query import DAILY_PREFIX, INTRADAY_PREFIX
@@ -44,6 +45,9 @@ _INTRADAY = re.compile(rf"{INTRADAY_PREFIX}(\d{{8}})")
 #: one HTTP request's timeout (connect, read); getQueryResults holds a request open
 #: for up to 10 s while a job runs
 REQUEST_TIMEOUT = 60.0
+#: where the API and the token endpoint are when the config and the key do not say
+DEFAULT_API = "https://bigquery.googleapis.com"
+DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - a public URL
 
 
 class BigQueryReader:
@@ -61,6 +65,16 @@ class BigQueryReader:
         self.config = config
         self.key = key  # "sources.<name>": how messages name the config
         self.page_size = page_size
+        #: the API and the token endpoint, for the words of a call that failed in the network
+        self.api_address = network.Address(
+            "BigQuery API",
+            config.api_endpoint or DEFAULT_API,
+            f"{key}.api_endpoint",
+            REQUEST_TIMEOUT,
+        )
+        self.token_address = network.Address(
+            "Google OAuth", DEFAULT_TOKEN_URI, f"{key}.credentials_file", REQUEST_TIMEOUT
+        )
         deadline = config.query_timeout.total_seconds()
         self.deadline = deadline
         self.retry = bigquery.DEFAULT_RETRY.with_deadline(deadline).with_delay(
@@ -177,11 +191,11 @@ class BigQueryReader:
         except api_exceptions.GoogleAPICallError as exc:
             raise self._api_error(exc, what) from None
         except api_exceptions.RetryError as exc:
-            raise self._gone(what, str(exc.cause or exc)) from None
-        except (concurrent.futures.TimeoutError, requests.Timeout):
+            raise self._gone(what, self._last_error(exc)) from None
+        except concurrent.futures.TimeoutError:
             raise self._gone(what, f"no answer within {self.config.query_timeout}") from None
-        except requests.ConnectionError as exc:
-            raise self._gone(what, type(exc).__name__) from None
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise self._gone(what, network.describe(exc, self.api_address)) from None
         except auth_exceptions.DefaultCredentialsError as exc:
             raise UserError(
                 f"{self.key}.credentials_file: not set, and no application default "
@@ -195,7 +209,16 @@ class BigQueryReader:
                 "disabled — create a new JSON key"
             ) from None
         except auth_exceptions.TransportError as exc:
-            raise self._gone(what, f"the token endpoint: {_first_line(exc)}") from None
+            raise self._gone(what, network.describe(exc, self.token_address)) from None
+
+    def _last_error(self, exc: api_exceptions.RetryError) -> str:
+        """What the last try of a call retried to its deadline met, in words."""
+        last = exc.cause
+        if isinstance(last, auth_exceptions.TransportError):
+            return network.describe(last, self.token_address)
+        if isinstance(last, requests.ConnectionError | requests.Timeout):
+            return network.describe(last, self.api_address)
+        return _first_line(last or exc)
 
     def _credentials_key(self) -> str:
         return "credentials_file" if self.config.credentials_file else "credentials_file (ADC)"

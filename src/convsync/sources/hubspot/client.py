@@ -24,6 +24,7 @@ from typing import Any
 
 import requests
 
+from convsync import network
 from convsync.errors import TransientError, UserError
 from convsync.http import error_body, excerpt, json_object, new_session, retry_after
 from convsync.retry import transient_retry
@@ -103,6 +104,7 @@ class HubSpotClient:
         self.session = new_session(
             timeout=TIMEOUT, headers={"Authorization": f"Bearer {token}"}, cookies=False
         )
+        self.address = network.Address("HubSpot API", base_url, f"{key}.api_base_url", TIMEOUT)
         self.search_pacer = account_pacer(base_url, token, "search", search_per_second)
         self.pacer = account_pacer(base_url, token, "other", per_second)
         self.sleep = sleep
@@ -179,7 +181,7 @@ class HubSpotClient:
         try:
             response = self.session.request(method, self.base_url + path, json=body)
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise TransientError(f"{type(exc).__name__}: cannot reach {self.base_url}") from None
+            raise TransientError(network.describe(exc, self.address)) from None
         return self._classify(response, f"{method} {path}")
 
     def _classify(self, response: requests.Response, what: str) -> dict[str, Any]:

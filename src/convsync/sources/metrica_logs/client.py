@@ -29,6 +29,7 @@ from typing import Any
 
 import requests
 
+from convsync import network
 from convsync.errors import TransientError, UserError
 from convsync.http import excerpt, json_object, new_session, retry_after
 from convsync.pacing import Pacer
@@ -88,6 +89,7 @@ class MetricaLogsClient:
         self.counter_path = f"/management/v1/counter/{counter_id}"
         self.counter_id = counter_id
         self.key = key  # "sources.<name>": how messages name the config
+        self.address = network.Address("Metrica API", base_url, f"{key}.api_base_url", TIMEOUT)
         self.session = new_session(
             timeout=TIMEOUT, headers={"Authorization": f"OAuth {token}"}, cookies=False
         )
@@ -158,9 +160,7 @@ class MetricaLogsClient:
                 try:
                     response = self.session.request(method, self.base_url + path, params=params)
                 except (requests.ConnectionError, requests.Timeout) as exc:
-                    raise TransientError(
-                        f"{type(exc).__name__}: cannot reach {self.base_url}"
-                    ) from None
+                    raise TransientError(network.describe(exc, self.address)) from None
                 return self._parse(response, f"{method} {path}")
 
         answer: dict[str, Any] = self._retried(f"{method} {path}", send)
@@ -274,7 +274,7 @@ class _PartReader:
         except (requests.RequestException, OSError) as exc:
             self.close()
             raise TransientError(
-                f"GET {self.path}: the download broke ({type(exc).__name__})"
+                f"GET {self.path}: the download broke ({network.cause(exc, TIMEOUT)})"
             ) from None
         self.done += len(batch)
         if not batch:
@@ -289,7 +289,7 @@ class _PartReader:
             response = client.session.get(client.base_url + self.path, stream=True)
         except (requests.ConnectionError, requests.Timeout) as exc:
             self.close()
-            raise TransientError(f"{type(exc).__name__}: cannot reach {client.base_url}") from None
+            raise TransientError(network.describe(exc, client.address)) from None
         self.response = response
         if response.status_code != 200:
             error = client._error(response, f"GET {self.path}")

@@ -23,13 +23,18 @@ ErrorInfo metadata tells the per-minute quota from the daily one); google-ads-da
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from convsync.destinations.google_ads.classify import is_rate_limit, next_quota_reset
 from convsync.destinations.google_ads.datamanager.failures import CallFailure, Violation
 from convsync.errors import ConvsyncError, DestinationUnavailable, PermanentError, TransientError
 
+if TYPE_CHECKING:
+    from convsync.destinations.google_ads.client import Addresses
+
 DAILY_QUOTA_CODE = "daily_quota_exhausted"
-#: grpc's text when the credentials could not renew the access token for a call
+#: grpc's text when the credentials could not renew the access token for a call (as in
+#: ``google_ads.client``, which this module does not import: it is the network side)
 AUTH_PLUGIN_FAILED = "Getting metadata from plugin failed"
 #: the wait after a per-minute quota refusal without a RetryInfo: the next minute
 RATE_LIMIT_WAIT = 60.0
@@ -141,15 +146,29 @@ def violation_code(violation: Violation) -> str:
 
 
 def call_error(
-    failure: CallFailure, *, destination: str, customer_id: str, now: datetime
+    failure: CallFailure,
+    *,
+    destination: str,
+    customer_id: str,
+    now: datetime,
+    addresses: Addresses | None = None,
 ) -> ConvsyncError | None:
     """The error a failed call means when it names no row; ``None`` for an
-    INVALID_ARGUMENT that names none either (the caller isolates the rows at fault)."""
+    INVALID_ARGUMENT that names none either (the caller isolates the rows at fault).
+
+    A call that failed in the network (no connection to ``addresses.api``, no answer in
+    time, or no new access token from ``addresses.token``) is classified as its status
+    says, in the plain words of ``convsync.network``."""
     status = failure.status
     said = f"the Data Manager API answered {failure.label.rstrip('.')}"
     if AUTH_PLUGIN_FAILED in failure.message:
         # the access token expired during the run and could not be renewed
         refused = any(e in failure.message for e in ("invalid_grant", "invalid_client"))
+        unreached = (
+            None if refused or addresses is None else addresses.describe(status, failure.message)
+        )
+        if unreached is not None:
+            return DestinationUnavailable("auth_unavailable", unreached)
         return DestinationUnavailable(
             "auth_failed" if refused else "auth_unavailable",
             f"{said}; "
@@ -165,7 +184,10 @@ def call_error(
     if status == "RESOURCE_EXHAUSTED":
         return _quota_error(failure, said, now)
     if status in _TRANSIENT_STATUSES:
-        return TransientError(said, retry_after=failure.retry_after, code=status.lower())
+        unreached = addresses.describe(status, failure.message) if addresses else None
+        return TransientError(
+            unreached or said, retry_after=failure.retry_after, code=status.lower()
+        )
     if status == "UNAUTHENTICATED":
         return DestinationUnavailable(
             "auth_failed",

@@ -19,6 +19,7 @@ from convsync.model import Adjustment, Conversion, OutboundRow, RowOutcome, Uplo
 # The network side (google-auth, gRPC, the client library) is imported where it is used:
 # a dry run builds payloads with this class and never touches it.
 if TYPE_CHECKING:
+    from convsync.destinations.google_ads.client import Addresses
     from convsync.destinations.google_ads.datamanager.ingest import BatchResult
     from convsync.destinations.google_ads.datamanager.transport import IngestionClient
 
@@ -97,7 +98,9 @@ class DataManagerDestination(Destination[GoogleAdsConfig, GoogleAdsTarget]):
 
         self.close()
         self._stopped = None
-        credentials, secrets = google_client.connected(self.name, self.config)
+        credentials, secrets = google_client.connected(
+            self.name, self.config, timeout=self.request_timeout
+        )
         self._client = IngestionClient(
             credentials, self.config.endpoint, timeout=self.request_timeout, secrets=secrets
         )
@@ -163,6 +166,7 @@ class DataManagerDestination(Destination[GoogleAdsConfig, GoogleAdsTarget]):
                     destination=self.name,
                     customer_id=self.config.customer_id,
                     now=now,
+                    addresses=self._addresses(),
                 )
                 if isinstance(error, TransientError | DestinationUnavailable):
                     if not updates:  # nothing learnt: the worker logs it, next run asks
@@ -212,6 +216,7 @@ class DataManagerDestination(Destination[GoogleAdsConfig, GoogleAdsTarget]):
             now=self.clock(),
             validate_only=validate_only,
             secrets=client.secrets,
+            addresses=self._addresses(),
         )
         try:
             result = sender.run(rows)
@@ -222,6 +227,12 @@ class DataManagerDestination(Destination[GoogleAdsConfig, GoogleAdsTarget]):
         if result.stopped is not None:
             self._stopped = result.stopped
         return result
+
+    def _addresses(self) -> Addresses:
+        """Where the calls go, for the words of one that failed in the network."""
+        from convsync.destinations.google_ads.client import Addresses
+
+        return Addresses.of(self.name, self.config, self.request_timeout)
 
     def _require(self) -> IngestionClient:
         if self._client is None:

@@ -25,6 +25,7 @@ from typing import Any
 
 from google.api_core import exceptions as core_exceptions
 
+from convsync.destinations.google_ads.client import Addresses
 from convsync.destinations.google_ads.config import GoogleAdsConfig
 from convsync.destinations.google_ads.datamanager import classify, request
 from convsync.destinations.google_ads.datamanager.api import (
@@ -74,8 +75,10 @@ class BatchSender:
         now: datetime,
         validate_only: bool,
         secrets: Sequence[str] = (),
+        addresses: Addresses | None = None,
     ) -> None:
         self.config = config
+        self.addresses = addresses
         self.send = send
         self.destination = destination
         self.now = now
@@ -109,6 +112,7 @@ class BatchSender:
                         destination=self.destination,
                         customer_id=self.config.customer_id,
                         now=self.now,
+                        addresses=self.addresses,
                     )
                     if error is None:  # names no row: halve, or give the rows up
                         budget -= 1
