@@ -54,8 +54,9 @@ def _read_file(path: Path) -> str:
             )
             raise ConfigError([problem], str(path))
     except FileNotFoundError:
+        where = "" if path.is_absolute() else f" (looked for {path.absolute()})"
         raise UserError(
-            f"config file {path} does not exist (set --config or CONVSYNC_CONFIG)"
+            f"config file {path} does not exist{where}; set --config or CONVSYNC_CONFIG"
         ) from None
     except OSError as exc:
         raise UserError(f"cannot read config file {path}: {exc.strerror or exc}") from None

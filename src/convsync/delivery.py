@@ -111,6 +111,8 @@ class DeliveryWorker:
             # conversion to be processed there, and a verdict learnt now lets it go now
             answering = self.dest.reconciles and not self.stop.is_set() and self._reconcile()
             self._recover()
+            due = self.ledger.count_due(destination=self.dest.name, now=self.clock())
+            self.progress.expect("send", self.dest.name, due)
             if self.dest.max_in_flight > 1:
                 self._deliver_overlapped(self.dest.max_in_flight)
             else:

@@ -149,6 +149,10 @@ class ProgressReporter:
         """``name`` (a source, a destination) starts ``stage``; ``expected``: how many
         records or rows it will count, when known (``estimated``: roughly)."""
 
+    def expect(self, stage: Stage, name: str, more: int) -> None:
+        """``name`` now knows it has about ``more`` still to do (a destination, once it
+        has counted its due rows)."""
+
     def advance(self, stage: Stage, name: str, count: int) -> None:
         """``count`` more done; one writer at a time per stage and name."""
 
@@ -175,6 +179,11 @@ class _CountingReporter(ProgressReporter):
         count = _Count(stage, name, self._clock(), expected, estimated)
         with self._lock:
             self._counts[(stage, name)] = count
+
+    def expect(self, stage: Stage, name: str, more: int) -> None:
+        count = self._counts[(stage, name)]
+        # about: a row deferred and due again within the run is counted twice
+        count.expected, count.estimated = count.done + more, True
 
     def advance(self, stage: Stage, name: str, count: int) -> None:
         self._counts[(stage, name)].done += count

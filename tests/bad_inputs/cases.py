@@ -156,7 +156,7 @@ SETTINGS = [
 YAML = [
     Case(
         "config_file_missing",
-        "convsync.yaml does not exist (set --config or CONVSYNC_CONFIG)",
+        "convsync.yaml does not exist; set --config or CONVSYNC_CONFIG",
         config=None,
     ),
     Case("empty_file", "convsync.yaml:1: the file is empty", config=""),

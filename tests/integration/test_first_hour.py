@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.vk_fake import fake_vk
@@ -12,6 +13,8 @@ from tests.vk_fake import fake_vk
 from .test_cli import convsync
 
 ENV = {"VK_SECRET": "first-hour-secret"}
+#: the orders' day: yesterday, within every platform's age limits whenever tests run
+DAY = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
 HEADER = "order_id,created_at,status,total,rb_clickid\n"
 
 
@@ -45,9 +48,7 @@ def test_the_same_config_run_from_three_folders_uses_one_ledger(tmp_path: Path) 
     with fake_vk() as vk:
         urls = f", tracker_url: '{vk.tracker_url}', api_base_url: '{vk.api_base_url}'"
         config = shop(tmp_path / "conf", urls)
-        orders(
-            config.parent, "A-1,2026-12-01 10:00:00,paid,100,c1", "A-2,2026-12-01 11:00,paid,5,c2"
-        )
+        orders(config.parent, f"A-1,{DAY} 10:00:00,paid,100,c1", f"A-2,{DAY} 11:00,paid,5,c2")
         elsewhere = tmp_path / "cron" / "home"
         elsewhere.mkdir(parents=True)
         runs = [
@@ -82,7 +83,7 @@ def test_a_relative_sqlite_url_is_relative_to_the_config_folder(tmp_path: Path) 
 
 def test_a_mistyped_glob_is_a_warning_and_a_degraded_run(tmp_path: Path) -> None:
     config = shop(tmp_path, glob="exprots/orders-*.csv")
-    orders(tmp_path, "A-1,2026-12-01 10:00:00,paid,100,c1")
+    orders(tmp_path, f"A-1,{DAY} 10:00:00,paid,100,c1")
     dry = convsync("--config", str(config), "sync", "--dry-run", cwd=tmp_path, env=ENV)
     assert dry.returncode == 1
     assert dry.stdout.splitlines()[0].endswith(": degraded")
@@ -100,7 +101,7 @@ def test_a_mistyped_glob_is_a_warning_and_a_degraded_run(tmp_path: Path) -> None
 
 def test_a_folder_and_an_empty_file_matched_by_the_glob_are_warnings(tmp_path: Path) -> None:
     config = shop(tmp_path)
-    orders(tmp_path, "A-1,2026-12-01 10:00:00,paid,100,c1")
+    orders(tmp_path, f"A-1,{DAY} 10:00:00,paid,100,c1")
     (tmp_path / "exports" / "orders-2.csv").mkdir()
     (tmp_path / "exports" / "orders-3.csv").write_bytes(b"")
     check = convsync("--config", str(config), "validate", cwd=tmp_path, env=ENV)
@@ -125,10 +126,10 @@ def test_a_dry_run_summary_agrees_with_itself_the_plan_file_and_the_exit_code(
     config = shop(tmp_path)
     orders(
         tmp_path,
-        "A-1,2026-12-01 10:00:00,paid,100,c1",
-        "A-2,2026-12-01 11:00:00,paid,200,",  # no click id: skipped for VK
-        "A-3,2026-12-01 12:00:00,paid,oops,c3",  # a bad amount: rejected
-        "A-4,2026-12-01 13:00:00,paid,50,",
+        f"A-1,{DAY} 10:00:00,paid,100,c1",
+        f"A-2,{DAY} 11:00:00,paid,200,",  # no click id: skipped for VK
+        f"A-3,{DAY} 12:00:00,paid,oops,c3",  # a bad amount: rejected
+        f"A-4,{DAY} 13:00:00,paid,50,",
     )
     out = convsync(
         "--config", str(config), "sync", "--dry-run", "-o", "plan.jsonl", cwd=tmp_path, env=ENV
@@ -150,7 +151,7 @@ def test_a_dry_run_summary_agrees_with_itself_the_plan_file_and_the_exit_code(
 
 def test_cli_habits(tmp_path: Path) -> None:
     config = shop(tmp_path)
-    orders(tmp_path, "A-1,2026-12-01 10:00:00,paid,100,c1")
+    orders(tmp_path, f"A-1,{DAY} 10:00:00,paid,100,c1")
     version = convsync("--version", cwd=tmp_path)
     assert version.returncode == 0 and version.stdout.startswith("convsync ")
     helped = convsync("sync", "-h", cwd=tmp_path)

@@ -3,7 +3,6 @@ none of its outputs — logs (at DEBUG), the ledger's files, the dry-run plan.""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from tests.datamanager_fake import fake_data_manager
 from tests.metrica_fake import fake_metrica
 from tests.vk_fake import fake_vk
 
-from .test_cli import ROOT, _to_fake_google, _to_fake_metrica, _to_fake_vk, convsync
+from .test_cli import _to_fake_google, _to_fake_metrica, _to_fake_vk, convsync, dated_example
 
 SAMPLE_PII = [
     "anna.petrova@example.com",
@@ -31,8 +30,7 @@ SAMPLE_PII = [
 
 
 def test_no_secret_or_raw_contact_in_logs_ledger_or_plan(tmp_path: Path) -> None:
-    shutil.copytree(ROOT / "config", tmp_path / "config")
-    example = tmp_path / "config" / "example.yaml"
+    example = dated_example(tmp_path / "config")
     # real runs upload to Google, send VK events and Metrica files: to local fakes only
     with fake_data_manager() as google, fake_vk() as vk, fake_metrica() as metrica:
         env = _to_fake_google(example, google)

@@ -112,8 +112,9 @@ def test_a_long_run_logs_progress_lines_with_growing_counts(
     assert {line["destination"] for line in sends} == {"vk"}
     rows = [line["rows"] for line in sends]
     assert rows == sorted(rows) and rows[0] < rows[-1] <= 3000
-    # how many rows are due is not counted ahead: no percent, no ETA
-    assert not any("percent" in line or "eta_s" in line for line in sends)
+    # the due rows are counted before sending (an estimate: a row may come due twice)
+    assert {line["expected"] for line in sends} == {3000}
+    assert all(line["estimated"] is True and 0 < line["percent"] <= 100 for line in sends)
     # every progress line comes before the run's canonical line
     finished = next(i for i, line in enumerate(lines) if line["event"] == "run finished")
     assert all(lines.index(line) < finished for line in progress)

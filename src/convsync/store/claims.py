@@ -77,6 +77,21 @@ def due_rows(
     return rows[:limit]
 
 
+def count_due(connection: Connection, *, destination: str, now: datetime) -> int:
+    """How many deliveries ``due_rows`` would list, all pages together."""
+    due = sa.and_(
+        deliveries.c.destination == destination,
+        sa.or_(
+            deliveries.c.state == _PENDING,
+            sa.and_(
+                deliveries.c.state == _DEFERRED,
+                sa.or_(deliveries.c.retry_at.is_(None), deliveries.c.retry_at <= now),
+            ),
+        ),
+    )
+    return int(connection.execute(sa.select(sa.func.count()).where(due)).scalar_one())
+
+
 def claim(
     connection: Connection,
     *,

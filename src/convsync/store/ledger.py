@@ -368,6 +368,12 @@ class Ledger:
             claims.apply(connection, transitions, run_id=run_id, now=now)
             return len(ids)
 
+    def count_due(self, *, destination: str, now: datetime) -> int:
+        """How many deliveries ``claim`` would take now, in all (for progress)."""
+        _aware(now)
+        with self._read() as connection:
+            return claims.count_due(connection, destination=destination, now=now)
+
     def due_deliveries(self, *, destination: str, now: datetime) -> Iterator[ClaimedDelivery]:
         """What ``claim`` would take, changing nothing; streamed page by page (keyset on
         id), so no connection is held between pages and memory stays flat."""

@@ -220,6 +220,9 @@ def test_due_deliveries_streams_what_claim_would_take_and_changes_nothing(
         now=NOW,
     )
     due = list(ledger.due_deliveries(destination="google", now=NOW))
+    assert ledger.count_due(destination="google", now=NOW) == len(due) == 2_344
+    assert ledger.count_due(destination="google", now=NOW + timedelta(days=2)) == 2_345
+    assert ledger.count_due(destination="vk", now=NOW) == 0
     assert [d.conversion.key for d in due] == [c.key for c in written[1:]]
     assert due[0].conversion == written[1]
     assert all(d.state is S.PENDING for d in due)
