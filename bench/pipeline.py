@@ -133,6 +133,7 @@ def pipeline(workdir: Path, dry_run: bool) -> int:
     from convsync.config_loader import load_config
     from convsync.logging import configure_logging
     from convsync.pipeline import SyncOptions
+    from convsync.progress import ProgressLog
     from convsync.runner import make_pipeline
     from convsync.settings import load_settings
     from convsync.store.ledger import Ledger
@@ -146,7 +147,8 @@ def pipeline(workdir: Path, dry_run: bool) -> int:
         # as `convsync sync --once` builds it: a large backlog is mapped in a second
         # process (CONVSYNC_MAP_PROCESS_MIN_BYTES, default 50 MB)
         settings = load_settings(log_format="json", log_level="ERROR")
-        summary = make_pipeline(settings, loaded, ledger).run(options)
+        # as off a terminal: progress counted, a log line every 10 s
+        summary = make_pipeline(settings, loaded, ledger, ProgressLog()).run(options)
     finally:
         ledger.close()
     return int(summary.sources.get("shop", {}).get("pulled", 0))

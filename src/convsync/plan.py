@@ -3,6 +3,7 @@ conversion time (a public contract, see DESIGN.md), written with constant memory
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import tempfile
@@ -127,15 +128,32 @@ def plan_conversion(
     for dest_name, target in targets.items():
         dest = destinations[dest_name]
         if dest.has_identifier(conversion, target):
-            outcome: Mapping[str, Any] | RowProblem | None = None
+            entries.append(
+                plan_entry(dest, conversion, target, now, queued=False, with_line=with_line)
+            )
         else:
-            outcome = RowSkipped(*no_identifier(dest.type))
-        entries.append(
-            plan_entry(dest, conversion, target, now, queued=False, with_line=with_line)
-            if outcome is None
-            else _entry(dest, conversion, None, outcome, queued=False, with_line=with_line)
-        )
+            entries.append(_skipped(dest.name, dest.type, conversion, with_line))
     return entries
+
+
+def _skipped(name: str, kind: str, conversion: Conversion, with_line: bool) -> PlanEntry:
+    """The entry of a conversion no identifier of which the platform can match: the line
+    ``_entry`` would write, from a template (often half of a plan's lines)."""
+    head, tail, reason = _skipped_template(name, kind, conversion.goal)
+    text = None
+    if with_line:
+        order_id = _JSON.encode(conversion.order_id)
+        text = f'{head}"conversion_key":"{conversion.key}","order_id":{order_id},{tail}'
+    at = conversion.occurred_at.timestamp()
+    return (name, conversion.goal, at, "skipped", text, conversion.order_id, reason)
+
+
+@functools.lru_cache(maxsize=256)
+def _skipped_template(name: str, kind: str, goal: str) -> tuple[str, str, tuple[str, str]]:
+    code, message = no_identifier(kind)
+    head = _JSON.encode({"destination": name, "type": kind, "goal": goal})[:-1] + ","
+    tail = _JSON.encode({"skipped": {"code": code, "message": message}})[1:]
+    return head, tail, (code, message)
 
 
 class PlanWriter:
@@ -163,10 +181,15 @@ class PlanWriter:
 
     def add(self, entry: PlanEntry) -> None:
         destination, goal, at, kind, line, order_id, reason = entry
-        self.counts.setdefault((destination, goal), Counter())[kind] += 1
+        counts = self.counts.get((destination, goal))
+        if counts is None:
+            counts = self.counts[(destination, goal)] = Counter()
+        counts[kind] += 1
         if reason is not None:
             code, message = reason
-            held = self.held.setdefault((destination, goal, kind, code), Tally())
+            held = self.held.get((destination, goal, kind, code))
+            if held is None:
+                held = self.held[(destination, goal, kind, code)] = Tally()
             held.add(order_id, message)
         if self._db is None or line is None:
             return
