@@ -5,40 +5,24 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 from rich.console import Console
 
 from convsync.config_loader import load_config
-from convsync.logging import NOISY_LOGGERS, configure_logging
+from convsync.logging import configure_logging
 from convsync.mapping import make_source
 from convsync.pipeline import SyncOptions, SyncPipeline
 from convsync.progress import ProgressDisplay, ProgressLog, ProgressReporter, estimate_records
 from convsync.sources.base import FileMark, SourceState
 from convsync.store.ledger import Ledger
 from tests.clock import Clock
+from tests.logging_state import _restore_logging  # noqa: F401 (an autouse fixture)
 
 from .conftest import write_orders
 from .fakes import ScriptedDestination
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    noisy = {name: logging.getLogger(name).level for name in NOISY_LOGGERS}
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for name, lib_level in noisy.items():
-        logging.getLogger(name).setLevel(lib_level)
-    structlog.reset_defaults()
-    structlog.contextvars.clear_contextvars()
 
 
 class Ticks:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,31 +14,17 @@ from pydantic import SecretStr
 
 from convsync.errors import UserError
 from convsync.logging import (
-    NOISY_LOGGERS,
     REDACTED,
     configure_logging,
     get_logger,
     register_secret,
 )
+from tests.logging_state import _restore_logging  # noqa: F401 (an autouse fixture)
 
 
 class FakeTerminal(io.StringIO):
     def isatty(self) -> bool:
         return True
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    noisy = {name: logging.getLogger(name).level for name in NOISY_LOGGERS}
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for name, lib_level in noisy.items():
-        logging.getLogger(name).setLevel(lib_level)
-    structlog.reset_defaults()
-    structlog.contextvars.clear_contextvars()
 
 
 def json_lines(buf: io.StringIO) -> list[dict[str, Any]]:
