@@ -1,127 +1,28 @@
-"""The ``convsync`` command: a thin typer app with one error handler (``main``)."""
+"""The ``convsync`` command: a thin typer app with one error handler (``main``); what
+the commands share is in :mod:`convsync.cli_base`, the ledger's commands in
+:mod:`convsync.cli_ledger`."""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import structlog
 import typer
 from rich.console import Console
 
-from convsync import package_version, sealing, views
-from convsync.config import LoadedConfig
-from convsync.config_loader import config_schema, load_config
-from convsync.configbase import parse_duration
+from convsync import views
+from convsync.cli_base import app, auth_app, config_app, load_checked, settings_of, stdout
+from convsync.config_loader import config_schema
 from convsync.destinations.google_ads.oauth_flow import Api as GoogleApi
 from convsync.errors import RunRefused, UserError
-from convsync.logging import configure_logging, register_secret
-from convsync.settings import Settings, database_password, load_settings
-from convsync.views import TABLE_WIDTH
 
-if TYPE_CHECKING:
-    from convsync.store.ledger import Ledger
+__all__ = ["app", "cli_ledger", "global_options_first", "main"]
 
-#: plain help in the usual layout: ``-h``/``--help``, no type annotations beside flags
-_TYPER = {
-    "no_args_is_help": True,
-    "rich_markup_mode": None,
-    "context_settings": {"help_option_names": ["-h", "--help"]},
-}
-app = typer.Typer(
-    name="convsync",
-    help="Sync conversions from CRMs and exports to Google Ads, Yandex.Metrica and VK Ads.\n\n"
-    "Global options may come before or after the command.",
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    **_TYPER,  # type: ignore[arg-type]
-)
-config_app = typer.Typer(help="The config file.", **_TYPER)  # type: ignore[arg-type]
-app.add_typer(config_app, name="config")
-auth_app = typer.Typer(help="Credentials for the platforms.", **_TYPER)  # type: ignore[arg-type]
-app.add_typer(auth_app, name="auth")
-stdout = Console()
-if not stdout.is_terminal:
-    stdout.width = TABLE_WIDTH  # piped, or `docker exec` without -t: tables wrap at 100
 log = structlog.get_logger("convsync.cli")
-
-
-def _print_version(value: bool) -> None:
-    if value:
-        typer.echo(f"convsync {package_version()}")
-        raise typer.Exit
-
-
-@app.callback()
-def _global(
-    ctx: typer.Context,
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            "--config",
-            "-c",
-            metavar="FILE",
-            help="Config file; env CONVSYNC_CONFIG (default convsync.yaml).",
-        ),
-    ] = None,
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            metavar="URL",
-            help="Ledger URL; env CONVSYNC_DATABASE_URL (default: convsync.db beside the "
-            "config file; a relative SQLite path is relative to the config file's folder).",
-        ),
-    ] = None,
-    log_format: Annotated[
-        str | None,
-        typer.Option(metavar="FORMAT", help="auto|json|console; env CONVSYNC_LOG_FORMAT."),
-    ] = None,
-    log_level: Annotated[
-        str | None,
-        typer.Option(metavar="LEVEL", help="DEBUG|INFO|WARNING|ERROR; env CONVSYNC_LOG_LEVEL."),
-    ] = None,
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version",
-            "-V",
-            is_eager=True,
-            callback=_print_version,
-            help="Print the version and exit.",
-        ),
-    ] = False,
-) -> None:
-    # a bad setting raises UserError naming its flag and variable
-    settings = load_settings(
-        config=config, database_url=database_url, log_format=log_format, log_level=log_level
-    )
-    configure_logging(settings.log_format, settings.log_level)
-    password = database_password(settings.database_url)
-    if password:
-        register_secret(password)
-    key = settings.match_signals_key
-    if key is not None:
-        register_secret(key)
-    # IP addresses and user agents wait for delivery sealed with this key (sealing.py)
-    sealing.configure(key.get_secret_value() if key is not None else None)
-    ctx.obj = settings
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    assert isinstance(ctx.obj, Settings)  # set by the callback
-    return ctx.obj
-
-
-def _load(settings: Settings) -> LoadedConfig:
-    loaded = load_config(settings.config)
-    for secret in loaded.secrets:
-        register_secret(secret)
-    return loaded
 
 
 @app.command()
@@ -167,10 +68,10 @@ def sync(
         )
     if output is not None and not (dry_run or validate):
         raise UserError("--output writes the dry-run plan or the --validate results: add one")
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     summary = run_once(
         settings,
-        _load(settings),
+        load_checked(settings),
         dry_run,
         output,
         tuple(source or ()),
@@ -191,8 +92,8 @@ def run(ctx: typer.Context) -> None:
     """Run syncs on the configured schedule until stopped (the container's command)."""
     from convsync.runner import serve
 
-    settings = _settings(ctx)
-    serve(settings, _load(settings))
+    settings = settings_of(ctx)
+    serve(settings, load_checked(settings))
 
 
 @app.command()
@@ -200,7 +101,7 @@ def health(ctx: typer.Context) -> None:
     """Exit 0 if a `convsync run` on this machine answers healthy (Docker HEALTHCHECK)."""
     from convsync.health import probe
 
-    ok, body = probe(_settings(ctx).health_port)
+    ok, body = probe(settings_of(ctx).health_port)
     typer.echo(body)
     raise typer.Exit(0 if ok else 1)
 
@@ -215,7 +116,7 @@ def validate(ctx: typer.Context) -> None:
     from convsync.mapping import make_source
     from convsync.notice_scan import scan_notices
 
-    loaded = _load(_settings(ctx))
+    loaded = load_checked(settings_of(ctx))
     problems: list[str] = []
     warnings: list[str] = []
     for name in loaded.app.sources:
@@ -277,101 +178,6 @@ def auth_google(
 
 
 @app.command()
-def runs(
-    ctx: typer.Context,
-    limit: Annotated[int, typer.Option(help="How many recent runs.")] = 20,
-) -> None:
-    """Recent runs, newest first."""
-    with _ledger(ctx) as ledger:
-        views.print_runs(stdout, ledger.recent_runs(limit), ledger.url_for_display)
-
-
-@app.command()
-def report(
-    ctx: typer.Context,
-    since: Annotated[
-        str, typer.Option(metavar="DURATION", help="Window, like 24h, 7d or 4w.")
-    ] = "7d",
-) -> None:
-    """The funnel per goal and destination: pulled → mapped → planned → delivered."""
-    start = _since(since)
-    with _ledger(ctx) as ledger:
-        views.print_report(stdout, ledger.funnel(start), ledger.pulled_since(start), since)
-        views.print_uploads(stdout, ledger.recent_uploads(start))
-
-
-@app.command()
-def failures(
-    ctx: typer.Context,
-    since: Annotated[
-        str, typer.Option(metavar="DURATION", help="Window, like 24h, 7d or 4w.")
-    ] = "7d",
-    limit: Annotated[int, typer.Option(help="At most this many rows.")] = 50,
-) -> None:
-    """Rejected, deferred, uncertain and unmatched deliveries and rejected records.
-
-    Newest first."""
-    with _ledger(ctx) as ledger:
-        views.print_failures(stdout, ledger.failures(_since(since), limit))
-
-
-@app.command()
-def retry(
-    ctx: typer.Context,
-    state: Annotated[
-        list[str] | None,
-        typer.Option(help="rejected (default), deferred or uncertain; repeatable."),
-    ] = None,
-    destination: Annotated[str | None, typer.Option(help="Only this destination.")] = None,
-    goal: Annotated[str | None, typer.Option(help="Only this goal.")] = None,
-    code: Annotated[str | None, typer.Option(help="Only this reason code.")] = None,
-    since: Annotated[
-        str, typer.Option(metavar="DURATION", help="Changed within this window, like 7d.")
-    ] = "7d",
-    uncertain: Annotated[
-        bool,
-        typer.Option(
-            "--uncertain",
-            help="Shorthand for --state uncertain: events that may or may not have "
-            "arrived (VK Ads after a crash); check the platform's stats first.",
-        ),
-    ] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count them.")] = False,
-) -> None:
-    """Send deliveries again after fixing their cause (a goal id, a token): matching
-    rejected, deferred or uncertain deliveries go back to pending for the next run."""
-    import uuid
-
-    from convsync.model import DeliveryState
-    from convsync.store.ledger import Ledger
-
-    try:
-        wanted = [*(state or []), *(["uncertain"] if uncertain else [])]
-        states = [DeliveryState(s) for s in (wanted or ["rejected"])]
-    except ValueError:
-        raise UserError("--state: use rejected, deferred or uncertain") from None
-    start = _since(since)
-    ledger = Ledger.open(_settings(ctx).database_url, read_only=dry_run)
-    try:
-        count = ledger.requeue(
-            states=states,
-            since=start,
-            now=datetime.now(UTC),
-            run_id=f"retry-{uuid.uuid4().hex[:10]}",
-            destination=destination,
-            goal=goal,
-            code=code,
-            dry_run=dry_run,
-        )
-    except ValueError as exc:
-        raise UserError(f"--state: {exc}") from None
-    finally:
-        ledger.close()
-    verb = "would go" if dry_run else "go"
-    stdout.print(f"{count} deliveries {verb} back to pending; the next sync sends them.")
-
-
-@app.command()
 def demo(
     ctx: typer.Context,
     output: Annotated[
@@ -391,33 +197,11 @@ def demo(
     the plan: exit 0 when it is what the demo is meant to show, 1 saying what differs."""
     from convsync.demo.run import run_demo
 
-    raise typer.Exit(run_demo(_settings(ctx), output, keep, stdout))
+    raise typer.Exit(run_demo(settings_of(ctx), output, keep, stdout))
 
 
-def _since(text: str) -> datetime:
-    """The start of a ``--since`` window; a number needs its unit (``30`` could be
-    seconds or days)."""
-    if text.strip().isdigit():
-        raise UserError(
-            f"--since {text}: a window needs a unit — did you mean {text.strip()}d? "
-            "(s, m, h, d or w, like 24h, 7d or 4w)"
-        )
-    try:
-        return datetime.now(UTC) - parse_duration(text)
-    except ValueError as exc:
-        raise UserError(f"--since: {exc}") from None
-
-
-@contextmanager
-def _ledger(ctx: typer.Context) -> Iterator[Ledger]:
-    from convsync.store.ledger import Ledger
-
-    ledger = Ledger.open(_settings(ctx).database_url, read_only=True)  # reports change nothing
-    try:
-        yield ledger
-    finally:
-        ledger.close()
-
+# the ledger's commands (runs, report, failures, retry), listed after these in the help
+from convsync import cli_ledger  # noqa: E402
 
 #: the global options and whether each takes a value
 _GLOBAL_OPTIONS = {
