@@ -493,6 +493,11 @@ CONNECTORS = [
         config=BASE + "webhooks: {port: abc}\n",
     ),
     Case(
+        "webhooks_threads_true",
+        "convsync.yaml:19: webhooks.threads: expected a whole number, got true",
+        config=BASE + "webhooks: {threads: true}\n",
+    ),
+    Case(
         "reference_empty",
         "convsync.yaml:10: destinations.metrica.token: ${} is not a reference",
         config=edited(("${METRICA_TOKEN}", "${}")),

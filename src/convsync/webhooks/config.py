@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from convsync.configbase import ByteSize, StrictModel, TimeZoneName
+from convsync.configbase import ByteSize, StrictModel, TimeZoneName, WholeNumber
 
 Sender = Literal["generic", "tilda", "amocrm", "bitrix24"]
 
@@ -160,12 +160,12 @@ class WebhookServerConfig(StrictModel):
         default="0.0.0.0",  # noqa: S104 (a container must listen beyond loopback)
         description="Address to listen on.",
     )
-    port: int = Field(default=8090, ge=0, le=65535, description="Port (0: any free one).")
+    port: WholeNumber = Field(default=8090, ge=0, le=65535, description="Port (0: any free one).")
     max_body: ByteSize = Field(
         default=65536,
         gt=0,
         description="Largest request body accepted (like 64KiB); larger ones get 413.",
     )
-    threads: int = Field(
+    threads: WholeNumber = Field(
         default=64, ge=1, le=256, description="Requests handled at once; more wait in line."
     )

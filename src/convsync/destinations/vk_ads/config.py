@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from convsync.configbase import Duration, Id, StrictModel
+from convsync.configbase import Duration, Id, StrictModel, WholeNumber
 from convsync.destinations.preflight import bad_chars
 
 #: characters that would break the tracker URL's hand-built ``e=RG:VALUE/GOAL;`` part
@@ -50,7 +50,7 @@ class VkAdsConfig(StrictModel):
             "on the day it arrives, so a late event lands on the wrong day."
         ),
     )
-    concurrency: int = Field(
+    concurrency: WholeNumber = Field(
         default=DEFAULT_CONCURRENCY,
         ge=1,
         le=64,

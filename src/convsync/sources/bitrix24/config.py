@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from convsync.configbase import Int64, Lookback, StrictModel, TimeZoneName
+from convsync.configbase import Int64, Lookback, StrictModel, TimeZoneName, WholeNumber
 
 #: a canonical field the source fills without a mapping (the user's mapping wins)
 DEFAULT_FIELDS = {"value": "OPPORTUNITY", "currency": "CURRENCY_ID"}
@@ -25,7 +25,7 @@ class Bitrix24RateLimit(StrictModel):
         le=100,
         description="Requests per second sustained: 2 on most plans, 5 on Enterprise.",
     )
-    burst: int = Field(
+    burst: WholeNumber = Field(
         default=50,
         ge=1,
         le=1000,
@@ -79,7 +79,7 @@ class Bitrix24SourceConfig(StrictModel):
         default=None, description="Time zone of the portal; default: the top-level one."
     )
     rate_limit: Bitrix24RateLimit = Field(default_factory=Bitrix24RateLimit)
-    retries: int = Field(
+    retries: WholeNumber = Field(
         default=4, ge=0, le=10, description="Retries of a request refused for the rate or a 5xx."
     )
     timeout: float = Field(default=30.0, gt=0, le=600, description="Seconds per request.")

@@ -16,6 +16,7 @@ from convsync.configbase import (
     Duration,
     StrictModel,
     TimeZoneName,
+    WholeNumber,
     Within,
 )
 
@@ -124,7 +125,7 @@ class Ga4BigQuerySourceConfig(StrictModel):
         description="Refuse a query estimated (dry run) to process more, and cap the job "
         "itself at it (10GB, 500MB, 1TiB or bytes).",
     )
-    lookback_days: int = Field(
+    lookback_days: WholeNumber = Field(
         default=3,
         ge=0,
         le=30,

@@ -15,6 +15,7 @@ from convsync.configbase import (
     Int64,
     StrictModel,
     TimeZoneName,
+    WholeNumber,
     Within,
 )
 
@@ -74,7 +75,7 @@ class MetricaLogsSourceConfig(StrictModel):
         default=None,
         description="First day the first pull reads; default: 30 days before it.",
     )
-    lookback_days: int = Field(
+    lookback_days: WholeNumber = Field(
         default=3,
         ge=0,
         le=30,
@@ -86,7 +87,7 @@ class MetricaLogsSourceConfig(StrictModel):
         description="When no new day is complete, re-read the lookback days at most this "
         "often (0: every run).",
     )
-    max_days_per_request: int = Field(
+    max_days_per_request: WholeNumber = Field(
         default=30, ge=1, le=365, description="Most days one log request covers."
     )
     requests_per_second: float = Field(
