@@ -20,7 +20,7 @@ from convsync.config_loader import config_schema
 from convsync.destinations.google_ads.oauth_flow import Api as GoogleApi
 from convsync.errors import RunRefused, UserError
 
-__all__ = ["app", "cli_ledger", "global_options_first", "main"]
+__all__ = ["app", "cli_alerts", "cli_ledger", "global_options_first", "main"]
 
 log = structlog.get_logger("convsync.cli")
 
@@ -200,8 +200,9 @@ def demo(
     raise typer.Exit(run_demo(settings_of(ctx), output, keep, stdout))
 
 
-# the ledger's commands (runs, report, failures, retry), listed after these in the help
-from convsync import cli_ledger  # noqa: E402
+# the ledger's commands (runs, report, failures, retry) and the alerts' (alerts test),
+# listed after these in the help
+from convsync import cli_alerts, cli_ledger  # noqa: E402
 
 #: the global options and whether each takes a value
 _GLOBAL_OPTIONS = {

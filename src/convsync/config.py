@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from convsync.alerts.config import AlertsConfig
 from convsync.configbase import (
     CurrencyCode,
     Duration,
@@ -255,6 +256,9 @@ class AppConfig(StrictModel):
     sources: dict[str, SourceConfig]
     destinations: dict[str, DestinationConfig]
     goals: dict[str, GoalConfig]
+    alerts: AlertsConfig | None = Field(
+        default=None, description="Anomaly alerts: where they go and when they fire."
+    )
 
     @field_validator("phone_region")
     @classmethod

@@ -159,22 +159,24 @@ def _literal_secrets(
     app: AppConfig, interpolated: set[ConfigPath], lines: LineIndex
 ) -> list[ConfigProblem]:
     problems: list[ConfigProblem] = []
-    sections: list[tuple[str, dict[str, Any]]] = [
-        ("sources", dict(app.sources)),
-        ("destinations", dict(app.destinations)),
+    sections: list[tuple[ConfigPath, dict[str, Any]]] = [
+        (("sources",), dict(app.sources)),
+        (("destinations",), dict(app.destinations)),
     ]
+    if app.alerts is not None:
+        sections.append((("alerts", "channels"), dict(app.alerts.channels)))
     for section, models in sections:
         problems += _literal_secrets_of(section, models, interpolated, lines)
     return problems
 
 
 def _literal_secrets_of(
-    section: str, models: dict[str, Any], interpolated: set[ConfigPath], lines: LineIndex
+    section: ConfigPath, models: dict[str, Any], interpolated: set[ConfigPath], lines: LineIndex
 ) -> list[ConfigProblem]:
     problems: list[ConfigProblem] = []
     for name, model in models.items():
         literal_ok = getattr(model, "literal_ok", None)  # e.g. a database URL without password
-        for path in _secret_paths(model, (section, name)):
+        for path in _secret_paths(model, (*section, name)):
             if callable(literal_ok) and literal_ok(path[-1]):
                 continue
             if path not in interpolated:
