@@ -61,6 +61,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/metrica_logs_source.py
 	$(BIN)/python bench/ga4_source.py
 	$(BIN)/python bench/webhooks.py
+	$(BIN)/python bench/report.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache demo-plan.jsonl

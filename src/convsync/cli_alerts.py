@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from convsync.cli_base import _TYPER, app, load_checked, settings_of, stdout
+from convsync.cli_base import _TYPER, app, ledger_opened, load_checked, settings_of, stdout
 from convsync.errors import UserError
 
 alerts_app = typer.Typer(
@@ -20,8 +20,26 @@ _EXAMPLE = (
 )
 
 
-# ``convsync alerts`` itself (what is firing now) is this group's callback, beside the
-# rules that decide it.
+@alerts_app.callback(invoke_without_command=True, no_args_is_help=False)
+def list_firing(ctx: typer.Context) -> None:
+    """Without a command: the alerts firing now (rule, subject, since when, the message),
+    from the ledger."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with ledger_opened(ctx) as ledger:
+        firing = ledger.alert_states(firing_only=True)
+        where = ledger.url_for_display
+    for state in firing:
+        unsent = "" if state.notified_at is not None else " (not sent yet: the next run tries)"
+        stdout.print(
+            f"{state.rule} · {state.subject} · firing since {state.since:%Y-%m-%d %H:%M} UTC"
+            f"{unsent}\n  {state.message}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    if not firing:
+        stdout.print(f"No alert is firing (ledger {where}).", markup=False, highlight=False)
 
 
 @alerts_app.command("test")

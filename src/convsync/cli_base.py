@@ -120,18 +120,18 @@ def load_checked(settings: Settings) -> LoadedConfig:
     return loaded
 
 
-def window_start(text: str) -> datetime:
-    """The start of a ``--since`` window; a number needs its unit (``30`` could be
-    seconds or days)."""
+def window_start(text: str, option: str = "--since") -> datetime:
+    """The start of a ``--since`` window (or another ``option``'s moment, that long
+    ago); a number needs its unit (``30`` could be seconds or days)."""
     if text.strip().isdigit():
         raise UserError(
-            f"--since {text}: a window needs a unit — did you mean {text.strip()}d? "
+            f"{option} {text}: a window needs a unit — did you mean {text.strip()}d? "
             "(s, m, h, d or w, like 24h, 7d or 4w)"
         )
     try:
         return datetime.now(UTC) - parse_duration(text)
     except ValueError as exc:
-        raise UserError(f"--since: {exc}") from None
+        raise UserError(f"{option}: {exc}") from None
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -23,18 +24,88 @@ def runs(
         views.print_runs(stdout, ledger.recent_runs(limit), ledger.url_for_display)
 
 
+class ReportFormat(enum.StrEnum):
+    """What ``report`` prints: the rich table, or JSON or CSV for scripts."""
+
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+
+
+_WHEN_HELP = (
+    "a duration back from now (24h, 7d, 4w) or a date or time (2026-12-01, UTC unless it "
+    "has an offset)"
+)
+
+
 @app.command()
 def report(
     ctx: typer.Context,
     since: Annotated[
-        str, typer.Option(metavar="DURATION", help="Window, like 24h, 7d or 4w.")
+        str, typer.Option(metavar="WHEN", help=f"Start of the window: {_WHEN_HELP}.")
     ] = "7d",
+    until: Annotated[
+        str | None,
+        typer.Option(metavar="WHEN", help=f"End of the window (default: now): {_WHEN_HELP}."),
+    ] = None,
+    output_format: Annotated[
+        ReportFormat,
+        typer.Option(
+            "--format",
+            help="table; json (one object) or csv (a row per goal × destination) for scripts.",
+        ),
+    ] = ReportFormat.TABLE,
 ) -> None:
-    """The funnel per goal and destination: pulled → mapped → planned → delivered."""
-    start = window_start(since)
+    """The funnel per goal and destination: pulled → conversions → planned → sent →
+    accepted → matched, with reasons and the match rate."""
+    import csv
+    import json
+    import sys
+
+    from convsync.store.funnel import CSV_COLUMNS, csv_row, report_json
+
+    start = _window_edge(since, "--since")
+    end = None if until is None else _window_edge(until, "--until")
+    if end is not None and end <= start:
+        raise UserError(f"--until {until} is not after --since {since}")
     with ledger_opened(ctx) as ledger:
-        views.print_report(stdout, ledger.funnel(start), ledger.pulled_since(start), since)
-        views.print_uploads(stdout, ledger.recent_uploads(start))
+        funnel = ledger.funnel(start, end)
+        uploads = ledger.recent_uploads(start)
+    if output_format is ReportFormat.JSON:
+        sys.stdout.write(
+            json.dumps(report_json(funnel, uploads), ensure_ascii=False, indent=2) + "\n"
+        )
+    elif output_format is ReportFormat.CSV:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(CSV_COLUMNS)
+        writer.writerows(csv_row(r) for r in funnel)
+    else:
+        views.print_report(stdout, funnel, _window_title(since, start, end))
+        views.print_uploads(stdout, uploads)
+
+
+def _window_edge(text: str, option: str) -> datetime:
+    moment = _moment(text)
+    return window_start(text, option) if moment is None else moment
+
+
+def _moment(text: str) -> datetime | None:
+    """``text`` as an ISO 8601 date or time (UTC unless it has an offset); None if it is
+    not one (a duration, then)."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return moment if moment.utcoffset() is not None else moment.replace(tzinfo=UTC)
+
+
+def _window_title(since: str, start: datetime, end: datetime | None) -> str:
+    def shown(moment: datetime) -> str:
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+    if end is not None:
+        return f"{shown(start)} to {shown(end)} UTC"
+    return f"last {since}" if _moment(since) is None else f"since {shown(start)} UTC"
 
 
 @app.command()

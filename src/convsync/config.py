@@ -143,6 +143,20 @@ class DeliveryConfig(StrictModel):
     )
 
 
+class HealthConfig(StrictModel):
+    """When convsync reports itself unhealthy (``/healthz``, ``convsync health``)."""
+
+    max_pending_age: Annotated[Duration, Within("1m", "4w")] = Field(
+        timedelta(hours=6),
+        description="A delivery waiting longer than this makes a run degraded.",
+    )
+    fail_on_degraded: bool = Field(
+        False,
+        description="Answer 503 (and `convsync health` exit 1) when degraded, not only "
+        "when failed.",
+    )
+
+
 class NotCondition(StrictModel):
     not_: str | list[str] = Field(alias="not")
 
@@ -252,6 +266,7 @@ class AppConfig(StrictModel):
     )
     schedule: ScheduleConfig = Field(default_factory=lambda: ScheduleConfig(every=900))
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
     webhooks: WebhookServerConfig = Field(default_factory=WebhookServerConfig)
     sources: dict[str, SourceConfig]
     destinations: dict[str, DestinationConfig]

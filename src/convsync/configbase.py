@@ -90,6 +90,17 @@ def describe_duration(value: timedelta) -> str:
     return format_duration(value)
 
 
+def describe_age(value: timedelta) -> str:
+    """How long something has waited, to the minute: ``7 h 3 min``, ``3 d 2 h``."""
+    minutes = int(value.total_seconds() // 60)
+    days, hours, minutes = minutes // 1440, minutes // 60 % 24, minutes % 60
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min" if minutes else "under a minute"
+
+
 def shorten(value: Any) -> str:
     """A value quoted in a message, cut short when it is absurdly long."""
     text = str(value) if not isinstance(value, int) or value.bit_length() < 4000 else "…"

@@ -9,14 +9,25 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # `convsync health` (the HEALTHCHECK) loads this module: no ledger code
+    from prometheus_client import CollectorRegistry
 
 
 class HealthServer:
-    """``GET /healthz`` → JSON status (200 while the scheduler runs, 503 otherwise);
-    ``GET /metrics`` → Prometheus text of the same numbers."""
+    """``GET /healthz`` → JSON health (``service_health.assess``: 200 while healthy, 503
+    when failed, stopping, or degraded with ``health.fail_on_degraded``);
+    ``GET /metrics`` → the Prometheus text of ``metrics`` (``convsync.metrics``; 404
+    without a registry)."""
 
-    def __init__(self, host: str, port: int, status: Callable[[], dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        status: Callable[[], dict[str, Any]],
+        metrics: CollectorRegistry | None = None,
+    ) -> None:
         provider = status
 
         class Handler(BaseHTTPRequestHandler):
@@ -24,11 +35,14 @@ class HealthServer:
                 body: bytes
                 if self.path.startswith("/healthz"):
                     data = provider()
-                    code = 200 if data.get("status") == "ok" else 503
+                    code = 200 if data.get("healthy") else 503
                     body = json.dumps(data).encode()
                     ctype = "application/json"
-                elif self.path.startswith("/metrics"):
-                    code, body, ctype = 200, _metrics(provider()).encode(), "text/plain"
+                elif self.path.startswith("/metrics") and metrics is not None:
+                    from convsync.metrics import render  # loaded already by whoever built it
+
+                    code = 200
+                    body, ctype = render(metrics, self.headers.get("Accept", ""))
                 else:
                     code, body, ctype = 404, b"not found\n", "text/plain"
                 self.send_response(code)
@@ -53,36 +67,6 @@ class HealthServer:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-def _metrics(data: dict[str, Any]) -> str:
-    up = 1 if data.get("status") == "ok" else 0
-    last = data.get("last_run") or {}
-    ok = 1 if last.get("status") == "ok" else 0
-    return (
-        "# HELP convsync_up 1 while the scheduler runs.\n"
-        "# TYPE convsync_up gauge\n"
-        f"convsync_up {up}\n"
-        "# HELP convsync_runs_total Sync runs started by this process.\n"
-        "# TYPE convsync_runs_total counter\n"
-        f"convsync_runs_total {int(data.get('runs', 0))}\n"
-        "# HELP convsync_last_run_ok 1 if the last run finished ok.\n"
-        "# TYPE convsync_last_run_ok gauge\n"
-        f"convsync_last_run_ok {ok}\n"
-    ) + _webhook_metrics(data.get("webhooks"))
-
-
-def _webhook_metrics(totals: dict[str, int] | None) -> str:
-    if totals is None:
-        return ""
-    return (
-        "# HELP convsync_webhook_requests_total Webhook requests recorded by this process.\n"
-        "# TYPE convsync_webhook_requests_total counter\n"
-        f"convsync_webhook_requests_total {int(totals['requests'])}\n"
-        "# HELP convsync_webhook_transactions_total Ledger transactions that held them.\n"
-        "# TYPE convsync_webhook_transactions_total counter\n"
-        f"convsync_webhook_transactions_total {int(totals['transactions'])}\n"
-    )
 
 
 def probe(port: int, timeout: float = 3.0) -> tuple[bool, str]:

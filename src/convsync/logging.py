@@ -235,6 +235,9 @@ def configure_logging(fmt: str = "auto", level: str = "INFO", stream: TextIO | N
     # "Task queue depth is N" on every request that waits for a free thread: under a
     # burst of webhooks that is the design working, not a problem worth a line each
     logging.getLogger("waitress.queue").setLevel(max(logging.ERROR, numeric_level))
+    # a library's warning (google-api-core's notice that a Python version nears its end)
+    # is a log line like any other, not a file path and source line on stderr
+    logging.captureWarnings(True)
 
 
 @contextmanager

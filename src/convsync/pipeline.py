@@ -18,6 +18,7 @@ import structlog
 from pydantic import BaseModel
 
 from convsync.config import LoadedConfig
+from convsync.configbase import describe_age, describe_duration
 from convsync.delivery import DeliveryWorker
 from convsync.destinations import new_destination
 from convsync.destinations.base import Destination
@@ -152,6 +153,7 @@ class SyncPipeline:
                     # settled deliveries need their IP addresses and user agents no more
                     if dropped := self.ledger.drop_settled_signals(self.clock()):
                         log.debug("sealed match signals dropped", conversions=dropped)
+                self._check_backlog(summary)
             summary.conclude(interrupted=self.stop.is_set())
         finally:
             self.progress.stop_run()
@@ -411,6 +413,22 @@ class SyncPipeline:
             sleep=self.sleep,
             initial_wait=self.initial_wait,
         )
+
+    def _check_backlog(self, summary: RunSummary) -> None:
+        """A delivery still due after the run that has waited longer than
+        ``health.max_pending_age`` is a warning: the run is degraded."""
+        now = self.clock()
+        limit = self.loaded.app.health.max_pending_age
+        for name in self.destinations:
+            since = self.ledger.oldest_due(destination=name, now=now)
+            if since is not None and now - since > limit:
+                warning = (
+                    f"destinations.{name}: deliveries have waited since "
+                    f"{since:%Y-%m-%d %H:%M} UTC ({describe_age(now - since)}), longer "
+                    f"than health.max_pending_age ({describe_duration(limit)})"
+                )
+                log.warning("backlog too old", destination=name, reason=warning)
+                summary.warnings.append(warning)
 
     def _deliver(self, summary: RunSummary) -> None:
         """Each destination on its own thread: a slow or throttled platform holds up

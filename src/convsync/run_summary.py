@@ -71,23 +71,23 @@ class RunSummary:
     risky_defaults: list[str] = field(default_factory=list)  # the notices, in words
 
     def conclude(self, *, interrupted: bool) -> str:
-        """The run's status from what happened, in the one set of status words
-        (``STATUSES``): ``failed`` when a part stopped (a source the config does not fit,
-        a destination that could not deliver), ``degraded`` when everything ran but
-        something needs a look (a rejected record or delivery, a warning), else ``ok``."""
+        """The run's status from what happened, in the one set of status words:
+        ``failed`` when the run could do nothing of a part (a source the config does not
+        fit) or no destination could deliver (every one stopped); ``degraded`` when it
+        ran but something needs a look (a destination stopped while others delivered, a
+        rejected record or delivery, a warning: a source without input, a backlog older
+        than ``health.max_pending_age``); else ``ok``."""
+        parts = {**self.destinations, **self.validation}
+        stopped = [name for name, d in parts.items() if d.get("stopped") or d.get("error")]
         if interrupted:
             self.status = INTERRUPTED
-        elif self.user_errors or self._stopped():
+        elif self.user_errors or (stopped and len(stopped) == len(parts)):
             self.status = FAILED
-        elif self.warnings or self._rejected():
+        elif stopped or self.warnings or self._rejected():
             self.status = DEGRADED
         else:
             self.status = OK
         return self.status
-
-    def _stopped(self) -> bool:
-        parts = (*self.destinations.values(), *self.validation.values())
-        return any(d.get("stopped") or d.get("error") for d in parts)
 
     def _rejected(self) -> bool:
         counts = (*self.sources.values(), *self.plan.values(), *self.validation.values())

@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from convsync.alerts.engine import alerts_after_run
 from convsync.config import LoadedConfig
 from convsync.errors import RunRefused
 from convsync.health import HealthServer
+from convsync.metrics import build_registry, count_webhooks
 from convsync.pipeline import SyncPipeline
 from convsync.progress import ProgressLog, ProgressReporter, progress_on_stderr
 from convsync.run_summary import RunSummary, SyncOptions
@@ -57,7 +59,8 @@ def run_once(
         if dry_run:
             return pipeline.run(options)  # reads only: no lease needed, none taken
         try:
-            with run_lease(ledger, lease_holder()):
+            alerts = alerts_after_run(loaded, ledger, pipeline.clock)
+            with run_lease(ledger, lease_holder()), alerts:
                 return pipeline.run(options)
         except LeaseBusy as exc:
             raise RunRefused(f"{exc}; try again when it has finished") from None
@@ -85,7 +88,15 @@ def serve(settings: Settings, loaded: LoadedConfig) -> None:
                 return data
 
             if settings.health_port:
-                health = HealthServer(settings.health_host, settings.health_port, status)
+                metrics = build_registry(
+                    ledger,
+                    loaded.app.destinations,
+                    running=lambda: scheduler.scheduler.running and not scheduler.stop.is_set(),
+                    clock=pipeline.clock,
+                )
+                if webhooks is not None:
+                    count_webhooks(metrics, webhooks.app.recorder.totals)
+                health = HealthServer(settings.health_host, settings.health_port, status, metrics)
                 health.start()
                 stack.callback(health.stop)
                 log.info(

@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,9 +20,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from convsync.alerts.engine import alerts_after_run
 from convsync.config import LoadedConfig
+from convsync.metrics import record_run
 from convsync.pipeline import SyncPipeline
 from convsync.run_summary import RunSummary, SyncOptions
+from convsync.service_health import assess
 from convsync.store.ledger import Ledger
 from convsync.store.runs import LEASE_TTL, SYNC_LEASE, parse_holder, process_gone
 
@@ -126,9 +130,15 @@ class SyncScheduler:
     def tick(self) -> None:
         """One scheduled sync, if no other replica is running one."""
         try:
-            with run_lease(self.ledger, self.holder):
+            alerts = alerts_after_run(self.loaded, self.ledger, self.pipeline.clock)
+            with run_lease(self.ledger, self.holder), alerts:
                 self.runs += 1
-                self.last = self.pipeline.run(SyncOptions(trigger="schedule"))
+                started = time.monotonic()
+                summary: RunSummary | None = None
+                try:
+                    summary = self.last = self.pipeline.run(SyncOptions(trigger="schedule"))
+                finally:
+                    record_run(summary, time.monotonic() - started)
                 self.last_error = None
         except LeaseBusy:
             log.info("skipping this tick: another replica is running the sync")
@@ -167,18 +177,13 @@ class SyncScheduler:
         return f"cron {schedule.cron}" if schedule.cron else f"every {schedule.every}"
 
     def health(self) -> dict[str, Any]:
+        """``/healthz``: the service's health (``service_health.assess``), this
+        process's runs and the next one."""
         nxt = self.next_run()
-        last = self.last
+        running = self.scheduler.running and not self.stop.is_set()
         return {
-            "status": "ok" if self.scheduler.running and not self.stop.is_set() else "stopping",
+            **assess(self.loaded.app, self.ledger, datetime.now(UTC), running=running),
             "runs": self.runs,
             "next_run": nxt.isoformat() if nxt else None,
-            "last_run": None
-            if last is None
-            else {
-                "run_id": last.run_id,
-                "status": last.status,
-                "finished_at": last.finished_at.isoformat() if last.finished_at else None,
-            },
             "last_error": self.last_error,
         }

@@ -14,7 +14,8 @@ from rich.table import Table
 from convsync.config import LoadedConfig
 from convsync.model import DEGRADED, FAILED, INTERRUPTED, OK, UploadRecord
 from convsync.run_summary import RunSummary, Tally
-from convsync.store.reports import FailureRow, FunnelRow
+from convsync.store.funnel import CONVERSION, Funnel
+from convsync.store.reports import FailureRow
 from convsync.store.runs import (
     LOST_LEASE_EXPIRED,
     LOST_LEASE_NOT_HELD,
@@ -212,35 +213,57 @@ _LOST = {
 
 
 _FUNNEL_COLUMNS = (
-    "mapped", "planned", "delivered", "matched", "waiting",
-    "deferred", "uncertain", "rejected", "skipped",
+    "pulled", "conversions", "planned", "sent", "accepted", "matched", "match\nrate",
+    "waiting", "rejected", "skipped",
 )  # fmt: skip
+#: the funnel's counts by reason, printed under its table
+_REASONS = ("rejected", "deferred", "uncertain", "skipped")
 
 
-def print_report(
-    out: Console, rows: Sequence[FunnelRow], pulled: Mapping[str, int], since: str
-) -> None:
-    if pulled:
-        out.print("Pulled: " + ", ".join(f"{k} {v}" for k, v in sorted(pulled.items())))
-    # ten columns in 100: the first one wraps
-    table = _compact_table("goal → destination", *_FUNNEL_COLUMNS, title=f"Funnel, last {since}")
-    table.columns[0].min_width = 18
+def print_report(out: Console, funnel: Funnel, window: str) -> None:
+    """The funnel per goal × destination (stages as in ``store/funnel.py``); under the
+    table each row's reasons, and why a match rate is missing."""
+    if funnel.sources:
+        out.print("Pulled: " + ", ".join(f"{k} {v}" for k, v in sorted(funnel.sources.items())))
+    # eleven columns in 100: the first one wraps
+    table = _compact_table("goal → destination", *_FUNNEL_COLUMNS, title=f"Funnel, {window}")
+    table.columns[0].min_width = 14
     for column in table.columns[1:]:
         column.justify, column.no_wrap = "right", True
     reasons = []
-    for r in rows:
-        goal = r.goal if r.kind == "conversion" else f"{r.goal} ({r.kind})"
+    unreported: dict[bool, set[str]] = {True: set(), False: set()}
+    for r in funnel:
+        goal = r.goal if r.kind == CONVERSION else f"{r.goal} ({r.kind})"
+        rate = r.match_rate
+        if rate is None:
+            unreported[r.reports_matching].add(r.destination)
         table.add_row(
-            f"{goal} → {r.destination}", str(r.mapped), str(r.planned), str(r.delivered),
-            str(r.matched), str(r.pending + r.sending), str(r.deferred), str(r.uncertain),
-            str(sum(r.rejected_by_code.values())), str(sum(r.skipped_by_code.values())),
+            f"{goal} → {r.destination}", _number(r.pulled), str(r.conversions), str(r.planned),
+            str(r.sent), str(r.accepted), str(r.matched) if r.reports_matching else "—",
+            "—" if rate is None else f"{rate:.1%}",
+            str(r.waiting), str(r.rejected), str(r.skipped),
         )  # fmt: skip
-        for what, counts in (("rejected", r.rejected_by_code), ("skipped", r.skipped_by_code)):
-            if counts:
-                by_code = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-                reasons.append(f"{goal} → {r.destination}: {what} {by_code}")
+        by_reason = "; ".join(
+            f"{what} " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+            for what in _REASONS
+            if (counts := getattr(r, f"{what}_by_code"))
+        )
+        if by_reason:
+            reasons.append(f"{goal} → {r.destination}: {by_reason}")
     out.print(table)
+    if not funnel:
+        out.print("No conversions recorded in this window.")
+    if unreported[False]:
+        names = ", ".join(sorted(unreported[False]))
+        reasons.append(f"—: matches not reported by {names} (the platform does not tell)")
+    if unreported[True]:
+        names = ", ".join(sorted(unreported[True]))
+        reasons.append(f"—: no match verdict yet on those rows of {names}")
     _print_notes(out, reasons)
+
+
+def _number(value: int | None) -> str:
+    return "" if value is None else str(value)
 
 
 def print_uploads(out: Console, uploads: Sequence[UploadRecord]) -> None:

@@ -10,6 +10,9 @@ import pytest
 from tests.alerts_fake import FakeSmtp, FakeTelegram, FakeWebhook
 from tests.alerts_fake.smtp import PASSWORD, USER
 
+# the ledger on SQLite and on PostgreSQL, for the alert engine's tests
+from tests.integration.conftest import ledger, ledger_url, pg_url, sqlite_url  # noqa: F401
+
 
 @pytest.fixture
 def telegram() -> Iterator[FakeTelegram]:

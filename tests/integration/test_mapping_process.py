@@ -3,7 +3,7 @@ one process, and a source the user must fix still stops alone."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from convsync.config_loader import load_config
@@ -13,11 +13,13 @@ from convsync.store.ledger import Ledger
 from .conftest import write_orders
 
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
+#: yesterday: these runs use the real clock, and VK takes events up to 30 days old
+DAY = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
 ROWS = [
-    "A-1,2026-11-20 10:01:00,paid,1 500,RUB,a@example.com,+7 900 000-00-01,click1,",
-    "A-2,2026-11-20 10:02:00,paid,10,RUB,,,,EAIaIQobChMIabcdef",
-    "A-3,2026-11-20 10:03:00,new,10,RUB,,,click3,",
-    "A-4,2026-11-20 10:04:00,paid,lots,RUB,,,click4,",
+    f"A-1,{DAY} 10:01:00,paid,1 500,RUB,a@example.com,+7 900 000-00-01,click1,",
+    f"A-2,{DAY} 10:02:00,paid,10,RUB,,,,EAIaIQobChMIabcdef",
+    f"A-3,{DAY} 10:03:00,new,10,RUB,,,click3,",
+    f"A-4,{DAY} 10:04:00,paid,lots,RUB,,,click4,",
     "A-5,not a time,paid,10,RUB,,,click5,",
 ]
 

@@ -60,7 +60,9 @@ def test_an_expired_lease_of_a_dead_process_is_taken_over(ledger: Ledger) -> Non
 
 
 def test_run_serves_health_and_stops_cleanly_on_sigterm(workdir: Path, tmp_path: Path) -> None:
-    write_orders(workdir, ["A-1,2026-11-20 10:00:00,paid,1,RUB,,,c1,"])
+    # a run on the real clock: an order of yesterday, within VK's 30 days
+    day = (datetime.now(UTC) - timedelta(days=1)).date()
+    write_orders(workdir, [f"A-1,{day} 10:00:00,paid,1,RUB,,,c1,"])
     db = tmp_path / "run.db"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONVSYNC_")}
@@ -81,12 +83,18 @@ def test_run_serves_health_and_stops_cleanly_on_sigterm(workdir: Path, tmp_path:
             healthy = subprocess.run(
                 [CONVSYNC, "health"], env=env, capture_output=True, text=True, timeout=30
             )
-            if healthy.returncode == 0 and json.loads(healthy.stdout)["runs"] >= 1:
+            if healthy.stdout.startswith("{") and json.loads(healthy.stdout)["runs"] >= 1:
                 break
             time.sleep(0.3)
-        assert healthy is not None and healthy.returncode == 0, healthy and healthy.stdout
+        assert healthy is not None and healthy.stdout.startswith("{"), healthy and healthy.stdout
         status = json.loads(healthy.stdout)
-        assert status["status"] == "ok" and status["next_run"]
+        # the config's VK tracker is a closed port: the only destination stopped, so the
+        # run failed and the endpoint says so (503), with the reason
+        assert healthy.returncode == 1 and status["next_run"]
+        assert (status["status"], status["healthy"]) == ("failed", False)
+        assert status["last_run"]["status"] == "failed"
+        vk = status["destinations"]["vk"]
+        assert vk["status"] == "failed" and vk["reason"].startswith("tracker_unreachable: ")
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=60)
     finally:

@@ -92,6 +92,16 @@ def count_due(connection: Connection, *, destination: str, now: datetime) -> int
     return int(connection.execute(sa.select(sa.func.count()).where(due)).scalar_one())
 
 
+def oldest_due(connection: Connection, *, destination: str, now: datetime) -> datetime | None:
+    """When the longest-waiting due delivery was recorded (None when none is due)."""
+    rows = due_rows(connection, destination=destination, limit=1, now=now)
+    if not rows:
+        return None
+    query = sa.select(deliveries.c.created_at).where(deliveries.c.id == rows[0][0])
+    created: datetime | None = connection.execute(query).scalar_one_or_none()
+    return created
+
+
 def claim(
     connection: Connection,
     *,

@@ -29,9 +29,13 @@ from convsync.model import (
 )
 from convsync.sources.base import FileMark, SourceState
 from convsync.store import adjusting, claims, engine, migrate, recording, reports, runs
+from convsync.store import funnel as funnel_store
 from convsync.store import uploads as upload_store
+from convsync.store.alerting import AlertLedger
+from convsync.store.funnel import Funnel, FunnelRow
+from convsync.store.gauges import DeliveryTally, delivery_tallies
 from convsync.store.recording import RecordCounts
-from convsync.store.reports import FailureRow, FunnelRow
+from convsync.store.reports import FailureRow
 from convsync.store.rows import fetch_claimed
 from convsync.store.runs import RunRow
 
@@ -53,7 +57,7 @@ class LedgerReadOnlyError(RuntimeError):
     """A write was attempted on a ledger opened with ``read_only=True`` (a dry-run bug)."""
 
 
-class Ledger:
+class Ledger(AlertLedger):
     """Conversions, their deliveries and everything else convsync remembers."""
 
     def __init__(self, opened: engine.LedgerEngine, *, read_only: bool) -> None:
@@ -374,6 +378,12 @@ class Ledger:
         with self._read() as connection:
             return claims.count_due(connection, destination=destination, now=now)
 
+    def oldest_due(self, *, destination: str, now: datetime) -> datetime | None:
+        """When the longest-waiting due delivery of ``destination`` was recorded."""
+        _aware(now)
+        with self._read() as connection:
+            return claims.oldest_due(connection, destination=destination, now=now)
+
     def due_deliveries(self, *, destination: str, now: datetime) -> Iterator[ClaimedDelivery]:
         """What ``claim`` would take, changing nothing; streamed page by page (keyset on
         id), so no connection is held between pages and memory stays flat."""
@@ -442,10 +452,12 @@ class Ledger:
 
     # --- reports -------------------------------------------------------------------
 
-    def funnel(self, since: datetime) -> list[FunnelRow]:
-        _aware(since)
+    def funnel(self, since: datetime, until: datetime | None = None) -> Funnel:
+        """Per goal × destination, what became of the conversions recorded at or after
+        ``since`` and before ``until`` (see ``store/funnel.py``)."""
+        _aware(since, until)
         with self._read() as connection:
-            return reports.funnel(connection, since)
+            return funnel_store.funnel(connection, since, until)
 
     def pulled_since(self, since: datetime) -> dict[str, int]:
         _aware(since)
@@ -460,3 +472,9 @@ class Ledger:
     def rejection_count(self, run_id: str) -> int:
         with self._read() as connection:
             return reports.rejection_count(connection, run_id)
+
+    def delivery_tallies(self, *, since: datetime, recent: datetime) -> list[DeliveryTally]:
+        """Deliveries changed since ``since`` per goal × destination × state (``/metrics``)."""
+        _aware(since, recent)
+        with self._read() as connection:
+            return delivery_tallies(connection, since=since, recent=recent)

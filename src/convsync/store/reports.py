@@ -1,8 +1,10 @@
-"""Read-only questions the CLI asks: the funnel per goal × destination, and what failed."""
+"""Read-only questions the CLI asks: what failed. (The funnel is in ``funnel.py``; its row
+and its name for a missing code are re-exported here for the modules that import them
+from this one.)"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -10,111 +12,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from convsync.model import UNCLEAR_CODE, DeliveryState
+from convsync.store.funnel import NO_CODE, FunnelRow
 from convsync.store.schema import conversions, deliveries, record_rejections, uploads
 
+__all__ = ["NO_CODE", "FailureRow", "FunnelRow", "failures", "rejection_count"]
+
 _S = DeliveryState
-
-
-@dataclass(slots=True)
-class FunnelRow:
-    """One goal × destination over the conversions recorded since a moment.
-
-    ``mapped`` counts the goal's conversions (the same for each of its destinations);
-    ``planned`` the deliveries not skipped; ``delivered`` includes matched and unmatched.
-    """
-
-    goal: str
-    destination: str
-    mapped: int = 0
-    #: "conversion", or the adjustments of the goal's conversions: "retraction" or
-    #: "restatement" (``mapped`` then counts the adjustments recorded)
-    kind: str = "conversion"
-    planned: int = 0
-    delivered: int = 0
-    matched: int = 0
-    unmatched: int = 0
-    pending: int = 0
-    sending: int = 0
-    deferred: int = 0
-    uncertain: int = 0
-    rejected_by_code: dict[str, int] = field(default_factory=dict)
-    skipped_by_code: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def rejected(self) -> int:
-        return sum(self.rejected_by_code.values())
-
-    @property
-    def skipped(self) -> int:
-        return sum(self.skipped_by_code.values())
-
-
-#: what a code-less rejection or skip is counted under
-NO_CODE = "unknown"
-#: the kind of a conversions row that is not an adjustment
-CONVERSION = "conversion"
-
-
-_KIND = sa.func.coalesce(conversions.c.adjustment, CONVERSION)
-
-
-def funnel(connection: Connection, since: datetime) -> list[FunnelRow]:
-    mapped_query = (
-        sa.select(conversions.c.goal, _KIND, sa.func.count())
-        .where(conversions.c.recorded_at >= since)
-        .group_by(conversions.c.goal, _KIND)
-    )
-    mapped = {(goal, kind): count for goal, kind, count in connection.execute(mapped_query)}
-    query = (
-        sa.select(
-            deliveries.c.goal,
-            deliveries.c.destination,
-            _KIND,
-            deliveries.c.state,
-            deliveries.c.code,
-            sa.func.count(),
-        )
-        .join_from(deliveries, conversions, deliveries.c.conversion_id == conversions.c.id)
-        .where(conversions.c.recorded_at >= since)
-        .group_by(
-            deliveries.c.goal,
-            deliveries.c.destination,
-            _KIND,
-            deliveries.c.state,
-            deliveries.c.code,
-        )
-    )
-    rows: dict[tuple[str, str, int, str], FunnelRow] = {}
-    for goal, destination, kind, state_text, code, count in connection.execute(query):
-        # conversions first, then their adjustments
-        row_key = (goal, destination, kind != CONVERSION, kind)
-        row = rows.get(row_key)
-        if row is None:
-            row = rows[row_key] = FunnelRow(goal, destination, mapped.get((goal, kind), 0), kind)
-        state = DeliveryState(state_text)
-        if state is _S.SKIPPED:
-            key = code or NO_CODE
-            row.skipped_by_code[key] = row.skipped_by_code.get(key, 0) + count
-            continue
-        row.planned += count
-        if state is _S.REJECTED:
-            key = code or NO_CODE
-            row.rejected_by_code[key] = row.rejected_by_code.get(key, 0) + count
-        elif state in (_S.DELIVERED, _S.MATCHED, _S.UNMATCHED):
-            row.delivered += count
-            if state is _S.MATCHED:
-                row.matched += count
-            elif state is _S.UNMATCHED:
-                row.unmatched += count
-        elif state is _S.PENDING:
-            row.pending += count
-        elif state is _S.SENDING:
-            row.sending += count
-        elif state is _S.DEFERRED:
-            row.deferred += count
-        elif state is _S.UNCERTAIN:
-            row.uncertain += count
-    return [rows[key] for key in sorted(rows)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -160,11 +160,16 @@ def _written_loss(summary: Any) -> str | None:
     return reason if isinstance(reason, str) else None
 
 
-def pulled_since(connection: Connection, since: datetime) -> dict[str, int]:
+def pulled_since(
+    connection: Connection, since: datetime, until: datetime | None = None
+) -> dict[str, int]:
     """Records pulled per source, from ``summary["sources"][name]["pulled"]`` of the runs
-    started since ``since`` (runs are few: summing in Python keeps SQL JSON-free)."""
+    started since ``since`` (and before ``until``; runs are few: summing in Python keeps
+    SQL JSON-free)."""
     totals: dict[str, int] = {}
     query = sa.select(runs.c.summary).where(runs.c.started_at >= since)
+    if until is not None:
+        query = query.where(runs.c.started_at < until)
     for summary in connection.execute(query).scalars():
         sources = summary.get("sources") if isinstance(summary, Mapping) else None
         if not isinstance(sources, Mapping):

@@ -125,9 +125,17 @@ conversions = sa.Table(
     # NULL once the conversion's deliveries are settled
     sa.Column("sealed", sa.Text, nullable=True),
     sa.UniqueConstraint("key", name="uq_conversions_key"),
-    sa.Index("ix_conversions_goal", "goal"),
+    # the funnel counts a goal's conversions of a window on one range of it
+    sa.Index("ix_conversions_goal_recorded_at", "goal", "recorded_at"),
     sa.Index("ix_conversions_recorded_at", "recorded_at"),
     sa.Index("ix_conversions_adjusts_id", "adjusts_id"),
+    # only the adjustments (few), by time: the funnel's rows of their own
+    sa.Index(
+        "ix_conversions_adjustments",
+        "recorded_at",
+        sqlite_where=sa.text("adjusts_id IS NOT NULL"),
+        postgresql_where=sa.text("adjusts_id IS NOT NULL"),
+    ),
     # only the conversions that still hold sealed values: what drop_settled_signals reads
     sa.Index(
         "ix_conversions_sealed",
@@ -167,6 +175,10 @@ deliveries = sa.Table(
     # index (retry_at is checked on the few deferred rows).
     sa.Index("ix_deliveries_claim", "destination", "state", "id"),
     sa.Index("ix_deliveries_batch_id", "batch_id"),
+    # The funnel (report, status page) finds the few distinct (goal, destination, state,
+    # code) by seeks and counts each one's deliveries of a window as one range: grouping
+    # a month of deliveries would sort every one of them (store/funnel.py).
+    sa.Index("ix_deliveries_funnel", "goal", "destination", "state", "code", "created_at"),
 )
 
 delivery_events = sa.Table(
@@ -281,5 +293,23 @@ tokens = sa.Table(
     metadata,
     sa.Column("name", NAME, primary_key=True),
     sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+#: alert conditions (``rule:subject``), whether they fire, and whether the message of
+#: their current state went out: ``notified_at`` is claimed by one process before it
+#: sends (NULL: not yet), ``sent_to`` names the channels it reached (JSON list)
+alert_state = sa.Table(
+    "alert_state",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("rule", NAME, nullable=False),
+    sa.Column("subject", NAME, nullable=False),
+    sa.Column("firing", sa.Boolean, nullable=False),
+    sa.Column("since", UTCDateTime, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Column("notified_at", UTCDateTime, nullable=True),
+    sa.Column("sent_to", sa.JSON, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -56,6 +56,7 @@ LEAD_ACTION = "222333444"
 CREATED = "2026-11-20 10:00:00"
 #: a run a day after the orders
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+RECENT = f"{(datetime.now(UTC) - timedelta(days=1)).date()} 10:00:00"
 IP = "203.0.113.77"
 AGENT = "Mozilla/5.0 (X11; Linux x86_64) SignalsTest/2.0"
 SESSION = "Z2FkX3NvdXJjZT0xJmd3X2lkPTQy"
@@ -133,8 +134,9 @@ def orders(n: int, prefix: str = "A", **fields: Any) -> list[Order]:
     return [Order(f"{prefix}-{i}", **fields) for i in range(n)]
 
 
-def write(shop: Path, rows: list[Order], name: str = "a.csv") -> None:
-    """The orders as a CSV file; its mtime moves on at each write."""
+def write(shop: Path, rows: list[Order], name: str = "a.csv", created: str = CREATED) -> None:
+    """The orders as a CSV file; its mtime moves on at each write. Runs on the real clock
+    (a ``convsync`` process) need orders of recently (``RECENT``): Google takes 90 days."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["created_at", *asdict(rows[0])])
@@ -142,7 +144,7 @@ def write(shop: Path, rows: list[Order], name: str = "a.csv") -> None:
         values = asdict(row)
         if values["gclid"] is None:
             values["gclid"] = gclid_of(row.order_id)
-        writer.writerow([CREATED, *values.values()])
+        writer.writerow([created, *values.values()])
     path = shop / "orders" / name
     before = path.stat().st_mtime_ns if path.exists() else 0
     path.write_text(out.getvalue(), encoding="utf-8")
@@ -734,7 +736,7 @@ def test_a_process_killed_after_google_stored_the_request_sends_it_again_counted
 ) -> None:
     db = request.getfixturevalue("sqlite_url" if database == "sqlite" else "pg_url")
     ids = [f"A-{i}" for i in range(5)]
-    write(shop, orders(5))
+    write(shop, orders(5), created=RECENT)
     hold = fake.hold_next()
     first = start_convsync(shop, env, db)
     kill_when_held(first, hold.accepted.wait, hold.release)  # Google has it; the ledger not
@@ -766,7 +768,7 @@ def test_a_process_killed_after_google_stored_the_request_sends_it_again_counted
 def test_no_client_secret_refresh_token_or_access_token_in_any_output(
     shop: Path, sqlite_url: str, fake: FakeDataManager, env: dict[str, str]
 ) -> None:
-    write(shop, orders(3))
+    write(shop, orders(3), created=RECENT)
     fake.script(permission_denied())
     failing = convsync(shop, sqlite_url, env, "sync", "--once")
     assert failing.returncode == 1, failing.stderr

@@ -82,10 +82,13 @@ def env_of(fake: FakeGoogleAds) -> dict[str, str]:
     }
 
 
-def write(shop: Path, rows: list[tuple[str, str, str]], name: str = "a.csv") -> None:
-    """(order id, status, total) rows; the file's mtime moves on at each write."""
+def write(
+    shop: Path, rows: list[tuple[str, str, str]], name: str = "a.csv", day: str = "2026-11-20"
+) -> None:
+    """(order id, status, total) rows of ``day``; the file's mtime moves on at each write.
+    Runs on the real clock (a ``convsync`` process) need a recent day: Google takes 90."""
     path = shop / "orders" / name
-    text = "".join(f"{o},2026-11-20 10:00:00,{s},{t},Cj0KCQiA-gclid-{o}\n" for o, s, t in rows)
+    text = "".join(f"{o},{day} 10:00:00,{s},{t},Cj0KCQiA-gclid-{o}\n" for o, s, t in rows)
     before = path.stat().st_mtime_ns if path.exists() else 0
     path.write_text(HEADER + text, encoding="utf-8")
     os.utime(path, ns=(before + 10**9, before + 10**9))
@@ -255,7 +258,7 @@ def test_a_process_killed_after_google_accepted_the_batch_does_not_double_count(
     shop: Path, fake: FakeGoogleAds, database: str, request: pytest.FixtureRequest
 ) -> None:
     db = request.getfixturevalue("sqlite_url" if database == "sqlite" else "pg_url")
-    write(shop, orders(5))
+    write(shop, orders(5), day=str((datetime.now(UTC) - timedelta(days=1)).date()))
     env = env_of(fake)
     hold = fake.hold_next()
     first = start_convsync(shop, env, db)

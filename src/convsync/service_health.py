@@ -1,0 +1,85 @@
+"""How healthy a ``convsync run`` is, in the run's status words: what ``/healthz``
+answers and ``convsync health`` (the Docker HEALTHCHECK) exits with.
+
+The latest finished run of the ledger decides — any replica's, not only this
+process's — together with the backlog: a destination whose oldest due delivery has
+waited longer than ``health.max_pending_age`` makes the service ``degraded`` even
+between runs. ``failed`` (and, with ``health.fail_on_degraded``, ``degraded``) answers
+503.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from convsync.config import AppConfig
+from convsync.configbase import describe_age
+from convsync.model import DEGRADED, FAILED, INTERRUPTED, OK, RUNNING
+from convsync.store.ledger import Ledger
+from convsync.store.runs import RunRow
+
+#: a service status beyond the run's words: before its first run, and while it stops
+STARTING, STOPPING = "starting", "stopping"
+_RANK = {OK: 0, STARTING: 0, DEGRADED: 1, INTERRUPTED: 1, FAILED: 2, STOPPING: 2}
+
+
+def assess(app: AppConfig, ledger: Ledger, now: datetime, *, running: bool) -> dict[str, Any]:
+    """The health document: ``status`` (ok, degraded, failed, starting, stopping),
+    ``healthy`` (what the HTTP status says), ``last_run`` and, per destination, its
+    ``status`` and ``reason`` in the last run and its ``oldest_due_age_s``."""
+    last = _last_finished(ledger)
+    summary: Mapping[str, Any] = (last.summary or {}) if last is not None else {}
+    destinations = {
+        name: _destination(name, summary, ledger, app, now) for name in app.destinations
+    }
+    status = STARTING if last is None else (DEGRADED if last.status == INTERRUPTED else last.status)
+    if any(d["status"] == DEGRADED for d in destinations.values()):
+        status = max(status, DEGRADED, key=_RANK.__getitem__)
+    if not running:
+        status = STOPPING
+    healthy = _RANK[status] == 0 or (status == DEGRADED and not app.health.fail_on_degraded)
+    return {
+        "status": status,
+        "healthy": healthy,
+        "last_run": None if last is None else _run(last),
+        "destinations": destinations,
+    }
+
+
+def _last_finished(ledger: Ledger) -> RunRow | None:
+    return next((r for r in ledger.recent_runs(20) if r.status != RUNNING), None)
+
+
+def _run(row: RunRow) -> dict[str, Any]:
+    return {
+        "run_id": row.run_id,
+        "status": row.status,
+        "started_at": row.started_at.isoformat(),
+        "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+        "warnings": list((row.summary or {}).get("warnings", [])),
+    }
+
+
+def _destination(
+    name: str, summary: Mapping[str, Any], ledger: Ledger, app: AppConfig, now: datetime
+) -> dict[str, Any]:
+    """Its state in the last run (``stopped`` with the reason: auth, unreachable, quota),
+    and how long its oldest due delivery has waited."""
+    last = summary.get("destinations", {}).get(name, {})
+    reason = last.get("stopped") or last.get("error")
+    since = ledger.oldest_due(destination=name, now=now)
+    age = (now - since) if since is not None else None
+    status = OK
+    if reason:
+        status = FAILED
+    elif age is not None and age > app.health.max_pending_age:
+        status = DEGRADED
+        reason = f"deliveries have waited {describe_age(age)}"
+    return {
+        "status": status,
+        "reason": reason,
+        "delivered": last.get("delivered", 0),
+        "oldest_due_age_s": round(age.total_seconds()) if age is not None else None,
+    }

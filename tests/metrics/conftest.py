@@ -1,0 +1,69 @@
+"""A scheduler, its pipeline and a real health server whose ``/metrics`` the tests
+scrape, over the integration tests' ledger (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from convsync.config_loader import load_config
+from convsync.health import HealthServer
+from convsync.metrics import build_registry
+from convsync.pipeline import SyncPipeline
+from convsync.scheduler import SyncScheduler
+from convsync.store.ledger import Ledger
+from tests.clock import Clock
+from tests.integration import conftest as integration
+from tests.integration.fakes import ScriptedDestination
+
+from .scrape import Scrape, scrape
+
+# the integration tests' fixtures: a ledger on SQLite and on PostgreSQL, a config folder
+ledger, ledger_url, pg_url, sqlite_url = (
+    integration.ledger,
+    integration.ledger_url,
+    integration.pg_url,
+    integration.sqlite_url,
+)
+workdir = integration.workdir
+
+
+@dataclass
+class Served:
+    """A scheduler whose runs send to a scripted ``vk``, and the ``/metrics`` it serves."""
+
+    scheduler: SyncScheduler
+    destination: ScriptedDestination
+    clock: Clock
+    registry: CollectorRegistry
+    running: threading.Event
+    server: HealthServer
+
+    def scrape(self, accept: str | None = None) -> Scrape:
+        return scrape(self.server.port, accept)
+
+
+@pytest.fixture
+def served(workdir: Path, ledger: Ledger) -> Iterator[Served]:
+    loaded = load_config(workdir / "convsync.yaml", env={})
+    destination = ScriptedDestination("vk", loaded.app.destinations["vk"])  # type: ignore[arg-type]
+    clock = Clock()
+    sleeps: list[float] = []
+    pipeline = SyncPipeline(
+        loaded, ledger, destinations={"vk": destination}, clock=clock, sleep=sleeps.append
+    )
+    scheduler = SyncScheduler(loaded, ledger, pipeline)
+    running = threading.Event()
+    running.set()
+    registry = build_registry(ledger, ["vk"], running=running.is_set, clock=clock)
+    server = HealthServer("127.0.0.1", 0, scheduler.health, registry)
+    server.start()
+    try:
+        yield Served(scheduler, destination, clock, registry, running, server)
+    finally:
+        server.stop()
