@@ -71,16 +71,7 @@ def finished_runs(connection: Connection, limit: int) -> list[RunRow]:
         .limit(limit)
     )
     return [
-        RunRow(
-            run_id=row.run_id,
-            started_at=row.started_at,
-            finished_at=row.finished_at,
-            status=row.status,
-            trigger=row.trigger,
-            host=row.host,
-            pid=row.pid,
-            summary=row.summary,
-        )
+        RunRow.of(row)
         for row in connection.execute(query)
         if isinstance(row.summary, Mapping) and "lost" not in row.summary
     ]

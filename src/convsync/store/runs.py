@@ -64,6 +64,20 @@ class RunRow:
     #: … and when it was last seen alive (its lease's last renewal), if known
     last_seen: datetime | None = None
 
+    @classmethod
+    def of(cls, row: Any) -> RunRow:
+        """A row of the ``runs`` table as it is written (nothing judged of it yet)."""
+        return cls(
+            run_id=row.run_id,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            status=row.status,
+            trigger=row.trigger,
+            host=row.host,
+            pid=row.pid,
+            summary=row.summary,
+        )
+
 
 def start_run(connection: Connection, *, run_id: str, trigger: str, started_at: datetime) -> None:
     if trigger not in RUN_TRIGGERS:
@@ -120,16 +134,7 @@ def recent_runs(connection: Connection, limit: int, now: datetime | None = None)
     out: list[RunRow] = []
     claimed = False  # the lease's holder runs one run at a time: the newest of its rows
     for row in connection.execute(query):
-        made = RunRow(
-            run_id=row.run_id,
-            started_at=row.started_at,
-            finished_at=row.finished_at,
-            status=row.status,
-            trigger=row.trigger,
-            host=row.host,
-            pid=row.pid,
-            summary=row.summary,
-        )
+        made = RunRow.of(row)
         if row.status == "interrupted":
             lost = _written_loss(row.summary)
             if lost is not None:
