@@ -128,6 +128,14 @@ conversions = sa.Table(
     # the funnel counts a goal's conversions of a window on one range of it
     sa.Index("ix_conversions_goal_recorded_at", "goal", "recorded_at"),
     sa.Index("ix_conversions_recorded_at", "recorded_at"),
+    # conversions only, by when they occurred: a goal's daily volume is one range a day
+    sa.Index(
+        "ix_conversions_goal_occurred_at",
+        "goal",
+        "occurred_at",
+        sqlite_where=sa.text("adjusts_id IS NULL"),
+        postgresql_where=sa.text("adjusts_id IS NULL"),
+    ),
     sa.Index("ix_conversions_adjusts_id", "adjusts_id"),
     # only the adjustments (few), by time: the funnel's rows of their own
     sa.Index(
