@@ -8,7 +8,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+# The status page's browser tests drive Debian's Chromium through its chromedriver.
+CHROMIUM     := /usr/bin/chromium
+CHROMEDRIVER := /usr/bin/chromedriver
+BROWSER_DEBS := chromium chromium-driver
+
+.PHONY: demo test lint typecheck pytest chromium bench clean
 
 $(BIN)/python:
 	@for py in $(or $(PYTHON),$(PYTHONS)); do \
@@ -43,8 +48,29 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
 
-pytest: $(STAMP)
+pytest: $(STAMP) chromium
 	$(BIN)/pytest -q
+
+# Installs Chromium and its driver when either is missing: as root, else through `sudo -n`;
+# `apt-get update` only when the install fails without it. Where neither works (or there is
+# no apt-get) one line says so and the run goes on: the browser tests then skip. Installed
+# already: two file checks, no apt.
+chromium:
+	@[ -x $(CHROMIUM) ] && [ -x $(CHROMEDRIVER) ] && exit 0; \
+	if ! command -v apt-get >/dev/null; then sudo=no; \
+	elif [ "$$(id -u)" = 0 ]; then sudo=; \
+	elif sudo -n true 2>/dev/null; then sudo="sudo -n "; \
+	else sudo=no; fi; \
+	if [ "$$sudo" = no ]; then \
+		echo "$(CHROMIUM) or $(CHROMEDRIVER) is missing, so the browser tests will be skipped;" \
+			"to run them: apt-get install $(BROWSER_DEBS) as root, then make test" >&2; \
+		exit 0; \
+	fi; \
+	install="$${sudo}env DEBIAN_FRONTEND=noninteractive apt-get install -y"; \
+	install="$$install --no-install-recommends $(BROWSER_DEBS)"; \
+	echo "$$install"; \
+	$$install || { echo "$${sudo}apt-get update"; $${sudo}apt-get update && $$install; } \
+		|| { echo "could not install $(BROWSER_DEBS), which the browser tests need" >&2; exit 1; }
 
 test: lint typecheck pytest
 

@@ -15,7 +15,9 @@ median of ``--repeat`` calls of:
   baseline  ``SELECT count(*) FROM deliveries`` (every delivery of the ledger counted
             by the database itself: the floor of any report over them)
   funnel    ``Ledger.funnel`` for the last day, 7 and 30 days, and the three together
-            (what the status page asks on every load)
+  page      the status page, ``GET /`` through its WSGI app: the health, the three
+            funnels, 30 days of volume per goal (and the 4 weeks before, to judge
+            them), 30 days of match rates, the recent runs and failures, rendered
 
 and prints the seconds of each round, their median against the baseline's, and the
 spread of the rounds. Seeding 1,000,000 conversions takes minutes (the record step at
@@ -308,7 +310,59 @@ def measure(url: str, repeat: int, now: datetime) -> dict[str, float]:
             return [ledger.funnel(now - span) for _, span in WINDOWS]
 
         results["1d+7d+30d"] = median_seconds(status_page, repeat)
+        results["page"] = median_seconds(page_client(ledger, now), repeat)
     return results
+
+
+#: the seeded goals and destinations as a config (the status page reads their names)
+CONFIG = """\
+timezone: Europe/Moscow
+sources:
+  shop: {type: csv, path: "orders/*.csv", id: order_id, time: created_at, fields: {gclid: gclid}}
+  crm: {type: csv, path: "leads/*.csv", id: lead_id, time: created_at, fields: {gclid: gclid}}
+destinations:
+  google:
+    type: google_ads
+    customer_id: "123-456-7890"
+    auth: {client_id: cid, client_secret: "${S}", refresh_token: "${S}"}
+  metrica: {type: yandex_metrica, counter_id: 12345678, token: "${S}"}
+  vk: {type: vk_ads, pixel_id: 42, tracker_url: "http://127.0.0.1:9/tracker"}
+goals:
+  purchase:
+    source: shop
+    send: {google: {conversion_action: "1"}, metrica: {target: p}, vk: {goal: p}}
+  lead:
+    source: crm
+    send: {google: {conversion_action: "2"}, metrica: {target: l}, vk: {goal: l}}
+"""
+
+
+def page_client(ledger: Any, now: datetime) -> Callable[[], object]:
+    """A GET of the status page, as ``convsync run`` serves it, as of ``now``."""
+    from werkzeug.test import Client
+
+    from convsync.config_loader import parse_config
+    from convsync.service_health import assess
+    from convsync.statuspage.data import gather
+    from convsync.statuspage.endpoint import HealthApp
+    from convsync.statuspage.render import render
+
+    app = parse_config(CONFIG, Path("bench.yaml"), {"S": "bench-secret"}).app
+
+    def status() -> dict[str, Any]:
+        return assess(app, ledger, now, running=True)
+
+    def page(health: Any, lang: Any) -> str:
+        return render(gather(app, ledger, health, now), lang)
+
+    client = Client(HealthApp(status, page=page))
+
+    def get() -> object:
+        response = client.get("/")
+        assert response.status_code == 200, response.text
+        return response.text
+
+    return get
 
 
 def report(database: str, url: str, rounds: list[dict[str, float]]) -> None:

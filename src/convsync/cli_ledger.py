@@ -4,14 +4,25 @@
 from __future__ import annotations
 
 import enum
+import sys
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from convsync import views
-from convsync.cli_base import app, ledger_opened, settings_of, stdout, window_start
+from convsync.cli_base import (
+    app,
+    ledger_opened,
+    load_checked,
+    settings_of,
+    stdout,
+    window_start,
+)
 from convsync.errors import UserError
+
+if TYPE_CHECKING:
+    from convsync.store.ledger import Ledger
 
 
 @app.command()
@@ -60,7 +71,6 @@ def report(
     accepted → matched, with reasons and the match rate."""
     import csv
     import json
-    import sys
 
     from convsync.store.funnel import CSV_COLUMNS, csv_row, report_json
 
@@ -71,17 +81,39 @@ def report(
     with ledger_opened(ctx) as ledger:
         funnel = ledger.funnel(start, end)
         uploads = ledger.recent_uploads(start)
+        health = _service_health(ctx, ledger)
     if output_format is ReportFormat.JSON:
-        sys.stdout.write(
-            json.dumps(report_json(funnel, uploads), ensure_ascii=False, indent=2) + "\n"
-        )
+        document = report_json(funnel, uploads)
+        if health is not None:
+            document["health"] = {k: health[k] for k in ("status", "destinations", "sources")}
+        sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
     elif output_format is ReportFormat.CSV:
         writer = csv.writer(sys.stdout)
         writer.writerow(CSV_COLUMNS)
         writer.writerows(csv_row(r) for r in funnel)
     else:
+        if health is not None:
+            views.print_health(stdout, health)
         views.print_report(stdout, funnel, _window_title(since, start, end))
         views.print_uploads(stdout, uploads)
+
+
+def _service_health(ctx: typer.Context, ledger: Ledger) -> dict[str, Any] | None:
+    """The service's health as ``/healthz`` tells it (each destination's state in the last
+    run and its backlog, silent sources), when the config can be read: the report needs
+    only the ledger, and says so when it cannot tell more."""
+    from convsync.service_health import assess
+
+    settings = settings_of(ctx)
+    if not settings.config.is_file():
+        return None
+    try:
+        loaded = load_checked(settings)
+    except UserError as exc:
+        note = f"(the destinations' state is not shown: {str(exc).splitlines()[0]})"
+        print(note, file=sys.stderr)
+        return None
+    return assess(loaded.app, ledger, datetime.now(UTC), running=True)
 
 
 def _window_edge(text: str, option: str) -> datetime:

@@ -38,6 +38,7 @@ from convsync.sources.ga4.config import Ga4BigQuerySourceConfig
 from convsync.sources.hubspot.config import HubSpotSourceConfig
 from convsync.sources.metrica_logs.config import MetricaLogsSourceConfig
 from convsync.sources.sql_config import SqlSourceConfig
+from convsync.statuspage.config import UiConfig
 from convsync.webhooks.config import WebhookServerConfig, WebhookSourceConfig
 
 SourceConfig = Annotated[
@@ -149,6 +150,11 @@ class HealthConfig(StrictModel):
     max_pending_age: Annotated[Duration, Within("1m", "4w")] = Field(
         timedelta(hours=6),
         description="A delivery waiting longer than this makes a run degraded.",
+    )
+    max_source_silence: Annotated[Duration, Within("1h", "366d")] = Field(
+        timedelta(days=2),
+        description="A source that had records before and has none for longer than this "
+        "makes a run degraded.",
     )
     fail_on_degraded: bool = Field(
         False,
@@ -274,6 +280,7 @@ class AppConfig(StrictModel):
     alerts: AlertsConfig | None = Field(
         default=None, description="Anomaly alerts: where they go and when they fire."
     )
+    ui: UiConfig = Field(default_factory=UiConfig)
 
     @field_validator("phone_region")
     @classmethod

@@ -38,6 +38,7 @@ __all__ = [
     "logs_written_to",
     "redact",
     "register_secret",
+    "scrub_text",
 ]
 
 REDACTED = "**********"
@@ -84,7 +85,8 @@ def register_secret(value: str | SecretStr) -> None:
         _secret_pattern = re.compile("|".join(re.escape(s) for s in ordered))
 
 
-def _scrub_text(text: str) -> str:
+def scrub_text(text: str) -> str:
+    """``text`` with every registered secret and e-mail address masked."""
     pattern = _secret_pattern
     if pattern is not None:
         text = pattern.sub(REDACTED, text)
@@ -100,13 +102,13 @@ def _is_credential_key(key: str) -> bool:
 
 def _redact_value(value: Any, depth: int) -> Any:
     if isinstance(value, str):
-        return _scrub_text(value)
+        return scrub_text(value)
     if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, SecretStr | SecretBytes):
         return REDACTED
     if depth >= _MAX_DEPTH:
-        return _scrub_text(repr(value))
+        return scrub_text(repr(value))
     if isinstance(value, Mapping):
         return {
             k: REDACTED if _is_credential_key(str(k)) else _redact_value(v, depth + 1)
@@ -140,7 +142,7 @@ class _ScrubbedRenderer:
         line = self._renderer(logger, method_name, event_dict)
         if isinstance(line, bytes):
             line = line.decode("utf-8", "replace")
-        return _scrub_text(line)
+        return scrub_text(line)
 
 
 class _ConvsyncHandler(logging.StreamHandler[TextIO]):

@@ -33,9 +33,9 @@ from sqlalchemy.exc import OperationalError
 
 from convsync.model import DEGRADED, FAILED, INTERRUPTED, OK, DeliveryState
 from convsync.run_summary import RunSummary
+from convsync.store.funnel import NO_CODE
 from convsync.store.gauges import DeliveryTally
 from convsync.store.ledger import Ledger
-from convsync.store.reports import NO_CODE
 
 log = structlog.get_logger("convsync.metrics")
 

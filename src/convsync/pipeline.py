@@ -17,8 +17,8 @@ from typing import Any, Literal
 import structlog
 from pydantic import BaseModel
 
+from convsync import lateness
 from convsync.config import LoadedConfig
-from convsync.configbase import describe_age, describe_duration
 from convsync.delivery import DeliveryWorker
 from convsync.destinations import new_destination
 from convsync.destinations.base import Destination
@@ -153,7 +153,8 @@ class SyncPipeline:
                     # settled deliveries need their IP addresses and user agents no more
                     if dropped := self.ledger.drop_settled_signals(self.clock()):
                         log.debug("sealed match signals dropped", conversions=dropped)
-                self._check_backlog(summary)
+                self._read_platform_reports(summary)
+                self._check_lateness(summary)
             summary.conclude(interrupted=self.stop.is_set())
         finally:
             self.progress.stop_run()
@@ -414,21 +415,29 @@ class SyncPipeline:
             initial_wait=self.initial_wait,
         )
 
-    def _check_backlog(self, summary: RunSummary) -> None:
+    def _read_platform_reports(self, summary: RunSummary) -> None:
+        """What a platform reports of the uploads only as a whole, read once a day: the
+        Google Ads API's upload summaries, for the funnel. A failed read is a warning."""
+        if self.stop.is_set():
+            return
+        from convsync.destinations.google_ads.daily_summaries import read_due_summaries
+
+        summary.warnings += read_due_summaries(
+            self.loaded, self.ledger, self.destinations, summary.destinations, self.clock
+        )
+
+    def _check_lateness(self, summary: RunSummary) -> None:
         """A delivery still due after the run that has waited longer than
-        ``health.max_pending_age`` is a warning: the run is degraded."""
-        now = self.clock()
-        limit = self.loaded.app.health.max_pending_age
-        for name in self.destinations:
-            since = self.ledger.oldest_due(destination=name, now=now)
-            if since is not None and now - since > limit:
-                warning = (
-                    f"destinations.{name}: deliveries have waited since "
-                    f"{since:%Y-%m-%d %H:%M} UTC ({describe_age(now - since)}), longer "
-                    f"than health.max_pending_age ({describe_duration(limit)})"
-                )
-                log.warning("backlog too old", destination=name, reason=warning)
-                summary.warnings.append(warning)
+        ``health.max_pending_age``, or a source silent for longer than
+        ``health.max_source_silence``, is a warning: the run is degraded."""
+        for where, why in lateness.late(self.loaded.app, self.ledger, self.clock()).items():
+            warning = f"{where}: {why}"
+            if where.startswith("sources."):
+                log.warning("source silent", source=where.removeprefix("sources."), reason=warning)
+            else:
+                destination = where.removeprefix("destinations.")
+                log.warning("backlog too old", destination=destination, reason=warning)
+            summary.warnings.append(warning)
 
     def _deliver(self, summary: RunSummary) -> None:
         """Each destination on its own thread: a slow or throttled platform holds up

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,7 +12,6 @@ import structlog
 from convsync.alerts.engine import alerts_after_run
 from convsync.config import LoadedConfig
 from convsync.errors import RunRefused
-from convsync.health import HealthServer
 from convsync.metrics import build_registry, count_webhooks
 from convsync.pipeline import SyncPipeline
 from convsync.progress import ProgressLog, ProgressReporter, progress_on_stderr
@@ -21,7 +20,11 @@ from convsync.scheduler import LeaseBusy, SyncScheduler, lease_holder, run_lease
 from convsync.settings import Settings
 from convsync.store.ledger import Ledger
 
-if TYPE_CHECKING:  # loaded when webhooks are served: `sync --once` needs no HTTP server
+if TYPE_CHECKING:  # loaded when served: `sync --once` needs no HTTP server
+    from prometheus_client import CollectorRegistry
+
+    from convsync.statuspage.config import Language
+    from convsync.statuspage.endpoint import HealthEndpoint
     from convsync.webhooks.server import WebhookServer
 
 log = structlog.get_logger("convsync.runner")
@@ -96,15 +99,52 @@ def serve(settings: Settings, loaded: LoadedConfig) -> None:
                 )
                 if webhooks is not None:
                     count_webhooks(metrics, webhooks.app.recorder.totals)
-                health = HealthServer(settings.health_host, settings.health_port, status, metrics)
+                health = health_endpoint(settings, loaded, ledger, pipeline, status, metrics)
                 health.start()
                 stack.callback(health.stop)
                 log.info(
-                    "health endpoint listening", port=health.port, paths=["/healthz", "/metrics"]
+                    "health endpoint listening",
+                    host=settings.health_host,
+                    port=health.port,
+                    paths=["/", "/healthz", "/metrics"],
                 )
+                if health.app.access is not None and health.app.access.locked:
+                    log.warning(
+                        "status page locked",
+                        reason="it listens beyond localhost and no ui.auth is configured",
+                        fix="set ui.auth.token, or ui.auth.username and ui.auth.password",
+                    )
             scheduler.serve()
     finally:
         ledger.close()
+
+
+def health_endpoint(
+    settings: Settings,
+    loaded: LoadedConfig,
+    ledger: Ledger,
+    pipeline: SyncPipeline,
+    status: Callable[[], dict[str, Any]],
+    metrics: CollectorRegistry,
+) -> HealthEndpoint:
+    """``/healthz``, ``/metrics`` and the status page on the health port."""
+    from convsync.statuspage.access import PageAccess
+    from convsync.statuspage.data import gather
+    from convsync.statuspage.endpoint import HealthApp, HealthEndpoint
+    from convsync.statuspage.render import render
+
+    def page(health: Mapping[str, Any], lang: Language) -> str:
+        return render(gather(loaded.app, ledger, health, pipeline.clock()), lang)
+
+    ui = loaded.app.ui
+    app = HealthApp(
+        status,
+        metrics=metrics,
+        page=page,
+        access=PageAccess(ui.auth, settings.health_host),
+        language=ui.default_language,
+    )
+    return HealthEndpoint(app, settings.health_host, settings.health_port)
 
 
 @contextmanager

@@ -11,11 +11,11 @@ between runs. ``failed`` (and, with ``health.fail_on_degraded``, ``degraded``) a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from convsync import lateness
 from convsync.config import AppConfig
-from convsync.configbase import describe_age
 from convsync.model import DEGRADED, FAILED, INTERRUPTED, OK, RUNNING
 from convsync.store.ledger import Ledger
 from convsync.store.runs import RunRow
@@ -27,24 +27,38 @@ _RANK = {OK: 0, STARTING: 0, DEGRADED: 1, INTERRUPTED: 1, FAILED: 2, STOPPING: 2
 
 def assess(app: AppConfig, ledger: Ledger, now: datetime, *, running: bool) -> dict[str, Any]:
     """The health document: ``status`` (ok, degraded, failed, starting, stopping),
-    ``healthy`` (what the HTTP status says), ``last_run`` and, per destination, its
-    ``status`` and ``reason`` in the last run and its ``oldest_due_age_s``."""
+    ``healthy`` (what the HTTP status says), ``last_run``; per destination, its
+    ``status`` and ``reason`` in the last run and its ``oldest_due_age_s``; and the
+    ``sources`` silent for longer than ``health.max_source_silence``, with why."""
     last = _last_finished(ledger)
     summary: Mapping[str, Any] = (last.summary or {}) if last is not None else {}
+    health = app.health
     destinations = {
-        name: _destination(name, summary, ledger, app, now) for name in app.destinations
+        b.destination: _destination(b, summary, health.max_pending_age, now)
+        for b in lateness.backlogs(app, ledger, now)
+    }
+    silent = lateness.silent_sources(app, ledger, now, health.max_source_silence)
+    sources = {
+        name: {
+            "status": DEGRADED,
+            "reason": lateness.silence_words(
+                newest, now, health.max_source_silence, "health.max_source_silence"
+            ),
+        }
+        for name, newest in silent.items()
     }
     status = STARTING if last is None else (DEGRADED if last.status == INTERRUPTED else last.status)
-    if any(d["status"] == DEGRADED for d in destinations.values()):
+    if sources or any(d["status"] == DEGRADED for d in destinations.values()):
         status = max(status, DEGRADED, key=_RANK.__getitem__)
     if not running:
         status = STOPPING
-    healthy = _RANK[status] == 0 or (status == DEGRADED and not app.health.fail_on_degraded)
+    healthy = _RANK[status] == 0 or (status == DEGRADED and not health.fail_on_degraded)
     return {
         "status": status,
         "healthy": healthy,
         "last_run": None if last is None else _run(last),
         "destinations": destinations,
+        "sources": sources,
     }
 
 
@@ -63,20 +77,19 @@ def _run(row: RunRow) -> dict[str, Any]:
 
 
 def _destination(
-    name: str, summary: Mapping[str, Any], ledger: Ledger, app: AppConfig, now: datetime
+    backlog: lateness.Backlog, summary: Mapping[str, Any], limit: timedelta, now: datetime
 ) -> dict[str, Any]:
     """Its state in the last run (``stopped`` with the reason: auth, unreachable, quota),
     and how long its oldest due delivery has waited."""
-    last = summary.get("destinations", {}).get(name, {})
+    last = summary.get("destinations", {}).get(backlog.destination, {})
     reason = last.get("stopped") or last.get("error")
-    since = ledger.oldest_due(destination=name, now=now)
-    age = (now - since) if since is not None else None
+    age = backlog.age(now)
     status = OK
     if reason:
         status = FAILED
-    elif age is not None and age > app.health.max_pending_age:
+    elif backlog.too_old(now, limit):
         status = DEGRADED
-        reason = f"deliveries have waited {describe_age(age)}"
+        reason = backlog.words(now, limit, "health.max_pending_age")
     return {
         "status": status,
         "reason": reason,

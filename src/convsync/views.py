@@ -14,7 +14,7 @@ from rich.table import Table
 from convsync.config import LoadedConfig
 from convsync.model import DEGRADED, FAILED, INTERRUPTED, OK, UploadRecord
 from convsync.run_summary import RunSummary, Tally
-from convsync.store.funnel import CONVERSION, Funnel
+from convsync.store.funnel import CONVERSION, Funnel, FunnelRow
 from convsync.store.reports import FailureRow
 from convsync.store.runs import (
     LOST_LEASE_EXPIRED,
@@ -212,10 +212,29 @@ _LOST = {
 }
 
 
+def print_health(out: Console, health: Mapping[str, Any]) -> None:
+    """The destinations' state (as ``/healthz`` has it) before the funnel: each one's
+    word, and for one that is not ok, why (it stopped in the last run, its backlog is
+    too old); then the sources silent too long."""
+    destinations = health.get("destinations", {})
+    parts = [f"{name} {status_text(str(d.get('status')))}" for name, d in destinations.items()]
+    if parts:
+        out.print("Destinations: " + ", ".join(parts))
+    notes = [
+        f"{name}: {d['reason']}"
+        for name, d in destinations.items()
+        if d.get("status") != OK and d.get("reason")
+    ]
+    notes += [f"source {name}: {s['reason']}" for name, s in health.get("sources", {}).items()]
+    _print_notes(out, notes)
+
+
 _FUNNEL_COLUMNS = (
     "pulled", "conversions", "planned", "sent", "accepted", "matched", "match\nrate",
     "waiting", "rejected", "skipped",
 )  # fmt: skip
+#: the upload summaries' alerts shown per row under the funnel's table, largest first
+_ALERTS_SHOWN = 3
 #: the funnel's counts by reason, printed under its table
 _REASONS = ("rejected", "deferred", "uncertain", "skipped")
 
@@ -239,7 +258,7 @@ def print_report(out: Console, funnel: Funnel, window: str) -> None:
             unreported[r.reports_matching].add(r.destination)
         table.add_row(
             f"{goal} → {r.destination}", _number(r.pulled), str(r.conversions), str(r.planned),
-            str(r.sent), str(r.accepted), str(r.matched) if r.reports_matching else "—",
+            str(r.sent), str(r.accepted), _matched(r),
             "—" if rate is None else f"{rate:.1%}",
             str(r.waiting), str(r.rejected), str(r.skipped),
         )  # fmt: skip
@@ -250,6 +269,8 @@ def print_report(out: Console, funnel: Funnel, window: str) -> None:
         )
         if by_reason:
             reasons.append(f"{goal} → {r.destination}: {by_reason}")
+        if r.platform_successful is not None:
+            reasons.append(f"{goal} → {r.destination}: {_summarized(r)}")
     out.print(table)
     if not funnel:
         out.print("No conversions recorded in this window.")
@@ -260,6 +281,28 @@ def print_report(out: Console, funnel: Funnel, window: str) -> None:
         names = ", ".join(sorted(unreported[True]))
         reasons.append(f"—: no match verdict yet on those rows of {names}")
     _print_notes(out, reasons)
+
+
+def _matched(r: FunnelRow) -> str:
+    """The ledger's matched; Google's successful events (marked *) where the platform
+    reports only its upload summaries."""
+    if r.platform_successful is not None and not r.matched + r.unmatched:
+        return f"{r.platform_successful}*"
+    return str(r.matched) if r.reports_matching else "—"
+
+
+def _summarized(r: FunnelRow) -> str:
+    """What the upload summaries reported: ``*Google Ads upload summaries of the
+    window's days: 412 successful, 30 failed, 5 pending; alerts of 2026-12-04: …``."""
+    text = (
+        f"*Google Ads upload summaries of the window's days: {r.platform_successful} "
+        f"successful, {r.platform_failed} failed, {r.platform_pending} pending"
+    )
+    if r.platform_alerts:
+        top = list(r.platform_alerts.items())[:_ALERTS_SHOWN]
+        shown = ", ".join(f"{code} {share:.1%}" for code, share in top)
+        text += f"; alerts of {r.platform_alerts_on}: {shown}"
+    return text
 
 
 def _number(value: int | None) -> str:

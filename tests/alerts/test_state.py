@@ -243,6 +243,32 @@ def test_every_platform_unreachable_three_runs_send_one_message_per_destination(
         assert "127.0.0.1:9" in text  # the reason names the host it could not reach
     for secret in (*SECRETS.values(), TOKEN):
         assert all(secret not in text for text in sent)
+    # the service is failed, /healthz says 503 and the status page says who stopped and why
+    app = _health_app(loaded, ledger, clock)
+    assert app.get("/healthz").status_code == 503
+    assert app.get("/healthz").json["status"] == "failed"
+    page = app.get("/").text
+    for name in ("google", "metrica", "vk"):
+        row = page.split(f'data-destination="{name}" data-status="failed"', 1)[1].split("</tr>")[0]
+        assert "127.0.0.1:9" in row  # the reason, naming the host it could not reach
+
+
+def _health_app(loaded: Any, ledger: Ledger, clock: Clock) -> Any:
+    """The health port's app as ``convsync run`` builds it, read through Werkzeug's client."""
+    from werkzeug.test import Client
+
+    from convsync.service_health import assess
+    from convsync.statuspage.data import gather
+    from convsync.statuspage.endpoint import HealthApp
+    from convsync.statuspage.render import render
+
+    def status() -> dict[str, Any]:
+        return assess(loaded.app, ledger, clock.now, running=True)
+
+    def page(health: Any, lang: Any) -> str:
+        return render(gather(loaded.app, ledger, health, clock.now), lang)
+
+    return Client(HealthApp(status, page=page))
 
 
 # --- the hooks ---

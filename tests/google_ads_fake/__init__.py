@@ -17,12 +17,13 @@ from .faults import (
     unauthenticated,
     unavailable,
 )
-from .server import ADJUSTMENTS, CLICKS, CUSTOMER_ID, Call, FakeGoogleAds, fake_google_ads
+from .server import ADJUSTMENTS, CLICKS, CUSTOMER_ID, SEARCH, Call, FakeGoogleAds, fake_google_ads
 
 __all__ = [
     "ADJUSTMENTS",
     "CLICKS",
     "CUSTOMER_ID",
+    "SEARCH",
     "Call",
     "Err",
     "FakeGoogleAds",

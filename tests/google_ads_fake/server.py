@@ -2,7 +2,8 @@
 
 It serves ``ConversionUploadService/UploadClickConversions`` and
 ``ConversionAdjustmentUploadService/UploadConversionAdjustments`` with the library's own
-request and response types, checks ``authorization: Bearer …`` against the access tokens
+request and response types (and ``GoogleAdsService/Search`` for the upload summaries,
+``search.py``: calls in ``searches``, faults from ``script_search``), checks ``authorization: Bearer …`` against the access tokens
 its fake OAuth endpoint issued, checks access (``login-customer-id`` for a client reached
 through a manager), requires ``partial_failure``, keeps the account's state
 (``state.AccountState``), records every call with its metadata, and plays scripted faults.
@@ -25,7 +26,9 @@ from typing import Any
 import grpc
 from google.ads.googleads.v26.services.types import conversion_adjustment_upload_service as adj
 from google.ads.googleads.v26.services.types import conversion_upload_service as up
+from google.ads.googleads.v26.services.types import google_ads_service as gas
 
+from . import search
 from .faults import (
     FAILURE_TRAILER,
     Err,
@@ -43,6 +46,7 @@ from .state import AccountState
 SERVICES = "google.ads.googleads.v26.services"
 CLICKS = "UploadClickConversions"
 ADJUSTMENTS = "UploadConversionAdjustments"
+SEARCH = "Search"
 MAX_ROWS = 2000
 TOO_MANY = {
     CLICKS: ("conversion_upload_error", "TOO_MANY_CONVERSIONS_IN_REQUEST"),
@@ -55,11 +59,12 @@ CUSTOMER_ID = "1234567890"
 class Call:
     """One request as the server received it."""
 
-    method: str  # UploadClickConversions | UploadConversionAdjustments
-    request: Any  # UploadClickConversionsRequest | UploadConversionAdjustmentsRequest
+    method: str  # UploadClickConversions | UploadConversionAdjustments | Search
+    request: Any  # UploadClickConversionsRequest | UploadConversionAdjustmentsRequest | …
     metadata: dict[str, str]
     status: str = "OK"  # OK, or the gRPC status it was answered with
     errors: list[Err] = field(default_factory=list)  # the errors answered, all rows
+    query: search.ParsedQuery | None = None  # Search: the query as parsed
 
     @property
     def rows(self) -> list[Any]:
@@ -81,6 +86,11 @@ class FakeGoogleAds(GrpcFake):
         self.customers: dict[str, str | None] = {CUSTOMER_ID: None}
         self.calls: list[Call] = []
         self._faults: deque[Fault] = deque()
+        #: GoogleAdsService.Search calls (kept apart: ``calls`` are the uploads)
+        self.searches: list[Call] = []
+        self._search_faults: deque[RequestFault] = deque()
+        #: the account's upload summaries at conversion action level (``add_summary``)
+        self.summaries: list[Any] = []
         super().__init__(
             (
                 grpc.method_handlers_generic_handler(
@@ -90,6 +100,16 @@ class FakeGoogleAds(GrpcFake):
                             CLICKS,
                             up.UploadClickConversionsRequest,
                             up.UploadClickConversionsResponse,
+                        )
+                    },
+                ),
+                grpc.method_handlers_generic_handler(
+                    f"{SERVICES}.GoogleAdsService",
+                    {
+                        SEARCH: grpc.unary_unary_rpc_method_handler(
+                            self._search,
+                            request_deserializer=gas.SearchGoogleAdsRequest.deserialize,
+                            response_serializer=gas.SearchGoogleAdsResponse.serialize,
                         )
                     },
                 ),
@@ -131,6 +151,16 @@ class FakeGoogleAds(GrpcFake):
     def calls_of(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
 
+    def add_summary(self, action_id: int, **kwargs: Any) -> None:
+        """An upload summary of conversion action ``action_id`` (see ``search.summary``)."""
+        with self._lock:
+            self.summaries.append(search.summary(CUSTOMER_ID, action_id, **kwargs))
+
+    def script_search(self, *faults: RequestFault) -> None:
+        """Faults for the next Search calls, one each, in order."""
+        with self._lock:
+            self._search_faults.extend(faults)
+
     # --- serving ---
 
     def _handler(self, method: str, request_type: Any, response_type: Any) -> Any:
@@ -148,6 +178,31 @@ class FakeGoogleAds(GrpcFake):
             request_deserializer=request_type.deserialize,
             response_serializer=response_type.serialize,
         )
+
+    def _search(self, request: Any, context: grpc.ServicerContext) -> Any:
+        call = Call(SEARCH, request, {k: str(v) for k, v in context.invocation_metadata()})
+        with self._lock:
+            self.searches.append(call)
+        try:
+            if self.latency:
+                self._stopping.wait(self.latency)
+            self._check_auth(call)
+            with self._lock:
+                fault = self._search_faults.popleft() if self._search_faults else None
+            if fault is not None:
+                raise _Abort(fault)
+            self._check_access(request.customer_id, call.metadata.get("login-customer-id"))
+            try:
+                call.query = search.parse(request.query)
+            except search.QueryRefused as refused:
+                raise _Abort(
+                    RequestFault(grpc.StatusCode.INVALID_ARGUMENT, [refused.error])
+                ) from None
+            with self._lock:
+                summaries = list(self.summaries)
+            return search.answer(call.query, summaries)
+        except _Abort as abort:
+            return self._abort(call, context, abort.fault)
 
     def _serve(self, call: Call, context: grpc.ServicerContext) -> Any:
         if self.latency:

@@ -163,9 +163,9 @@ def test_refund_retracts_and_new_total_restates_once(shop: Path, ledger: Ledger)
     assert dest.requests == [[{"order": "A-2", "adjustment": "retraction"}]]
 
     funnel = {(r.goal, r.kind): r for r in ledger.funnel(datetime(2026, 1, 1, tzinfo=UTC))}
-    assert funnel[("purchase", "conversion")].mapped == 3
-    assert funnel[("purchase", "retraction")].delivered == 2
-    assert funnel[("purchase", "restatement")].delivered == 1
+    assert funnel[("purchase", "conversion")].conversions == 3
+    assert funnel[("purchase", "retraction")].accepted == 2
+    assert funnel[("purchase", "restatement")].accepted == 1
 
 
 def test_an_adjustment_waits_for_its_conversion_and_skips_a_rejected_one(

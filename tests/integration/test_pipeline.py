@@ -426,3 +426,32 @@ def test_a_stop_on_a_retry_keeps_the_rows_the_first_try_settled(
     again, dest2, _ = make(workdir, ledger)
     again.run(SyncOptions())
     assert dest2.sent_orders == ["A-3"]
+
+
+def test_a_source_silent_and_a_backlog_too_old_degrade_the_run(
+    workdir: Path, ledger: Ledger
+) -> None:
+    write_orders(workdir, rows(2))
+    clock = Clock()
+    first, _, _ = make(workdir, ledger, clock=clock)
+    assert first.run(SyncOptions()).status == "ok"
+    clock.now += timedelta(days=1)
+    quiet, _, _ = make(workdir, ledger, clock=clock)
+    assert quiet.run(SyncOptions()).status == "ok"  # a day without orders: not yet
+    clock.now += timedelta(days=1, hours=1)
+    silent, _, _ = make(workdir, ledger, clock=clock)
+    summary = silent.run(SyncOptions())
+    assert (summary.status, summary.exit_code) == ("degraded", 1)
+    [warning] = summary.warnings
+    assert warning.startswith("sources.shop: no new records for 2 d 1 h (the last recorded ")
+    assert warning.endswith("longer than health.max_source_silence (2d)")
+
+    write_orders(workdir, rows(1, start=7), name="b.csv")
+    clock.now += timedelta(hours=1)
+    stopped, _, _ = make(workdir, ledger, unavailable, clock=clock)
+    stopped.run(SyncOptions())  # recorded, and left pending
+    clock.now += timedelta(hours=7)
+    later, _, _ = make(workdir, ledger, unavailable, clock=clock)
+    summary = later.run(SyncOptions())
+    backlog = [w for w in summary.warnings if w.startswith("destinations.vk: ")]
+    assert backlog and "longer than health.max_pending_age (6h)" in backlog[0]

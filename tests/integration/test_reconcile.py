@@ -127,7 +127,7 @@ def test_an_upload_is_checked_when_due_and_its_verdict_lands_on_its_rows(
     assert dest.asked == ["up-0"]
     assert summary.destinations["metrica"]["uploads"] == {"PROCESSED": 1}
     [row] = ledger.funnel(T0 - timedelta(days=3))
-    assert (row.delivered, row.matched) == (3, 3)
+    assert (row.accepted, row.matched) == (3, 3)
 
     dest, _ = run(shop, ledger, still_then_processed, T0 + timedelta(days=3))
     assert dest.asked == []  # final: never asked again

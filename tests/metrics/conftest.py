@@ -12,10 +12,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from convsync.config_loader import load_config
-from convsync.health import HealthServer
 from convsync.metrics import build_registry
 from convsync.pipeline import SyncPipeline
 from convsync.scheduler import SyncScheduler
+from convsync.statuspage.endpoint import HealthApp, HealthEndpoint
 from convsync.store.ledger import Ledger
 from tests.clock import Clock
 from tests.integration import conftest as integration
@@ -42,7 +42,7 @@ class Served:
     clock: Clock
     registry: CollectorRegistry
     running: threading.Event
-    server: HealthServer
+    server: HealthEndpoint
 
     def scrape(self, accept: str | None = None) -> Scrape:
         return scrape(self.server.port, accept)
@@ -61,7 +61,7 @@ def served(workdir: Path, ledger: Ledger) -> Iterator[Served]:
     running = threading.Event()
     running.set()
     registry = build_registry(ledger, ["vk"], running=running.is_set, clock=clock)
-    server = HealthServer("127.0.0.1", 0, scheduler.health, registry)
+    server = HealthEndpoint(HealthApp(scheduler.health, metrics=registry), "127.0.0.1", 0)
     server.start()
     try:
         yield Served(scheduler, destination, clock, registry, running, server)

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from convsync.health import HealthServer
 from convsync.metrics import build_registry, count_webhooks
 from convsync.model import OutboundRow, RowOutcome
+from convsync.statuspage.endpoint import HealthApp, HealthEndpoint
 from convsync.store.engine import parse_url
 from convsync.store.ledger import Ledger
 from convsync.store.schema import deliveries
@@ -73,7 +73,7 @@ def test_deliveries_by_state_match_the_ledger(
         ("vk", "purchase", "skipped"): 1,
     }
     (funnel,) = ledger.funnel(served.clock.now - timedelta(days=30))
-    assert (funnel.delivered, funnel.rejected, funnel.skipped) == (3, 1, 1)
+    assert (funnel.accepted, funnel.rejected, funnel.skipped) == (3, 1, 1)
     assert after.value("convsync_last_delivery_timestamp_seconds", destination="vk") == (
         served.clock.now.timestamp()
     )
@@ -220,8 +220,8 @@ def test_openmetrics_when_the_scraper_asks_for_it(served: Served) -> None:
     assert open_metrics.text.endswith("# EOF\n")
 
 
-def test_a_health_server_without_a_registry_answers_404_for_metrics() -> None:
-    server = HealthServer("127.0.0.1", 0, lambda: {"healthy": True})
+def test_a_health_endpoint_without_a_registry_answers_404_for_metrics() -> None:
+    server = HealthEndpoint(HealthApp(lambda: {"healthy": True}), "127.0.0.1", 0)
     server.start()
     try:
         with pytest.raises(urllib.error.HTTPError) as answer:
@@ -240,7 +240,7 @@ def test_a_ledger_that_cannot_be_read_leaves_the_process_counters(
     ledger.close()
     for leftover in tmp_path.glob("ledger.db*"):
         leftover.unlink()  # the next connection finds an empty database: no tables
-    server = HealthServer("127.0.0.1", 0, lambda: {"healthy": False}, registry)
+    server = HealthEndpoint(HealthApp(lambda: {"healthy": False}, metrics=registry), "127.0.0.1", 0)
     server.start()
     try:
         after = scrape(server.port)

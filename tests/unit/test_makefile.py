@@ -1,5 +1,7 @@
 """The Makefile makes its venv with a Python new enough for convsync (3.11+), the first
-of python3.13 … python3 on PATH or PYTHON=…, and stops with advice when there is none."""
+of python3.13 … python3 on PATH or PYTHON=…, and stops with advice when there is none.
+Its ``chromium`` step installs Chromium and its driver for the browser tests when they
+are missing, as root or through ``sudo -n``, and says the tests will skip otherwise."""
 
 from __future__ import annotations
 
@@ -89,3 +91,114 @@ def test_no_python_at_all_is_said_so(tmp_path: Path) -> None:
     done = _make_venv(tmp_path)
     assert done.returncode != 0
     assert f"convsync needs Python 3.11 or newer; found: none {ADVICE}" in done.stderr
+
+
+# Stand-ins for the `chromium` step: `id -u` answers UID; `sudo -n true` succeeds when
+# SUDO is yes and `sudo -n CMD…` runs CMD with SUDO_RAN=1; `apt-get` logs each call (with
+# DEBIAN_FRONTEND and whether sudo ran it), fails `install` until an `update` when
+# APT is stale and always when APT is broken, and a good install makes both files.
+FAKE_ID = """#!/bin/sh
+echo {uid}
+"""
+FAKE_SUDO = """#!/bin/sh
+[ "$1" = -n ] || exit 9
+shift
+if [ "$1" = true ]; then [ {sudo} = yes ]; exit; fi
+[ {sudo} = yes ] || exit 1
+SUDO_RAN=1 exec "$@"
+"""
+FAKE_APT = """#!/bin/sh
+echo "${{SUDO_RAN:+sudo }}${{DEBIAN_FRONTEND:-interactive}} $*" >> {log}
+case "$1" in
+  update) touch {log}.updated ;;
+  install)
+    [ {apt} = broken ] && exit 100
+    [ {apt} = stale ] && [ ! -e {log}.updated ] && exit 100
+    printf '#!/bin/sh\\n' > {chromium} && printf '#!/bin/sh\\n' > {driver}
+    chmod +x {chromium} {driver} ;;
+esac
+"""
+INSTALL = "noninteractive install -y --no-install-recommends chromium chromium-driver"
+
+
+def _make_chromium(
+    tmp_path: Path, *, uid: int = 0, sudo: str = "no", apt: str = "fresh"
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """Runs `make chromium` against the stand-ins; returns it and apt-get's calls."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    log = tmp_path / "apt.log"
+    chromium, driver = tmp_path / "chromium", tmp_path / "chromedriver"
+    for name, text in {
+        "id": FAKE_ID.format(uid=uid),
+        "sudo": FAKE_SUDO.format(sudo=sudo),
+        "apt-get": FAKE_APT.format(log=log, apt=apt, chromium=chromium, driver=driver),
+    }.items():
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    for name in ("env", "touch", "chmod"):
+        (bin_dir / name).unlink(missing_ok=True)
+        (bin_dir / name).symlink_to(shutil.which(name) or f"/usr/bin/{name}")
+    done = subprocess.run(
+        [
+            MAKE,
+            "--no-print-directory",
+            "-C",
+            str(ROOT),
+            f"CHROMIUM={chromium}",
+            f"CHROMEDRIVER={driver}",
+            "chromium",
+        ],
+        env={"PATH": str(bin_dir)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    calls = log.read_text().splitlines() if log.exists() else []
+    return done, calls
+
+
+def test_chromium_installed_costs_no_apt_call(tmp_path: Path) -> None:
+    for name in ("chromium", "chromedriver"):
+        (tmp_path / name).write_text("#!/bin/sh\n")
+        (tmp_path / name).chmod(0o755)
+    done, calls = _make_chromium(tmp_path, apt="broken")
+    assert done.returncode == 0, done.stderr
+    assert (done.stdout, done.stderr, calls) == ("", "", [])
+
+
+def test_root_installs_chromium_without_an_update_when_none_is_needed(tmp_path: Path) -> None:
+    (tmp_path / "chromium").write_text("#!/bin/sh\n")  # the driver alone is missing
+    (tmp_path / "chromium").chmod(0o755)
+    done, calls = _make_chromium(tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert calls == [INSTALL]
+    assert (tmp_path / "chromedriver").exists()
+
+
+def test_root_updates_the_package_lists_when_the_install_fails(tmp_path: Path) -> None:
+    done, calls = _make_chromium(tmp_path, apt="stale")
+    assert done.returncode == 0, done.stderr
+    assert calls == [INSTALL, "interactive update", INSTALL]
+
+
+def test_not_root_installs_through_sudo_when_it_needs_no_password(tmp_path: Path) -> None:
+    done, calls = _make_chromium(tmp_path, uid=1000, sudo="yes", apt="stale")
+    assert done.returncode == 0, done.stderr
+    assert calls == [f"sudo {INSTALL}", "sudo interactive update", f"sudo {INSTALL}"]
+
+
+def test_without_root_or_sudo_one_line_says_the_browser_tests_will_skip(tmp_path: Path) -> None:
+    done, calls = _make_chromium(tmp_path, uid=1000, sudo="no")
+    assert done.returncode == 0, done.stderr
+    assert calls == []
+    (line,) = done.stderr.splitlines()
+    assert "the browser tests will be skipped" in line
+    assert "apt-get install chromium chromium-driver as root" in line
+
+
+def test_an_install_that_fails_as_root_fails_the_step(tmp_path: Path) -> None:
+    done, calls = _make_chromium(tmp_path, apt="broken")
+    assert done.returncode != 0
+    assert calls == [INSTALL, "interactive update", INSTALL]
+    assert "could not install chromium chromium-driver" in done.stderr

@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 
 from convsync.alerts.config import AlertRules
 from convsync.config import AppConfig
-from convsync.store.alerting import Window
+from convsync.lateness import newest_records
+from convsync.store.daily import Window
 from convsync.store.ledger import Ledger
 
 #: runs read beyond the rule's count: runs that did not reach a destination (validation,
@@ -23,9 +24,6 @@ from convsync.store.ledger import Ledger
 RUN_MARGIN = 50
 #: days of match verdicts before today that make a destination's usual rate
 MATCH_DAYS = 14
-#: how far before ``source_silent.after`` a source's records are looked for: a source
-#: silent for longer than both is judged no more (its alert stays as it is)
-SILENT_LOOKBACK = timedelta(days=28)
 #: windows end "until now" inclusive: a row written at the moment of judging counts
 _UP_TO_AND_INCLUDING = timedelta(microseconds=1)
 
@@ -108,9 +106,7 @@ def gather(app: AppConfig, rules: AlertRules, ledger: Ledger, now: datetime) -> 
         ]
     last_records: dict[str, datetime] = {}
     if rules.source_silent.enabled:
-        since = now - rules.source_silent.after - SILENT_LOOKBACK
-        recorded = ledger.last_recorded(since)
-        last_records = {name: recorded[name] for name in app.sources if name in recorded}
+        last_records = newest_records(app, ledger, now, rules.source_silent.after)
     return Facts(now, zone, runs, volumes, verdicts, backlogs, last_records)
 
 
@@ -155,7 +151,7 @@ def goal_volumes(
         day = today - timedelta(weeks=week)
         until = datetime.combine(day, clock, tzinfo=zone) + _UP_TO_AND_INCLUDING
         windows.append((day_start(day, zone), until))
-    counts = ledger.goal_volumes(windows)
+    counts = ledger.goal_volumes(goals, windows)
     out = []
     for goal in goals:
         per_window = counts.get(goal, [0] * len(windows))

@@ -13,24 +13,17 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from convsync.model import RUNNING, DeliveryState
+from convsync.store.daily import Window, goal_volumes, planned_verdicts
 from convsync.store.rows import upsert_insert
 from convsync.store.runs import RunRow
-from convsync.store.schema import alert_state, conversions, deliveries, runs
-
-#: a window of time: [start, end)
-Window = tuple[datetime, datetime]
-
-#: how much earlier than a conversion's time it may have been recorded (a source's clock
-#: a little ahead): the margin of the ``recorded_at`` bound that lets the volume query
-#: use its index
-_RECORDED_EARLY = timedelta(days=1)
+from convsync.store.schema import alert_state, deliveries, runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,36 +78,6 @@ def _window_index(column: sa.ColumnElement[datetime], windows: Sequence[Window])
     )
 
 
-def goal_volumes(connection: Connection, windows: Sequence[Window]) -> dict[str, list[int]]:
-    """Conversions (not adjustments) per goal that occurred in each of ``windows``: goal →
-    one count per window, in their order."""
-    if not windows:
-        return {}
-    earliest = min(start for start, _ in windows)
-    # grouped outside: PostgreSQL does not see a CASE with parameters in GROUP BY as the
-    # one in the select list
-    inner = (
-        sa.select(
-            conversions.c.goal,
-            _window_index(conversions.c.occurred_at, windows).label("window"),
-        )
-        .where(
-            conversions.c.adjusts_id.is_(None),
-            conversions.c.recorded_at >= earliest - _RECORDED_EARLY,
-        )
-        .subquery()
-    )
-    query = (
-        sa.select(inner.c.goal, inner.c.window, sa.func.count())
-        .where(inner.c.window.is_not(None))
-        .group_by(inner.c.goal, inner.c.window)
-    )
-    out: dict[str, list[int]] = {}
-    for goal, window, count in connection.execute(query):
-        out.setdefault(goal, [0] * len(windows))[int(window)] = int(count)
-    return out
-
-
 def daily_verdicts(
     connection: Connection, destinations: Collection[str], windows: Sequence[Window]
 ) -> dict[str, list[tuple[int, int]]]:
@@ -147,20 +110,6 @@ def daily_verdicts(
         per_window = counts.setdefault(destination, [[0, 0] for _ in windows])
         per_window[int(window)][0 if state == DeliveryState.MATCHED.value else 1] += int(count)
     return {name: [(m, u) for m, u in rows] for name, rows in counts.items()}
-
-
-def last_recorded(connection: Connection, since: datetime) -> dict[str, datetime]:
-    """When each source's newest conversion was recorded, for sources with one since
-    ``since``."""
-    query = (
-        sa.select(conversions.c.source, sa.func.max(conversions.c.recorded_at))
-        .where(conversions.c.recorded_at >= since)
-        .group_by(conversions.c.source)
-    )
-    return {str(source): latest for source, latest in connection.execute(query)}
-
-
-# --- alert state ------------------------------------------------------------------------
 
 
 def alert_states(connection: Connection, *, firing_only: bool = False) -> list[AlertStateRow]:
@@ -291,8 +240,9 @@ def finish_notice(
 
 
 class AlertLedger:
-    """The ``Ledger``'s methods for the alert rules and their state (mixed into it, so
-    the ledger module stays about the sync itself)."""
+    """The ``Ledger``'s methods for the alert rules and their state, and the status
+    page's daily series (mixed into it, so the ledger module stays about the sync
+    itself)."""
 
     if TYPE_CHECKING:  # the Ledger's transactions
 
@@ -304,10 +254,18 @@ class AlertLedger:
         with self._read() as connection:
             return finished_runs(connection, limit)
 
-    def goal_volumes(self, windows: Sequence[Window]) -> dict[str, list[int]]:
-        """Conversions per goal that occurred in each window: goal → a count per window."""
+    def goal_volumes(
+        self, goals: Collection[str], windows: Sequence[Window]
+    ) -> dict[str, list[int]]:
+        """Conversions of each goal that occurred in each window: goal → a count per window."""
         with self._read() as connection:
-            return goal_volumes(connection, windows)
+            return goal_volumes(connection, goals, windows)
+
+    def planned_verdicts(self, windows: Sequence[Window]) -> dict[str, list[tuple[int, int]]]:
+        """Of the deliveries planned in each window, those matched and not matched so far:
+        destination → ``(matched, unmatched)`` per window."""
+        with self._read() as connection:
+            return planned_verdicts(connection, windows)
 
     def daily_verdicts(
         self, destinations: Collection[str], windows: Sequence[Window]
@@ -316,11 +274,6 @@ class AlertLedger:
         ``(matched, unmatched)`` per window."""
         with self._read() as connection:
             return daily_verdicts(connection, destinations, windows)
-
-    def last_recorded(self, since: datetime) -> dict[str, datetime]:
-        """When each source's newest conversion was recorded (sources with one since)."""
-        with self._read() as connection:
-            return last_recorded(connection, since)
 
     def alert_states(self, *, firing_only: bool = False) -> list[AlertStateRow]:
         with self._read() as connection:

@@ -22,6 +22,17 @@ Beside them: ``waiting`` (pending, sending or deferred: not settled yet), reason
 code for skipped, rejected, deferred and uncertain rows, and the match rate
 matched / (matched + unmatched), None while the platform has judged none of them.
 
+The Google Ads API judges no row after the upload; what it reports instead are its
+upload summaries per conversion action and upload day, read once a day
+(``platform_reports.py``). A ``google_ads_api`` row (conversions, not adjustments) of a
+destination with summaries carries their counts over the window's upload days —
+``platform_successful``, ``platform_failed``, ``platform_pending`` — and the alerts of
+the latest of those days (``platform_alerts``: error code → share, on
+``platform_alerts_on``). These count the action's uploads on those days, not a subset of
+the stages above, and ``matched`` stays the ledger's; where the ledger has no verdict of
+its own, the match rate is successful / (successful + failed) of the summaries
+(``match_rate_source``: ``verdicts`` or ``upload_summaries``).
+
 The window selects deliveries by when they were planned (``deliveries.created_at``): a
 conversion's deliveries are planned in the transaction that records it, at its
 ``recorded_at``; an adjustment's, when it is recorded, while its own ``recorded_at`` is
@@ -40,7 +51,7 @@ entries, and with the combinations, never with the ledger's history. See bench/r
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -49,6 +60,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from convsync.model import DeliveryState, UploadRecord
+from convsync.store.platform_reports import add_to_funnel
+from convsync.store.rows import distinct_values
 from convsync.store.runs import pulled_since
 from convsync.store.schema import conversions, deliveries, uploads
 
@@ -82,9 +95,16 @@ class FunnelRow:
     deferred_by_code: dict[str, int] = field(default_factory=dict)
     uncertain_by_code: dict[str, int] = field(default_factory=dict)
     #: the destination's platform reports matches (the ledger follows its uploads up
-    #: for a verdict: Yandex.Metrica, the Data Manager API); VK Ads and the Google Ads
-    #: API do not
+    #: for a verdict: Yandex.Metrica, the Data Manager API; the Google Ads API once its
+    #: upload summaries are in the ledger); VK Ads does not
     reports_matching: bool = False
+    #: the platform's upload summaries over the window's upload days (None: it has none)
+    platform_successful: int | None = None
+    platform_failed: int | None = None
+    platform_pending: int | None = None
+    #: the summaries' alerts of ``platform_alerts_on`` (ISO date): error code → share 0…1
+    platform_alerts: dict[str, float] = field(default_factory=dict)
+    platform_alerts_on: str | None = None
 
     @property
     def skipped(self) -> int:
@@ -116,19 +136,20 @@ class FunnelRow:
 
     @property
     def match_rate(self) -> float | None:
-        """matched / (matched + unmatched); None when the platform judged none."""
+        """matched / (matched + unmatched); without verdicts, successful / (successful +
+        failed) of the platform's upload summaries; None when neither judged any."""
         judged = self.matched + self.unmatched
-        return self.matched / judged if judged else None
+        if judged:
+            return self.matched / judged
+        successful, failed = self.platform_successful or 0, self.platform_failed or 0
+        return successful / (successful + failed) if successful + failed else None
 
     @property
-    def mapped(self) -> int:
-        """``conversions`` under the name the funnel had before it had stages."""
-        return self.conversions
-
-    @property
-    def delivered(self) -> int:
-        """``accepted`` under the name the funnel had before it had stages."""
-        return self.accepted
+    def match_rate_source(self) -> str | None:
+        """Where the match rate comes from: ``verdicts`` (the ledger's), ``upload_summaries``."""
+        if self.matched + self.unmatched:
+            return "verdicts"
+        return "upload_summaries" if self.match_rate is not None else None
 
     def add(self, state: DeliveryState, code: str | None, n: int) -> None:
         """Add ``n`` deliveries in ``state`` with ``code`` (negative: take them away)."""
@@ -211,6 +232,7 @@ def funnel(connection: Connection, since: datetime, until: datetime | None = Non
         r.source = sources[r.goal]
         r.pulled = pulled.get(r.source, 0) if r.source is not None else None
         r.reports_matching = matching[r.destination]
+    add_to_funnel(connection, [r for r in kept if r.kind == CONVERSION], since, until)
     return Funnel(kept, since=since, until=until, sources=pulled)
 
 
@@ -220,40 +242,43 @@ def _window(
     return [column >= since] if until is None else [column >= since, column < until]
 
 
-def _distinct(
-    connection: Connection, column: sa.ColumnElement[Any], where: Sequence[sa.ColumnElement[bool]]
-) -> Iterator[Any]:
-    """The non-NULL values of ``column`` among the rows matching ``where``, in order:
-    one index seek each (``min`` above the last one), never a scan of the rows."""
-    query = sa.select(sa.func.min(column)).where(*where)
-    value = connection.execute(query).scalar()
-    while value is not None:
-        yield value
-        value = connection.execute(query.where(column > value)).scalar()
-
-
-def _count(connection: Connection, where: Sequence[sa.ColumnElement[bool]]) -> int:
+def count_deliveries(connection: Connection, where: Sequence[sa.ColumnElement[bool]]) -> int:
     query = sa.select(sa.func.count()).select_from(deliveries).where(*where)
     return int(connection.execute(query).scalar_one())
 
 
-def _delivery_counts(
-    connection: Connection, window: Sequence[sa.ColumnElement[bool]]
-) -> Iterator[tuple[tuple[str, str, str, str | None], int]]:
-    """Deliveries of ``window`` per (goal, destination, state, code), those with none
-    left out; each count one range of ``ix_deliveries_funnel``."""
+DeliveryGroup = tuple[str, str, str, str | None]
+
+
+def delivery_groups(
+    connection: Connection, states: Collection[str] | None = None
+) -> Iterator[tuple[DeliveryGroup, tuple[sa.ColumnElement[bool], ...]]]:
+    """Every (goal, destination, state, code) among the ledger's deliveries (of
+    ``states`` only, when given), found by index seeks, with the conditions that pick
+    its rows: with a window on ``created_at`` added, one range of ``ix_deliveries_funnel``."""
     d = deliveries.c
-    for goal in _distinct(connection, d.goal, ()):
-        for destination in _distinct(connection, d.destination, (d.goal == goal,)):
+    for goal in distinct_values(connection, d.goal, ()):
+        for destination in distinct_values(connection, d.destination, (d.goal == goal,)):
             pair = (d.goal == goal, d.destination == destination)
-            for state in _distinct(connection, d.state, pair):
+            for state in distinct_values(connection, d.state, pair):
+                if states is not None and state not in states:
+                    continue
                 same = (*pair, d.state == state)
-                codes: list[str | None] = [None, *_distinct(connection, d.code, same)]
+                codes: list[str | None] = [None, *distinct_values(connection, d.code, same)]
                 for code in codes:
                     by_code = d.code.is_(None) if code is None else d.code == code
-                    n = _count(connection, (*same, by_code, *window))
-                    if n:
-                        yield (goal, destination, state, code), n
+                    yield (goal, destination, state, code), (*same, by_code)
+
+
+def _delivery_counts(
+    connection: Connection, window: Sequence[sa.ColumnElement[bool]]
+) -> Iterator[tuple[DeliveryGroup, int]]:
+    """Deliveries of ``window`` per (goal, destination, state, code), those with none
+    left out; each count one range of ``ix_deliveries_funnel``."""
+    for group, where in delivery_groups(connection):
+        n = count_deliveries(connection, (*where, *window))
+        if n:
+            yield group, n
 
 
 def _adjustment_counts(
@@ -337,7 +362,12 @@ SCALARS = (
     "uncertain", "match_rate", "reports_matching",
 )  # fmt: skip
 BY_CODE = ("skipped_by_code", "rejected_by_code", "deferred_by_code", "uncertain_by_code")
-CSV_COLUMNS = (*SCALARS, *BY_CODE)
+#: what the platform's upload summaries reported (Google Ads API), after the rest
+PLATFORM = (
+    "platform_successful", "platform_failed", "platform_pending", "match_rate_source",
+    "platform_alerts_on", "platform_alerts",
+)  # fmt: skip
+CSV_COLUMNS = (*SCALARS, *BY_CODE, *PLATFORM)
 #: decimals of the match rate in JSON and CSV
 RATE_DIGITS = 4
 
@@ -347,6 +377,8 @@ def row_json(row: FunnelRow) -> dict[str, Any]:
     if row.match_rate is not None:
         out["match_rate"] = round(row.match_rate, RATE_DIGITS)
     out.update({name: dict(sorted(getattr(row, name).items())) for name in BY_CODE})
+    out.update({name: getattr(row, name) for name in PLATFORM})
+    out["platform_alerts"] = dict(row.platform_alerts)  # largest share first
     return out
 
 

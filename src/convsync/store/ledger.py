@@ -28,12 +28,13 @@ from convsync.model import (
     UploadRecord,
 )
 from convsync.sources.base import FileMark, SourceState
-from convsync.store import adjusting, claims, engine, migrate, recording, reports, runs
+from convsync.store import adjusting, claims, daily, engine, migrate, recording, reports, runs
 from convsync.store import funnel as funnel_store
 from convsync.store import uploads as upload_store
 from convsync.store.alerting import AlertLedger
 from convsync.store.funnel import Funnel, FunnelRow
 from convsync.store.gauges import DeliveryTally, delivery_tallies
+from convsync.store.platform_reports import PlatformReportLedger
 from convsync.store.recording import RecordCounts
 from convsync.store.reports import FailureRow
 from convsync.store.rows import fetch_claimed
@@ -57,7 +58,7 @@ class LedgerReadOnlyError(RuntimeError):
     """A write was attempted on a ledger opened with ``read_only=True`` (a dry-run bug)."""
 
 
-class Ledger(AlertLedger):
+class Ledger(PlatformReportLedger, AlertLedger):
     """Conversions, their deliveries and everything else convsync remembers."""
 
     def __init__(self, opened: engine.LedgerEngine, *, read_only: bool) -> None:
@@ -383,6 +384,12 @@ class Ledger(AlertLedger):
         _aware(now)
         with self._read() as connection:
             return claims.oldest_due(connection, destination=destination, now=now)
+
+    def newest_per_goal(self, goals: Collection[str]) -> dict[str, datetime]:
+        """When each goal's newest conversion (or adjustment) was recorded; goals without
+        one are left out. An index seek per goal."""
+        with self._read() as connection:
+            return daily.newest_per_goal(connection, goals)
 
     def due_deliveries(self, *, destination: str, now: datetime) -> Iterator[ClaimedDelivery]:
         """What ``claim`` would take, changing nothing; streamed page by page (keyset on

@@ -1,6 +1,4 @@
-"""Read-only questions the CLI asks: what failed. (The funnel is in ``funnel.py``; its row
-and its name for a missing code are re-exported here for the modules that import them
-from this one.)"""
+"""Read-only questions the CLI asks: what failed. (The funnel is in ``funnel.py``.)"""
 
 from __future__ import annotations
 
@@ -11,13 +9,14 @@ from typing import Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from convsync.model import UNCLEAR_CODE, DeliveryState
-from convsync.store.funnel import NO_CODE, FunnelRow
-from convsync.store.schema import conversions, deliveries, record_rejections, uploads
-
-__all__ = ["NO_CODE", "FailureRow", "FunnelRow", "failures", "rejection_count"]
-
-_S = DeliveryState
+from convsync.model import DeliveryState
+from convsync.store.schema import (
+    FAILED_ROWS,
+    conversions,
+    deliveries,
+    record_rejections,
+    uploads,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +49,6 @@ class FailureRow:
     rows: int | None = None
 
 
-_FAILED = (_S.REJECTED.value, _S.DEFERRED.value, _S.UNCERTAIN.value, _S.UNMATCHED.value)
-#: rows in ``sending`` that wait for a look-up of an upload whose answer was lost
-_WAITING = sa.and_(deliveries.c.state == _S.SENDING.value, deliveries.c.code == UNCLEAR_CODE)
-
-
 def failures(connection: Connection, since: datetime, limit: int) -> list[FailureRow]:
     """Newest first, at most ``limit`` rows of both kinds together."""
     delivery_query = (
@@ -74,7 +68,7 @@ def failures(connection: Connection, since: datetime, limit: int) -> list[Failur
             conversions.c.adjustment,
         )
         .join_from(deliveries, conversions, deliveries.c.conversion_id == conversions.c.id)
-        .where(sa.or_(deliveries.c.state.in_(_FAILED), _WAITING), deliveries.c.updated_at >= since)
+        .where(sa.text(f"({FAILED_ROWS})"), deliveries.c.updated_at >= since)
         .order_by(deliveries.c.updated_at.desc(), deliveries.c.id.desc())
         .limit(limit)
     )

@@ -64,6 +64,19 @@ def one_of(
     return column.in_(values)
 
 
+def distinct_values(
+    connection: Connection, column: sa.ColumnElement[Any], where: Sequence[sa.ColumnElement[bool]]
+) -> Iterator[Any]:
+    """The non-NULL values of ``column`` among the rows matching ``where``, in order:
+    one index seek each (``min`` above the last one) on an index that leads with the
+    ``where`` columns and then ``column``, never a scan of the rows."""
+    query = sa.select(sa.func.min(column)).where(*where)
+    value = connection.execute(query).scalar()
+    while value is not None:
+        yield value
+        value = connection.execute(query.where(column > value)).scalar()
+
+
 def upsert_insert(connection: Connection, table: sa.Table) -> Any:
     """``INSERT`` with ``ON CONFLICT`` support for the connection's dialect.
 

@@ -19,6 +19,9 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeEngine
 
+from convsync.model import UNCLEAR_CODE
+from convsync.model import DeliveryState as _S
+
 
 class _SQLiteUTCText(sa.types.TypeEngine[str]):
     """``DATETIME`` in SQLite's DDL; the text itself is written and read by UTCDateTime.
@@ -128,14 +131,9 @@ conversions = sa.Table(
     # the funnel counts a goal's conversions of a window on one range of it
     sa.Index("ix_conversions_goal_recorded_at", "goal", "recorded_at"),
     sa.Index("ix_conversions_recorded_at", "recorded_at"),
-    # conversions only, by when they occurred: a goal's daily volume is one range a day
-    sa.Index(
-        "ix_conversions_goal_occurred_at",
-        "goal",
-        "occurred_at",
-        sqlite_where=sa.text("adjusts_id IS NULL"),
-        postgresql_where=sa.text("adjusts_id IS NULL"),
-    ),
+    # a goal's conversions (adjusts_id NULL) by when they occurred: its daily volume is
+    # one range a day, read from the index alone
+    sa.Index("ix_conversions_goal_occurred_at", "goal", "adjusts_id", "occurred_at"),
     sa.Index("ix_conversions_adjusts_id", "adjusts_id"),
     # only the adjustments (few), by time: the funnel's rows of their own
     sa.Index(
@@ -151,6 +149,16 @@ conversions = sa.Table(
         sqlite_where=sa.text("sealed IS NOT NULL"),
         postgresql_where=sa.text("sealed IS NOT NULL"),
     ),
+)
+
+#: the deliveries ``convsync failures`` lists: refused, deferred, uncertain, unmatched, or
+#: sent and waiting for a look-up of an upload whose answer was lost. Literal text, the
+#: same in the partial index and in the query, so that both databases see the query's
+#: condition implies the index's (SQLite cannot tell with bound parameters).
+FAILED_ROWS = "state IN ({}) OR (state = '{}' AND code = '{}')".format(
+    ", ".join(f"'{s.value}'" for s in (_S.REJECTED, _S.DEFERRED, _S.UNCERTAIN, _S.UNMATCHED)),
+    _S.SENDING.value,
+    UNCLEAR_CODE,
 )
 
 deliveries = sa.Table(
@@ -187,6 +195,16 @@ deliveries = sa.Table(
     # code) by seeks and counts each one's deliveries of a window as one range: grouping
     # a month of deliveries would sort every one of them (store/funnel.py).
     sa.Index("ix_deliveries_funnel", "goal", "destination", "state", "code", "created_at"),
+    # Only the failed rows (and those waiting for a look-up of their upload), by when
+    # they changed: the newest failures (`convsync failures`, the status page) are the
+    # index's last entries, not a scan of every delivery. Pending rows are never in it.
+    sa.Index(
+        "ix_deliveries_failures",
+        "updated_at",
+        "id",
+        sqlite_where=sa.text(FAILED_ROWS),
+        postgresql_where=sa.text(FAILED_ROWS),
+    ),
 )
 
 delivery_events = sa.Table(
@@ -320,4 +338,31 @@ alert_state = sa.Table(
     sa.Column("notified_at", UTCDateTime, nullable=True),
     sa.Column("sent_to", sa.JSON, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+#: what the Google Ads API's upload summaries reported per goal and upload day (Google's
+#: date, in the account's time zone): a re-read replaces the day's counts; ``alerts``
+#: ({error code: share 0…1}) belong to the latest day with uploads when read, NULL on the
+#: others (store/platform_reports.py)
+platform_summaries = sa.Table(
+    "platform_summaries",
+    metadata,
+    sa.Column("destination", NAME, primary_key=True),
+    sa.Column("goal", NAME, primary_key=True),
+    sa.Column("upload_date", sa.Date, primary_key=True),
+    sa.Column("conversion_action_id", sa.BigInteger, nullable=False),
+    sa.Column("successful", sa.BigInteger, nullable=False),
+    sa.Column("failed", sa.BigInteger, nullable=False),
+    sa.Column("pending", sa.BigInteger, nullable=False),
+    sa.Column("alerts", sa.JSON, nullable=True),
+    sa.Column("fetched_at", UTCDateTime, nullable=False),
+)
+
+#: the day (in the config's timezone) each destination's upload summaries were last read
+platform_summary_reads = sa.Table(
+    "platform_summary_reads",
+    metadata,
+    sa.Column("destination", NAME, primary_key=True),
+    sa.Column("read_on", sa.Date, nullable=False),
+    sa.Column("read_at", UTCDateTime, nullable=False),
 )

@@ -13,9 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -28,7 +26,6 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from convsync.config import LoadedConfig
-from convsync.errors import UserError
 from convsync.webhooks.config import WebhookServerConfig, WebhookSourceConfig
 from convsync.webhooks.payload import (
     RecordReader,
@@ -39,6 +36,7 @@ from convsync.webhooks.payload import (
     parse_json,
 )
 from convsync.webhooks.recorder import RecorderStopped, RecordFate, WebhookRecorder
+from convsync.wsgi_serving import WsgiThread
 
 log = structlog.get_logger("convsync.webhooks")
 
@@ -232,63 +230,33 @@ class WebhookServer:
     """waitress serving a ``WebhookApp`` from a thread, with a graceful stop."""
 
     def __init__(self, app: WebhookApp, config: WebhookServerConfig) -> None:
-        import waitress
-
         self.app = app
-        try:
-            # bound here, not by waitress, which leaks its other sockets when a bind fails
-            listener = socket.create_server((config.host, config.port))
-        except OSError as exc:
-            raise UserError(
-                f"cannot receive webhooks on {config.host}:{config.port}: {exc.strerror or exc} "
-                "(webhooks.host / webhooks.port in the config)"
-            ) from None
-        self.server = self._create(waitress, app, config, listener)
-        self._stopping = threading.Event()
-        self.thread = threading.Thread(target=self._serve, name="webhooks", daemon=True)
-        self._switch_interval = sys.getswitchinterval()
-
-    @staticmethod
-    def _create(
-        waitress: Any, app: WebhookApp, config: WebhookServerConfig, listener: socket.socket
-    ) -> Any:
-        return waitress.create_server(
+        self.serving = WsgiThread(
             app,
-            sockets=[listener],
+            config.host,
+            config.port,
             threads=config.threads,
+            purpose="receive webhooks",
+            where="webhooks.host / webhooks.port in the config",
+            name="webhooks",
             max_request_body_size=int(config.max_body) + HARD_LIMIT_SLACK,
-            clear_untrusted_proxy_headers=True,
-            ident="convsync",
             # idle keep-alive connections are closed after 30 s; many senders at once
             # are served while up to 1,000 connections are open
             channel_timeout=30,
             connection_limit=1000,
         )
+        self._switch_interval = sys.getswitchinterval()
 
     @property
     def port(self) -> int:
-        return int(self.server.effective_port)
+        return self.serving.port
 
     def start(self) -> None:
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        """waitress's socket loop, a step at a time so that a stop is noticed, and the
-        sockets closed in this thread (closing them under a running loop breaks it)."""
-        from waitress import wasyncore
-
-        socket_map = self.server._map
-        while not self._stopping.is_set():
-            wasyncore.loop(timeout=0.2, map=socket_map, use_poll=True, count=1)
-        for channel in list(socket_map.values()):
-            channel.close()
+        self.serving.start()
 
     def stop(self, timeout: float = COMMIT_WAIT_S) -> None:
         """Stop taking connections, let the requests in hand finish and their answers
         go out (they wait for the writer, which still runs), then close what is left."""
-        self.server.accepting = False
-        self.server.task_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
-        self._stopping.set()
-        self.thread.join(timeout=5)
+        self.serving.stop(timeout)
         sys.setswitchinterval(self._switch_interval)

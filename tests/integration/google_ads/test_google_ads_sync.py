@@ -281,7 +281,7 @@ def test_a_process_killed_after_google_accepted_the_batch_does_not_double_count(
     with Ledger.open(db) as ledger:
         assert {str(s) for s in ledger.delivery_states(keys).values()} == {"delivered"}
         funnel = ledger.funnel(datetime(2026, 1, 1, tzinfo=UTC))
-    assert funnel[0].delivered == 5
+    assert funnel[0].accepted == 5
 
 
 def test_dry_run_shows_the_adjustments_google_would_get(

@@ -89,7 +89,7 @@ def test_upload_then_a_later_run_reconciles_it_to_matched(
     assert summary.destinations["metrica"]["uploads"] == {"PROCESSED": 1}
     assert states(ledger, 3) == {"matched"}
     [row] = ledger.funnel(T0 - timedelta(days=30))
-    assert (row.goal, row.delivered, row.matched, row.unmatched) == ("purchase", 3, 3, 0)
+    assert (row.goal, row.accepted, row.matched, row.unmatched) == ("purchase", 3, 3, 0)
     [done] = ledger.recent_uploads(T0 - timedelta(days=1))
     assert (done.status, done.final, done.details["linked_quantity"]) == ("PROCESSED", True, 3)
 
@@ -117,7 +117,7 @@ def test_linkage_failure_shows_in_failures_with_the_explanation(
     )
     assert "_ym_uid" in message
     [row] = ledger.funnel(T0 - timedelta(days=30))
-    assert (row.delivered, row.matched, row.unmatched) == (3, 0, 3)
+    assert (row.accepted, row.matched, row.unmatched) == (3, 0, 3)
 
 
 def test_orders_and_calls_of_one_run_go_in_two_files(
@@ -211,7 +211,7 @@ def test_a_process_killed_after_metrica_took_the_file_does_not_upload_it_again(
     assert listing.status == 200
     with Ledger.open(db) as ledger:
         assert states(ledger, 4) == {"delivered"}
-        assert ledger.funnel(datetime(2026, 1, 1, tzinfo=UTC))[0].delivered == 4
+        assert ledger.funnel(datetime(2026, 1, 1, tzinfo=UTC))[0].accepted == 4
 
 
 def test_a_recovered_upload_is_reconciled_like_any_other(

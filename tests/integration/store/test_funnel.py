@@ -25,6 +25,7 @@ from convsync.store import Ledger
 from convsync.store.funnel import (
     BY_CODE,
     CSV_COLUMNS,
+    PLATFORM,
     SCALARS,
     Funnel,
     FunnelRow,
@@ -286,7 +287,8 @@ def test_the_json_and_csv_forms_carry_the_rows(scenario: Ledger) -> None:
         {"shop": 12},
     )
     google, _, metrica, _ = document["goals"]
-    assert list(google) == [*SCALARS, *BY_CODE]
+    assert list(google) == [*SCALARS, *BY_CODE, *PLATFORM]
+    assert google["platform_successful"] is None and google["platform_alerts"] == {}
     assert (google["sent"], google["match_rate"], google["reports_matching"]) == (5, None, False)
     assert google["rejected_by_code"] == {"INVALID_GCLID": 2, "unknown": 1}
     assert (metrica["match_rate"], metrica["matched"], metrica["unmatched"]) == (0.75, 3, 1)

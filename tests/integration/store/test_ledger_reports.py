@@ -89,7 +89,13 @@ def test_funnel_counts_every_state(ledger: Ledger) -> None:
     rows = {(r.goal, r.destination): r for r in ledger.funnel(WEEK_AGO)}
     assert set(rows) == {("lead", "metrica"), ("purchase", "google"), ("purchase", "vk")}
     google = rows[("purchase", "google")]
-    assert (google.mapped, google.planned, google.delivered, google.matched, google.unmatched) == (
+    assert (
+        google.conversions,
+        google.planned,
+        google.accepted,
+        google.matched,
+        google.unmatched,
+    ) == (
         8,
         8,
         3,
@@ -101,16 +107,16 @@ def test_funnel_counts_every_state(ledger: Ledger) -> None:
     assert google.rejected == 2
     assert google.skipped_by_code == {}
     vk = rows[("purchase", "vk")]
-    assert (vk.mapped, vk.planned, vk.delivered) == (8, 0, 0)
+    assert (vk.conversions, vk.planned, vk.accepted) == (8, 0, 0)
     assert vk.skipped_by_code == {"no_identifier": 5, "unknown": 1}
     assert vk.skipped == 6
     lead = rows[("lead", "metrica")]
-    assert (lead.mapped, lead.planned, lead.pending) == (2, 2, 2)
+    assert (lead.conversions, lead.planned, lead.pending) == (2, 2, 2)
     # the window: the old conversion appears only with a wider one
-    assert rows[("purchase", "google")].mapped == 8
+    assert rows[("purchase", "google")].conversions == 8
     wide = {(r.goal, r.destination): r for r in ledger.funnel(NOW - timedelta(days=60))}
     old = wide[("purchase", "google")]  # claimed along with the others, still sending
-    assert (old.mapped, old.pending, old.sending) == (9, 1, 1)
+    assert (old.conversions, old.pending, old.sending) == (9, 1, 1)
     assert ledger.funnel(NOW + timedelta(days=1)) == []
 
 

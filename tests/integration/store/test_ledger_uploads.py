@@ -75,7 +75,7 @@ def test_an_upload_is_due_at_its_check_time_and_its_verdict_moves_its_rows(
         (DeliveryState.UNMATCHED, "linkage_failure", "no row matched a visitor of counter 1")
     ] * 2
     [row] = ledger.funnel(NOW - timedelta(days=1))
-    assert (row.delivered, row.unmatched) == (2, 2)
+    assert (row.accepted, row.unmatched) == (2, 2)
     [recent] = ledger.recent_uploads(NOW - timedelta(days=1))
     assert (recent.status, recent.final, recent.details) == (
         "LINKAGE_FAILURE", True, {"linked_quantity": 0, "verdict": "unmatched"},
@@ -96,7 +96,7 @@ def test_a_matched_verdict_and_a_batch_recorded_twice(ledger: Ledger) -> None:
         run_id="r", now=NOW,
     )  # fmt: skip
     [row] = ledger.funnel(NOW - timedelta(days=1))
-    assert (row.delivered, row.matched) == (1, 1)
+    assert (row.accepted, row.matched) == (1, 1)
     assert ledger.failures(NOW - timedelta(days=1)) == []
 
 

@@ -92,7 +92,9 @@ def test_a_backlog_older_than_max_pending_age_degrades_an_ok_service(ledger: Led
     old = assess(app(), ledger, NOW + timedelta(hours=7, minutes=3), running=True)
     assert (old["status"], old["healthy"]) == ("degraded", True)
     assert old["destinations"]["vk"] == {
-        "status": "degraded", "reason": "deliveries have waited 7 h 3 min",
+        "status": "degraded",
+        "reason": "deliveries have waited since 2026-11-20 12:00 UTC (7 h 3 min), longer than "
+        "health.max_pending_age (6h)",
         "delivered": 0, "oldest_due_age_s": 25_380,
     }  # fmt: skip
     tight = assess(
@@ -116,3 +118,30 @@ def test_a_scheduler_stopping_is_unhealthy(ledger: Ledger) -> None:
     run(ledger, "r1", "ok", {})
     health = assess(app(), ledger, NOW, running=False)
     assert (health["status"], health["healthy"]) == ("stopping", False)
+
+
+def test_a_source_silent_longer_than_max_source_silence_degrades_the_service(
+    ledger: Ledger,
+) -> None:
+    run(ledger, "r1", "ok", {})
+    written = [conversion("1")]
+    ledger.record_chunk(
+        run_id="r1", source="shop", conversions=written, deliveries=plan(written, ()),
+        rejections=[], cursor=None, files_done=[], now=NOW,
+    )  # fmt: skip
+    quiet = assess(app(), ledger, NOW + timedelta(days=1), running=True)
+    assert (quiet["status"], quiet["sources"]) == ("ok", {})
+    silent = assess(app(), ledger, NOW + timedelta(days=2, hours=1), running=True)
+    assert (silent["status"], silent["healthy"]) == ("degraded", True)
+    assert silent["sources"] == {
+        "shop": {
+            "status": "degraded",
+            "reason": "no new records for 2 d 1 h (the last recorded 2026-11-20 12:00 UTC), "
+            "longer than health.max_source_silence (2d)",
+        }
+    }
+    tight = assess(app(max_source_silence="1h"), ledger, NOW + timedelta(hours=2), running=True)
+    assert "shop" in tight["sources"]
+    # a source silent for weeks beyond the limit is judged no more: it is known by then
+    forgotten = assess(app(), ledger, NOW + timedelta(days=31), running=True)
+    assert (forgotten["status"], forgotten["sources"]) == ("ok", {})

@@ -364,10 +364,10 @@ def test_typed_numbers_read_back_as_themselves_by_the_amount_rule() -> None:
 
 
 def test_secret_url_is_registered_for_redaction(tmp_path: Path) -> None:
-    from convsync.logging import _scrub_text
+    from convsync.logging import scrub_text
 
     make_source("postgresql+psycopg://u:s3cret-pw-77@127.0.0.1:9/x", tmp_path)
-    assert "s3cret-pw-77" not in _scrub_text("password s3cret-pw-77 leaked")
+    assert "s3cret-pw-77" not in scrub_text("password s3cret-pw-77 leaked")
 
 
 def test_a_bad_time_in_the_cursor_column_does_not_move_the_cursor(tmp_path: Path) -> None:

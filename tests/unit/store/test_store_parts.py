@@ -18,7 +18,7 @@ from convsync.model import Conversion, Identifiers
 from convsync.store import engine
 from convsync.store.bulk import BulkInsert
 from convsync.store.engine import mask, parse_url, sqlite_path
-from convsync.store.reports import FunnelRow
+from convsync.store.funnel import FunnelRow
 from convsync.store.rows import (
     CONVERSION_VALUE_COLUMNS,
     chunked,

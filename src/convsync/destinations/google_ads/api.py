@@ -8,11 +8,17 @@ from google.ads.googleads.v26.errors.types.errors import (
     GoogleAdsError,
     GoogleAdsFailure,
 )
+from google.ads.googleads.v26.resources.types.offline_conversion_upload_client_summary import (
+    OfflineConversionError,
+)
 from google.ads.googleads.v26.services.services.conversion_adjustment_upload_service import (
     ConversionAdjustmentUploadServiceClient,
 )
 from google.ads.googleads.v26.services.services.conversion_upload_service import (
     ConversionUploadServiceClient,
+)
+from google.ads.googleads.v26.services.services.google_ads_service import (
+    GoogleAdsServiceClient,
 )
 from google.ads.googleads.v26.services.types.conversion_adjustment_upload_service import (
     ConversionAdjustment,
@@ -24,6 +30,7 @@ from google.ads.googleads.v26.services.types.conversion_upload_service import (
     UploadClickConversionsRequest,
     UploadClickConversionsResponse,
 )
+from google.ads.googleads.v26.services.types.google_ads_service import SearchGoogleAdsRequest
 
 API_VERSION = "v26"
 
@@ -43,6 +50,9 @@ __all__ = [
     "ErrorCode",
     "GoogleAdsError",
     "GoogleAdsFailure",
+    "GoogleAdsServiceClient",
+    "OfflineConversionError",
+    "SearchGoogleAdsRequest",
     "UploadClickConversionsRequest",
     "UploadClickConversionsResponse",
     "UploadConversionAdjustmentsRequest",

@@ -43,14 +43,14 @@ DEFAULT_TIMEOUT = 120.0
 
 #: gRPC failures that may pass: the request may also have arrived (a timeout), which is
 #: safe because every row carries an order id (a replay answers "already there").
-_TRANSIENT_CALL_ERRORS = (
+TRANSIENT_CALL_ERRORS = (
     core_exceptions.ResourceExhausted,
     core_exceptions.InternalServerError,
     core_exceptions.ServiceUnavailable,
     core_exceptions.DeadlineExceeded,
     core_exceptions.Aborted,
 )
-_ACCESS_CALL_ERRORS = (core_exceptions.Unauthenticated, core_exceptions.PermissionDenied)
+ACCESS_CALL_ERRORS = (core_exceptions.Unauthenticated, core_exceptions.PermissionDenied)
 
 
 # Rows are made as the raw protobuf messages under the proto-plus types: proto-plus
@@ -220,7 +220,7 @@ def _call_failed(
     status = getattr(exc.grpc_status_code, "name", None) or type(exc).__name__
     # the text of a failed token refresh is in here: keep credentials out of it
     message = scrub(f"Google Ads answered {status}: {exc.message}", secrets)
-    if isinstance(exc, _ACCESS_CALL_ERRORS):
+    if isinstance(exc, ACCESS_CALL_ERRORS):
         raise DestinationUnavailable(
             "auth_failed",
             f"{message}; check the credentials of destinations.{batch.destination}.auth and "
@@ -242,7 +242,7 @@ def _call_failed(
                 else "deliveries stay pending until the next run."
             ),
         )
-    if isinstance(exc, _TRANSIENT_CALL_ERRORS):
+    if isinstance(exc, TRANSIENT_CALL_ERRORS):
         raise TransientError(_unreached(status, exc, addresses) or message, code=status.lower())
     raise PermanentError(status.lower(), message)
 
