@@ -25,7 +25,7 @@ depends_on: str | Sequence[str] | None = None
 
 #: schema.FAILED_ROWS as it was at this revision
 _FAILED_ROWS = (
-    "state IN ('rejected', 'deferred', 'uncertain', 'unmatched') "
+    "state = 'rejected' OR state = 'deferred' OR state = 'uncertain' OR state = 'unmatched' "
     "OR (state = 'sending' AND code = 'upload_unclear')"
 )
 
