@@ -76,7 +76,8 @@ class RunSummary:
         fit) or no destination could deliver (every one stopped); ``degraded`` when it
         ran but something needs a look (a destination stopped while others delivered, a
         rejected record or delivery, a warning: a source without input, a backlog older
-        than ``health.max_pending_age``); else ``ok``."""
+        than ``health.max_pending_age``, a source silent longer than
+        ``health.max_source_silence``); else ``ok``."""
         parts = {**self.destinations, **self.validation}
         stopped = [name for name, d in parts.items() if d.get("stopped") or d.get("error")]
         if interrupted:
