@@ -13,7 +13,7 @@ CHROMIUM     := /usr/bin/chromium
 CHROMEDRIVER := /usr/bin/chromedriver
 BROWSER_DEBS := chromium chromium-driver
 
-.PHONY: demo test lint typecheck pytest chromium bench clean
+.PHONY: demo test lint typecheck pytest chromium bench clean docs
 
 $(BIN)/python:
 	@for py in $(or $(PYTHON),$(PYTHONS)); do \
@@ -41,12 +41,17 @@ demo: $(STAMP)
 	@head -n 3 demo-plan.jsonl
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench docs/gen
+	$(BIN)/ruff format --check src tests bench docs/gen
 	$(BIN)/hadolint Dockerfile
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
+
+# The documentation site (mkdocs.yml) into site/. --strict fails on a broken link or
+# anchor, a page missing from the nav, or a reference page the code cannot generate.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 pytest: $(STAMP) chromium
 	$(BIN)/pytest -q
@@ -72,7 +77,7 @@ chromium:
 	$$install || { echo "$${sudo}apt-get update"; $${sudo}apt-get update && $$install; } \
 		|| { echo "could not install $(BROWSER_DEBS), which the browser tests need" >&2; exit 1; }
 
-test: lint typecheck pytest
+test: lint typecheck docs pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/pipeline.py
@@ -89,5 +94,28 @@ bench: $(STAMP)
 	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/report.py
 
+# The image's locked, hashed dependencies (see the Dockerfile), resolved by uv for every
+# platform at once (Linux x86_64 and aarch64 alike) on the image's Python:
+# requirements/runtime.txt from pyproject's [project.dependencies], requirements/build.txt
+# from pip and its [build-system] requires. Pins already in a lock stay unless
+# `make lock UPGRADE=1`. `make docker-check` builds and tries the image and compose.yaml
+# (minutes, a Docker daemon of its own; `bash deploy/docker-check.sh teardown` after).
+UV_VERSION   := 0.13.9
+IMAGE_PYTHON := 3.11
+UV_COMPILE    = $(BIN)/uv pip compile --quiet --universal --python-version $(IMAGE_PYTHON) \
+	--generate-hashes --custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
+BUILD_REQUIRES := import tomllib; \
+	print("pip", *tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")
+
+.PHONY: lock docker-check
+
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	$(UV_COMPILE) pyproject.toml -o requirements/runtime.txt
+	$(BIN)/python -c '$(BUILD_REQUIRES)' | $(UV_COMPILE) - -o requirements/build.txt
+
+docker-check: $(STAMP)
+	bash deploy/docker-check.sh
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache demo-plan.jsonl
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache demo-plan.jsonl site

@@ -98,7 +98,7 @@ def run(ctx: typer.Context) -> None:
 
 @app.command()
 def health(ctx: typer.Context) -> None:
-    """Exit 0 if a `convsync run` on this machine answers healthy (Docker HEALTHCHECK)."""
+    """Exit 0 if a `convsync run` on this machine answers healthy."""
     from convsync.health import probe
 
     ok, body = probe(settings_of(ctx).health_port)

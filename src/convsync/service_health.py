@@ -1,5 +1,5 @@
 """How healthy a ``convsync run`` is, in the run's status words: what ``/healthz``
-answers and ``convsync health`` (the Docker HEALTHCHECK) exits with.
+answers, and what ``convsync health`` and the image's HEALTHCHECK (``probe.py``) go by.
 
 The latest finished run of the ledger decides — any replica's, not only this
 process's — together with the backlog: a destination whose oldest due delivery has

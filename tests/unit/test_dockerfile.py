@@ -1,8 +1,11 @@
-"""What the Dockerfile promises (image contract), and that hadolint finds nothing."""
+"""What the Dockerfile promises (image contract), and that hadolint finds nothing.
+
+Built and run for real by ``make docker-check`` (deploy/docker-check.sh), not here."""
 
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -13,7 +16,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
-BASE_IMAGE = "python:3.12-slim"
+#: the Python CI tests on (``make test`` on this project's machines: 3.11)
+BASE_IMAGE = "python:3.11-slim"
+LOCK = "/build/requirements/runtime.txt"
+PROBE = "/opt/venv/bin/convsync-probe"
 
 
 @dataclass
@@ -81,20 +87,63 @@ def final(stages: list[Stage]) -> Stage:
     return stages[-1]
 
 
-def test_multi_stage_on_python_312_slim(stages: list[Stage]) -> None:
+def test_multi_stage_on_the_python_ci_tests(stages: list[Stage]) -> None:
     assert len(stages) >= 2
     assert all(stage.base == BASE_IMAGE for stage in stages)
     assert stages[0].name == "builder"
+    # the locks are resolved for the image's Python
+    version = BASE_IMAGE.removeprefix("python:").removesuffix("-slim")
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert re.search(rf"^IMAGE_PYTHON\s*:=\s*{re.escape(version)}$", makefile, re.M)
 
 
-def test_builder_installs_the_project_into_opt_venv(stages: list[Stage]) -> None:
+def test_dependencies_are_a_layer_of_their_own_before_src(stages: list[Stage]) -> None:
     builder = stages[0]
-    runs = " ".join(builder.args("RUN"))
-    assert "python -m venv /opt/venv" in runs
-    assert "pip install --no-cache-dir ." in runs
-    copied = " ".join(builder.args("COPY"))
-    for path in ("pyproject.toml", "README.md", "src/"):
-        assert path in copied
+    order = [(name, args) for name, args in builder.instructions if name in ("COPY", "RUN")]
+    first_src = next(i for i, (name, args) in enumerate(order) if name == "COPY" and "src/" in args)
+    deps = next(i for i, (name, args) in enumerate(order) if name == "RUN" and LOCK in args)
+    assert deps < first_src
+    # only the locks are copied before it: anything else would rebuild it needlessly
+    before = [args for name, args in order[:deps] if name == "COPY"]
+    assert before == ["requirements/build.txt requirements/runtime.txt /build/requirements/"]
+
+
+def test_installs_are_locked_with_hashes_and_without_resolution(stages: list[Stage]) -> None:
+    runs = " ".join(stages[0].args("RUN"))
+    installs = [part for part in runs.split("&&") if " install " in part]
+    assert len(installs) == 3  # the tools, the locked dependencies, the project's wheel
+    for install in installs:
+        assert "--no-deps" in install and "--no-cache-dir" in install
+    tools, deps, project = installs
+    assert "--require-hashes" in tools and "-r /build/requirements/build.txt" in tools
+    assert "--require-hashes" in deps and "--only-binary :all:" in deps and LOCK in deps
+    assert "--no-index /build/dist/convsync-" in " ".join(project.split())
+    # the wheel is built by the locked setuptools, checked against [build-system]
+    assert "--no-build-isolation --check-build-dependencies" in " ".join(runs.split())
+
+
+def test_build_system_is_pinned_to_the_build_lock() -> None:
+    import tomllib
+
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["build-system"][
+        "requires"
+    ]
+    locked = dict(
+        re.findall(r"^([a-z0-9_.-]+)==(\S+)", (ROOT / "requirements/build.txt").read_text(), re.M)
+    )
+    assert requires and all("==" in requirement for requirement in requires)
+    for requirement in requires:
+        name, version = requirement.split("==")
+        assert locked[name.lower()] == version, requirement
+    assert "pip" in locked
+
+
+def test_the_runtime_venv_never_gets_pip(stages: list[Stage], final: Stage) -> None:
+    runs = " ".join(stages[0].args("RUN"))
+    assert "python -m venv --without-pip /opt/venv" in runs
+    assert "--python /opt/venv/bin/python install" in " ".join(runs.split())
+    # and the base image's own pip, setuptools and wheel are removed from the final stage
+    assert "pip uninstall --yes --quiet pip setuptools wheel" in " ".join(final.args("RUN"))
 
 
 def test_final_stage_copies_only_the_venv(final: Stage) -> None:
@@ -128,13 +177,33 @@ def test_environment_defaults(final: Stage) -> None:
     assert env["PATH"].startswith("/opt/venv/bin:")
 
 
-def test_entrypoint_cmd_and_healthcheck(final: Stage) -> None:
+def test_entrypoint_cmd_and_healthcheck(stages: list[Stage], final: Stage) -> None:
     assert json.loads(final.last("ENTRYPOINT")) == ["convsync"]
     assert json.loads(final.last("CMD")) == ["run"]
     healthcheck = final.last("HEALTHCHECK")
     options, _, command = healthcheck.partition(" CMD ")
-    assert json.loads(command) == ["convsync", "health"]
-    assert set(options.split()) == {"--interval=30s", "--timeout=5s", "--start-period=30s"}
+    # the light probe, by path (see convsync/probe.py), linked into the venv's bin/
+    assert json.loads(command) == ["python", "-I", PROBE]
+    assert "convsync.probe" in stages[0].last("RUN") and PROBE in stages[0].last("RUN")
+    assert set(options.split()) == {
+        "--interval=30s",
+        "--timeout=5s",
+        "--start-period=60s",
+        "--start-interval=2s",
+        "--retries=3",
+    }
+
+
+def test_the_header_example_mounts_what_the_image_reads(final: Stage) -> None:
+    header = DOCKERFILE.read_text(encoding="utf-8").split("\nFROM ", 1)[0]
+    example = " ".join(line.lstrip("# ").rstrip("\\ ") for line in header.splitlines())
+    mounts = re.findall(r"-v (\S+)", example)
+    config = env_of(final)["CONVSYNC_CONFIG"]
+    # a folder at the config file's folder (relative paths in it resolve there), and a
+    # named volume at the ledger's
+    assert '"$PWD/config:/config:ro"' in mounts and config == "/config/convsync.yaml"
+    assert "convsync-data:/data" in mounts
+    assert "convsync.yaml" in header
 
 
 def test_dockerignore_keeps_local_state_out() -> None:
@@ -143,7 +212,9 @@ def test_dockerignore_keeps_local_state_out() -> None:
         for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
         if line.strip() and not line.startswith("#")
     }
-    assert {".venv", ".git", "tests", "bench", "*.db", ".mypy_cache"} <= ignored
+    assert {".venv", ".git", "tests", "bench", "*.db", ".mypy_cache", ".env", "site"} <= ignored
+    # what the Dockerfile copies is not ignored
+    assert not {"requirements", "src", "pyproject.toml", "README.md"} & ignored
 
 
 def test_hadolint_is_clean() -> None:

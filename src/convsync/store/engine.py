@@ -16,6 +16,7 @@ SQLite notes, because its defaults are wrong for a ledger that several processes
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 import uuid
@@ -114,6 +115,8 @@ def create(url: URL, *, read_only: bool) -> LedgerEngine:
         return _sqlite_memory(display)
     if not path.parent.is_dir():
         raise UserError(f"the ledger's folder {path.parent} does not exist (ledger URL {display})")
+    if not read_only:
+        _check_writable(path, display)
     if read_only:
         uri = f"{path.resolve().as_uri()}?mode=ro"
         return LedgerEngine(
@@ -121,6 +124,26 @@ def create(url: URL, *, read_only: bool) -> LedgerEngine:
         )
     target = str(path)
     return LedgerEngine(_sqlite_engine(lambda: _sqlite_connect(target), wal=True), display, False)
+
+
+def _check_writable(path: Path, display: str) -> None:
+    """A writer needs the folder as well as the file (SQLite creates its journal files
+    beside the ledger): say so at once, naming the user, rather than SQLite's "unable to
+    open database file" at the first write. In Docker this is a host folder mounted at
+    /data that uid 10001 may not write."""
+    folder = path.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        blocked = folder
+    elif path.exists() and not os.access(path, os.W_OK):
+        blocked = path
+    else:
+        return
+    uid = os.getuid()
+    raise UserError(
+        f"{blocked} is not writable by uid {uid}, so the ledger cannot be kept there "
+        f"(ledger URL {display}): let uid {uid} write it (in Docker: chown -R {uid} the "
+        f"host folder mounted at {folder}, or mount a named volume there instead)"
+    )
 
 
 def _sqlite_memory(display: str) -> LedgerEngine:
