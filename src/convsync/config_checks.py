@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from convsync.config import KNOWN_FIELDS, suggest
 from convsync.config_text import ConfigPath, LineIndex, dotted
-from convsync.destinations import DESTINATION_TYPES, load_destination_class
+from convsync.destinations import ADJUSTABLE_TYPES, DESTINATION_TYPES
 from convsync.destinations.google_ads.config import GoogleAdsConfig
 from convsync.destinations.vk_ads.config import VkAdsConfig
 from convsync.destinations.yandex_metrica.config import MetricaConfig
@@ -155,7 +155,7 @@ def _check_adjusting(
             if isinstance(dest := destinations.get(name), dict)
             and dest.get("type") in DESTINATION_TYPES
         }
-        if not kinds or any(load_destination_class(kind).supports_adjustments for kind in kinds):
+        if not kinds or kinds & ADJUSTABLE_TYPES:
             continue
         add(
             ("goals", goal_name, option),

@@ -12,7 +12,6 @@ import structlog
 from convsync.alerts.engine import alerts_after_run
 from convsync.config import LoadedConfig
 from convsync.errors import RunRefused
-from convsync.metrics import build_registry, count_webhooks
 from convsync.pipeline import SyncPipeline
 from convsync.progress import ProgressLog, ProgressReporter, progress_on_stderr
 from convsync.run_summary import RunSummary, SyncOptions
@@ -91,6 +90,9 @@ def serve(settings: Settings, loaded: LoadedConfig) -> None:
                 return data
 
             if settings.health_port:
+                # here, not at the top: `sync --once` serves no metrics
+                from convsync.metrics import build_registry, count_webhooks
+
                 metrics = build_registry(
                     ledger,
                     loaded.app.destinations,

@@ -27,6 +27,12 @@ API_VARIANTS: dict[tuple[str, str], str] = {
 }
 
 
+#: the types whose destinations take adjustments (retractions, restatements): what the
+#: config checks need to know without importing a type's client (google-ads costs a
+#: second and 70 MB); a test keeps it equal to the classes' ``supports_adjustments``
+ADJUSTABLE_TYPES = frozenset({"google_ads"})
+
+
 def load_destination_class(type_name: str, api: str | None = None) -> type[Any]:
     path = API_VARIANTS.get((type_name, api or "")) or DESTINATION_TYPES[type_name]
     module_name, _, class_name = path.partition(":")
