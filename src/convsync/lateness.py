@@ -1,17 +1,15 @@
-"""What is late, judged one way for the run's status, ``/healthz`` and the alert rules:
-a destination whose oldest due delivery has waited too long, and a source that had
-records before and has produced none for too long.
-
-Each caller brings its own limit (``health.max_pending_age`` and
-``health.max_source_silence`` for the run and the service, the rules' own thresholds
-for alerts); the facts and the words are the same.
+"""What is late, judged one way for the run's status and ``/healthz``: a destination
+whose oldest due delivery has waited longer than ``health.max_pending_age``, and a
+source that had records before and has produced none for longer than
+``health.max_source_silence``. The ``source_silent`` alert rule reads the same newest
+records (``newest_records``) and judges them by its own threshold.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from convsync.config import AppConfig
 from convsync.configbase import describe_age, describe_duration
@@ -20,6 +18,8 @@ from convsync.store.ledger import Ledger
 #: how far before the silence limit a source's records are looked for: a source silent
 #: for longer than both is judged no more (it never had any, or it was judged long ago)
 SILENT_LOOKBACK = timedelta(days=28)
+#: the config keys of the health limits, as the words name them
+PENDING_KEY, SILENCE_KEY = "health.max_pending_age", "health.max_source_silence"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,13 +36,13 @@ class Backlog:
         age = self.age(now)
         return age is not None and age > limit
 
-    def words(self, now: datetime, limit: timedelta, key: str) -> str:
-        """``deliveries have waited since … (7 h), longer than <key> (6 h)``."""
+    def words(self, now: datetime, limit: timedelta) -> str:
+        """``deliveries have waited since … (7 h), longer than health.max_pending_age (6 h)``."""
         assert self.oldest is not None
         waited = describe_age(now - self.oldest)
         return (
             f"deliveries have waited since {_utc(self.oldest)} ({waited}), "
-            f"longer than {key} ({describe_duration(limit)})"
+            f"longer than {PENDING_KEY} ({describe_duration(limit)})"
         )
 
 
@@ -76,30 +76,43 @@ def silent_sources(
     }
 
 
-def silence_words(newest: datetime, now: datetime, limit: timedelta, key: str) -> str:
-    """``no new records for 3 d (the last recorded …), longer than <key> (2 d)``."""
-    return (
-        f"no new records for {describe_age(now - newest)} (the last recorded {_utc(newest)}), "
-        f"longer than {key} ({describe_duration(limit)})"
-    )
-
-
 def _utc(moment: datetime) -> str:
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
-def late(app: AppConfig, ledger: Ledger, now: datetime) -> Mapping[str, str]:
-    """What the health limits find late: ``destinations.<name>`` or ``sources.<name>`` →
-    why, in words. A run with any of these is degraded; so is the service."""
-    health = app.health
-    out: dict[str, str] = {}
-    for backlog in backlogs(app, ledger, now):
-        if backlog.too_old(now, health.max_pending_age):
-            out[f"destinations.{backlog.destination}"] = backlog.words(
-                now, health.max_pending_age, "health.max_pending_age"
-            )
-    for source, newest in silent_sources(app, ledger, now, health.max_source_silence).items():
-        out[f"sources.{source}"] = silence_words(
-            newest, now, health.max_source_silence, "health.max_source_silence"
-        )
+@dataclass(frozen=True, slots=True)
+class Late:
+    """What a health limit finds late: a destination's backlog or a silent source."""
+
+    kind: Literal["destination", "source"]
+    name: str
+    why: str
+
+    @property
+    def where(self) -> str:
+        """The config path it is about: ``destinations.vk``, ``sources.shop``."""
+        return f"{self.kind}s.{self.name}"
+
+
+def silent_source_reasons(app: AppConfig, ledger: Ledger, now: datetime) -> dict[str, str]:
+    """Sources silent for longer than ``health.max_source_silence`` → why, in words."""
+    limit = app.health.max_source_silence
+    return {
+        name: f"no new records for {describe_age(now - newest)} (the last recorded "
+        f"{_utc(newest)}), longer than {SILENCE_KEY} ({describe_duration(limit)})"
+        for name, newest in silent_sources(app, ledger, now, limit).items()
+    }
+
+
+def late(app: AppConfig, ledger: Ledger, now: datetime) -> list[Late]:
+    """What the health limits find late. A run with any of these is degraded; so is the
+    service."""
+    limit = app.health.max_pending_age
+    out = [
+        Late("destination", b.destination, b.words(now, limit))
+        for b in backlogs(app, ledger, now)
+        if b.too_old(now, limit)
+    ]
+    silent = silent_source_reasons(app, ledger, now)
+    out += [Late("source", name, why) for name, why in silent.items()]
     return out

@@ -430,13 +430,12 @@ class SyncPipeline:
         """A delivery still due after the run that has waited longer than
         ``health.max_pending_age``, or a source silent for longer than
         ``health.max_source_silence``, is a warning: the run is degraded."""
-        for where, why in lateness.late(self.loaded.app, self.ledger, self.clock()).items():
-            warning = f"{where}: {why}"
-            if where.startswith("sources."):
-                log.warning("source silent", source=where.removeprefix("sources."), reason=warning)
+        for item in lateness.late(self.loaded.app, self.ledger, self.clock()):
+            warning = f"{item.where}: {item.why}"
+            if item.kind == "source":
+                log.warning("source silent", source=item.name, reason=warning)
             else:
-                destination = where.removeprefix("destinations.")
-                log.warning("backlog too old", destination=destination, reason=warning)
+                log.warning("backlog too old", destination=item.name, reason=warning)
             summary.warnings.append(warning)
 
     def _deliver(self, summary: RunSummary) -> None:

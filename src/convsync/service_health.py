@@ -37,15 +37,9 @@ def assess(app: AppConfig, ledger: Ledger, now: datetime, *, running: bool) -> d
         b.destination: _destination(b, summary, health.max_pending_age, now)
         for b in lateness.backlogs(app, ledger, now)
     }
-    silent = lateness.silent_sources(app, ledger, now, health.max_source_silence)
     sources = {
-        name: {
-            "status": DEGRADED,
-            "reason": lateness.silence_words(
-                newest, now, health.max_source_silence, "health.max_source_silence"
-            ),
-        }
-        for name, newest in silent.items()
+        name: {"status": DEGRADED, "reason": why}
+        for name, why in lateness.silent_source_reasons(app, ledger, now).items()
     }
     status = STARTING if last is None else (DEGRADED if last.status == INTERRUPTED else last.status)
     if sources or any(d["status"] == DEGRADED for d in destinations.values()):
@@ -89,7 +83,7 @@ def _destination(
         status = FAILED
     elif backlog.too_old(now, limit):
         status = DEGRADED
-        reason = backlog.words(now, limit, "health.max_pending_age")
+        reason = backlog.words(now, limit)
     return {
         "status": status,
         "reason": reason,

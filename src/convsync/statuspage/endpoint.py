@@ -112,10 +112,7 @@ class HealthApp:
         if refused is not None:
             return refused
         asked = request.args.get("lang")
-        lang: Language = self.language
-        for known in LANGUAGES:
-            if asked == known:
-                lang = known
+        lang = next((known for known in LANGUAGES if known == asked), self.language)
         started = time.perf_counter()
         try:
             html = self.page(self.status(), lang)

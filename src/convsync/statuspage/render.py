@@ -59,9 +59,8 @@ class Cell:
     value: int | float | None = None
 
 
-def render(data: PageData, lang: Language, *, base_query: str = "") -> str:
-    """The whole page. ``base_query`` is kept on the language link (nothing secret:
-    the token lives in a cookie)."""
+def render(data: PageData, lang: Language) -> str:
+    """The whole page."""
 
     def say(key: str) -> str:
         return words.say(key, lang)
@@ -79,7 +78,7 @@ def render(data: PageData, lang: Language, *, base_query: str = "") -> str:
         "zone": data.zone.key,
         "last_run": _last_run(health.get("last_run"), data, lang),
         "next_run": _iso_moment(health.get("next_run"), data),
-        "other_language": {"code": other, "query": f"?lang={other}{base_query}"},
+        "other_language": {"code": other, "query": f"?lang={other}"},
         "alerts": [
             {
                 "rule": a.rule,

@@ -156,8 +156,7 @@ conversions = sa.Table(
 #: same in the partial index and in the query, so that both databases see the query's
 #: condition implies the index's (SQLite cannot tell with bound parameters). Equalities
 #: joined by OR, not IN: SQLite evaluates a partial index's condition on every row it
-#: writes, and an IN list of more than two builds a temporary table each time (7 % more
-#: CPU in the record step, measured with bench/pipeline.py).
+#: writes, and with an IN list the record step took 7 % more CPU (bench/pipeline.py).
 FAILED_ROWS = " OR ".join(
     [
         *(f"state = '{s.value}'" for s in (_S.REJECTED, _S.DEFERRED, _S.UNCERTAIN, _S.UNMATCHED)),

@@ -70,7 +70,7 @@ def read_due_summaries(
     warnings: list[str] = []
     for name, (config, timeout) in readers.items():
         if run_stats.get(name, {}).get("stopped"):
-            log.info("upload summaries not read: the destination stopped", destination=name)
+            log.info("upload summaries not read", destination=name, reason="it stopped in this run")
             continue
         goals = goals_by_action(loaded.targets, name)
         if not goals or ledger.summaries_read_on(name) == today:
