@@ -54,6 +54,21 @@ def _compile_condition(
     return lambda f: f.get(field, "").strip().casefold() in allowed
 
 
+def _all_of(
+    conditions: Sequence[Callable[[Mapping[str, str]], bool]],
+) -> Callable[[Mapping[str, str]], bool]:
+    """One function true when every condition is (asked once per record and goal: the
+    usual single condition is returned as it is)."""
+    if not conditions:
+        return lambda fields: True
+    if len(conditions) == 1:
+        return conditions[0]
+    if len(conditions) == 2:
+        first, second = conditions
+        return lambda fields: first(fields) and second(fields)
+    return lambda fields: all(cond(fields) for cond in conditions)
+
+
 class _RecordProblem(Exception):
     def __init__(self, field: str, code: str, reason: str, *, hide_record_id: bool = False) -> None:
         super().__init__(reason)
@@ -108,10 +123,12 @@ class GoalRule:
         #: the source writes numbers as programs do: a single "." is the decimal point
         self.point_decimal = point_decimal
         self.targets = dict(targets)
-        self._conditions = [_compile_condition(k, v) for k, v in config.when.items()]
+        #: whether a record's fields meet the goal's ``when`` / ``retract_when``
+        self.matches = _all_of([_compile_condition(k, v) for k, v in config.when.items()])
         self._retract_conditions = [
             _compile_condition(k, v) for k, v in (config.retract_when or {}).items()
         ]
+        self._retracts = _all_of(self._retract_conditions)
         #: the destinations that can retract or restate what they received
         self.adjusting = tuple(
             dest for dest in self.targets if destinations[dest].supports_adjustments
@@ -130,14 +147,11 @@ class GoalRule:
             self._value_field = None
             self._fixed_value = None if config.value is None else Decimal(str(config.value))
 
-    def matches(self, fields: Mapping[str, str]) -> bool:
-        return all(cond(fields) for cond in self._conditions)
-
     def retracts(self, fields: Mapping[str, str]) -> bool:
         """The record says a conversion of this goal is taken back (``retract_when``)."""
         if not self._retract_conditions or not self.adjusting:
             return False
-        return all(cond(fields) for cond in self._retract_conditions)
+        return self._retracts(fields)
 
     def key_of(self, record: RawRecord) -> tuple[str, str]:
         """The conversion key and order id of the record's conversion for this goal."""
@@ -297,7 +311,10 @@ class GoalMapper:
                 notices[self.dropped_phones] += 1
         return ids
 
-    def map(self, records: Sequence[RawRecord]) -> MappedChunk:
+    def map(self, records: Sequence[RawRecord], *, plan: bool = True) -> MappedChunk:
+        """Conversions, rejections and adjustment candidates of ``records``, with each
+        conversion's planned deliveries unless ``plan`` is false (a dry run plans its own
+        entries)."""
         out = MappedChunk([], [], [])
         seen: set[str] = set()
         for record in records:
@@ -322,7 +339,8 @@ class GoalMapper:
                     continue  # the same order twice in one chunk: the first one wins
                 seen.add(conversion.key)
                 out.conversions.append(conversion)
-                out.deliveries.extend(self.plan(conversion, rule))
+                if plan:
+                    out.deliveries.extend(self.plan(conversion, rule))
                 if rule.restates:
                     out.adjustments.append(
                         AdjustmentCandidate(

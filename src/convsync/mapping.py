@@ -1,11 +1,13 @@
 """Pull → map → prepare rows, in this process or in a second one.
 
 The record step is bound by SQLite; mapping (parsing, normalising, hashing) is Python.
-Threads cannot overlap them (binding rows holds the GIL), so a large backlog is
-mapped in a child process that sends prepared rows, while this process writes them.
-Prepared rows, not the model's dataclasses, cross the process boundary: pickling a
-chunk of dataclasses costs more than the overlap gains. Small runs stay in one
-process: starting a child costs about half a second of imports.
+Threads cannot overlap them (binding rows holds the GIL), so where a core and memory
+are to spare (``CONVSYNC_MAP_PROCESS_MIN_BYTES`` set), a large backlog is mapped in a
+child process that sends prepared rows, while this process writes them. It is off by
+default: the child holds its own ~120 MB of imports and data, and the pickling costs
+CPU, so on a small VM one process is both leaner and no slower. Prepared rows, not the
+model's dataclasses, cross the process boundary: pickling a chunk of dataclasses costs
+more than the overlap gains.
 """
 
 from __future__ import annotations
@@ -93,13 +95,15 @@ class ReadyChunk:
 def _mapped(
     job: MapJob, destinations: Mapping[str, AnyDestination], tokens: TokenStore | None
 ) -> Iterator[tuple[PulledChunk, MappedChunk]]:
-    """The source's chunks with their goal mapping (nothing when no goal reads it)."""
+    """The source's chunks with their goal mapping (nothing when no goal reads it); a
+    plan's chunks without planned deliveries: the plan's entries say the same."""
     mapper = GoalMapper(job.loaded, job.source, destinations, job.goals or None)
     if not mapper.rules:
         return
     source = make_source(job.loaded, job.source, job.chunk_size, tokens)
+    plan = job.mode == "record"
     for chunk in pull_with_notices(source, job.loaded.app, job.state):
-        yield chunk, mapper.map(chunk.records)
+        yield chunk, mapper.map(chunk.records, plan=plan)
 
 
 def _without_contacts(rejections: Sequence[RecordRejection], job: MapJob) -> list[RecordRejection]:

@@ -12,6 +12,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+#: how often a waiting ``Pacer.wait`` asks whether to give up
+GIVE_UP_POLL = 0.02
+
 
 class Pacer:
     """At most ``per_second`` starts per second, spaced ``1 / per_second`` apart, with no
@@ -32,16 +35,25 @@ class Pacer:
         self._lock = threading.Lock()
         self._next: float | None = None
 
-    def wait(self) -> float:
-        """Block until this caller may start; the seconds it waited."""
+    def wait(self, give_up: Callable[[], bool] | None = None) -> float:
+        """Block until this caller may start; the seconds it waited.
+
+        ``give_up`` ends the wait early (the slot goes unused) once it answers true,
+        asked every ``GIVE_UP_POLL`` seconds: a caller whose work was called off (its
+        batch halted) does not sit out a slot it will not use."""
         with self._lock:  # reserve a slot; sleep outside the lock
             now = self._clock()
             slot = now if self._next is None else max(now, self._next)
             self._next = slot + self.interval
         delay = slot - now
-        if delay > 0:
+        if delay <= 0:
+            return 0.0
+        if give_up is None:
             self._sleep(delay)
-        return max(delay, 0.0)
+            return delay
+        while (left := slot - self._clock()) > 0 and not give_up():
+            self._sleep(min(left, GIVE_UP_POLL))
+        return delay
 
 
 class WindowLimit:

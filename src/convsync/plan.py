@@ -4,7 +4,6 @@ conversion time (a public contract, see DESIGN.md), written with constant memory
 from __future__ import annotations
 
 import functools
-import json
 import sqlite3
 import tempfile
 from collections import Counter
@@ -17,6 +16,7 @@ from pydantic import BaseModel
 
 from convsync.destinations.base import Destination
 from convsync.errors import RowDeferred, RowProblem, RowSkipped
+from convsync.jsontext import dumps
 from convsync.model import (
     Adjustment,
     ClaimedDelivery,
@@ -29,8 +29,6 @@ from convsync.outbound import prepare
 from convsync.run_summary import Tally
 
 _SCHEMA = "CREATE TABLE plan (dest TEXT, at REAL, seq INTEGER, line TEXT)"
-# one encoder for every line: json.dumps with options builds a new one per call
-_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 #: one planned delivery: (destination, goal, conversion time as a Unix timestamp,
@@ -109,7 +107,7 @@ def _entry(
     else:
         kind = "send"
         line["payload"] = dest.shown_payload(outcome)
-    text = _JSON.encode(line) if with_line else None
+    text = dumps(line) if with_line else None
     at = conversion.occurred_at.timestamp()
     return (dest.name, conversion.goal, at, kind, text, conversion.order_id, reason)
 
@@ -142,7 +140,7 @@ def _skipped(name: str, kind: str, conversion: Conversion, with_line: bool) -> P
     head, tail, reason = _skipped_template(name, kind, conversion.goal)
     text = None
     if with_line:
-        order_id = _JSON.encode(conversion.order_id)
+        order_id = dumps(conversion.order_id)
         text = f'{head}"conversion_key":"{conversion.key}","order_id":{order_id},{tail}'
     at = conversion.occurred_at.timestamp()
     return (name, conversion.goal, at, "skipped", text, conversion.order_id, reason)
@@ -151,8 +149,8 @@ def _skipped(name: str, kind: str, conversion: Conversion, with_line: bool) -> P
 @functools.lru_cache(maxsize=256)
 def _skipped_template(name: str, kind: str, goal: str) -> tuple[str, str, tuple[str, str]]:
     code, message = no_identifier(kind)
-    head = _JSON.encode({"destination": name, "type": kind, "goal": goal})[:-1] + ","
-    tail = _JSON.encode({"skipped": {"code": code, "message": message}})[1:]
+    head = dumps({"destination": name, "type": kind, "goal": goal})[:-1] + ","
+    tail = dumps({"skipped": {"code": code, "message": message}})[1:]
     return head, tail, (code, message)
 
 

@@ -22,7 +22,6 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from convsync.alerts.engine import alerts_after_run
 from convsync.config import LoadedConfig
-from convsync.metrics import record_run
 from convsync.pipeline import SyncPipeline
 from convsync.run_summary import RunSummary, SyncOptions
 from convsync.service_health import assess
@@ -129,6 +128,9 @@ class SyncScheduler:
 
     def tick(self) -> None:
         """One scheduled sync, if no other replica is running one."""
+        # here, not at the top: `sync --once` shares this module and serves no metrics
+        from convsync.metrics import record_run
+
         try:
             alerts = alerts_after_run(self.loaded, self.ledger, self.pipeline.clock)
             with run_lease(self.ledger, self.holder), alerts:

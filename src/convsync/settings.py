@@ -47,10 +47,13 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     health_host: str = Field("0.0.0.0", description="Address of the health endpoint.")  # noqa: S104 (a container must listen beyond loopback)
     health_port: int = Field(8080, ge=0, le=65535, description="0 turns the endpoint off.")
-    map_process_min_bytes: int = Field(
-        50_000_000,
+    map_process_min_bytes: int | None = Field(
+        None,
         ge=0,
-        description="Source input at least this large is mapped in a second process.",
+        description=(
+            "Source input at least this large is mapped in a second process (unset: "
+            "never): faster on a machine with a spare core, for more memory and CPU."
+        ),
     )
     match_signals_key: SecretStr | None = Field(
         None,

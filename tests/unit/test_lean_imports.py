@@ -1,7 +1,8 @@
 """Commands load only what they use: the heavy clients (google-ads and gRPC, BigQuery,
-the HTTP servers, the page templates, Prometheus) stay out of `report`, `health` and
-`validate` of a config that names Google Ads; and the config checks know which
-destinations take adjustments without importing any destination's client."""
+the HTTP servers, the page templates, Prometheus, and alembic with Mako once the ledger
+is at this code's revision) stay out of `report`, `health`, `validate`, `runs` and a
+dry run of a config that names Google Ads, Metrica and VK; and the config checks know
+which destinations take adjustments without importing any destination's client."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ HEAVY = (
     "werkzeug",
     "jinja2",
     "prometheus_client",
+    "alembic",
+    "mako",
 )
 
 #: runs the CLI in a fresh interpreter and prints the heavy modules it loaded
@@ -69,7 +72,16 @@ def test_the_adjustable_types_are_the_classes_that_take_adjustments() -> None:
         ), (type_name, api)
 
 
-@pytest.mark.parametrize("command", [["report"], ["health"], ["validate"], ["runs"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["report"],
+        ["health"],
+        ["validate"],
+        ["runs"],
+        ["sync", "--once", "--dry-run", "--output", "plan.jsonl"],
+    ],
+)
 def test_read_only_commands_load_no_heavy_client(tmp_path: Path, command: list[str]) -> None:
     config = dated_example(tmp_path / "example")  # names google_ads, metrica and vk
     args = ["--config", str(config), "--log-level", "ERROR", *command]
@@ -83,3 +95,24 @@ def test_read_only_commands_load_no_heavy_client(tmp_path: Path, command: list[s
     )
     line = next(x for x in done.stdout.splitlines() if x.startswith("HEAVY "))
     assert json.loads(line.removeprefix("HEAVY ")) == [], done.stderr
+
+
+def test_either_google_destination_builds_payloads_without_its_client() -> None:
+    # a dry run and the mapping process use a destination's class for payloads only
+    code = (
+        "import json, sys\n"
+        "from convsync.destinations import API_VARIANTS, DESTINATION_TYPES, "
+        "load_destination_class\n"
+        "for t in DESTINATION_TYPES: load_destination_class(t)\n"
+        "for t, api in API_VARIANTS: load_destination_class(t, api)\n"
+        "prefixes = tuple(json.loads(sys.argv[1]))\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(prefixes))))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, json.dumps([*HEAVY, "google.auth", "requests_oauthlib"])],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert json.loads(done.stdout) == []

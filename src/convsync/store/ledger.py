@@ -83,6 +83,8 @@ class Ledger(PlatformReportLedger, AlertLedger):
         try:
             if read_only and not opened.in_memory:
                 migrate.require_head(opened.engine, opened.display_url)
+            elif read_only:
+                migrate.create_standin(opened.engine)
             else:
                 migrate.upgrade(opened.engine, opened.display_url)
         except OperationalError as exc:

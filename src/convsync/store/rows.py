@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from convsync import sealing
+from convsync.jsontext import dumps
 from convsync.model import (
     Adjustment,
     AdjustmentKind,
@@ -137,7 +138,7 @@ def conversion_values(
         int(offset.total_seconds()) // 60,
         None if value is None else str(value),
         conversion.currency,
-        json.dumps(conversion.ids.as_dict(), separators=(",", ":")),
+        dumps(conversion.ids.as_dict()),
         conversion.consent,
         _attributes_json(plain),
         sealed,
@@ -149,7 +150,7 @@ def conversion_values(
 def _attributes_json(attributes: Mapping[str, str] | None) -> str | None:
     if not attributes:
         return None
-    return json.dumps(dict(attributes), ensure_ascii=False, separators=(",", ":"))
+    return dumps(dict(attributes))
 
 
 def _columns(table: sa.FromClause, prefix: str) -> tuple[sa.Label[Any], ...]:

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from convsync.errors import UserError
 from convsync.store import Ledger, LedgerReadOnlyError
-from convsync.store.migrate import head_revision
+from convsync.store.migrate import HEAD_REVISION, current_revision, head_revision
 from convsync.store.schema import metadata
 
 from .factory import NOW, conversion, plan
@@ -55,6 +55,19 @@ def test_open_creates_the_schema_at_head(ledger: Ledger, db: Engine) -> None:
     assert _revision(db) == head_revision()
 
 
+def test_the_code_knows_its_head_without_alembic(ledger: Ledger, db: Engine) -> None:
+    # an up-to-date ledger opens without loading alembic: the constant must name the
+    # newest migration, and the plain query must read what alembic reads
+    assert head_revision() == HEAD_REVISION
+    with db.connect() as connection:
+        assert current_revision(connection) == HEAD_REVISION
+        connection.execute(sa.text("DELETE FROM alembic_version"))
+        assert current_revision(connection) is None
+        connection.execute(sa.text("DROP TABLE alembic_version"))
+        assert current_revision(connection) is None
+        connection.rollback()
+
+
 def test_schema_py_matches_the_migrations(ledger: Ledger, db: Engine) -> None:
     with db.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
@@ -87,6 +100,46 @@ def test_read_only_open_of_a_missing_sqlite_file_writes_nothing(tmp_path: Path) 
     finally:
         ledger.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def _shape(connection: sa.Connection) -> dict[str, object]:
+    """Every table's columns and indexes, as SQLite describes them."""
+    inspector = sa.inspect(connection)
+    shape: dict[str, object] = {}
+    for table in sorted(inspector.get_table_names()):
+        columns = [(c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)]
+        indexes = sorted(
+            (i["name"] or "", tuple(i["column_names"]), bool(i["unique"]))
+            for i in inspector.get_indexes(table)
+        )
+        rows = connection.execute(
+            sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = :t"),
+            {"t": table},
+        )
+        # partial indexes: their WHERE clause (the migrations' and schema.py's text differ
+        # only in spacing and quoting)
+        partial = sorted(
+            (name, " ".join(sql.split("WHERE", 1)[1].replace('"', "").split()))
+            for name, sql in rows
+            if sql and "WHERE" in sql
+        )
+        shape[table] = (columns, indexes, partial)
+    return shape
+
+
+def test_the_dry_run_stand_in_has_the_migrated_schema(tmp_path: Path) -> None:
+    # a dry run before the first run stands in an in-memory ledger made from schema.py
+    # (without alembic): it must be the schema the migrations make
+    migrated = Ledger.open(f"sqlite:///{tmp_path / 'migrated.db'}")
+    standin = Ledger.open(f"sqlite:///{tmp_path / 'absent.db'}", read_only=True)
+    try:
+        with migrated._engine.connect() as a, standin._engine.connect() as b:
+            assert _shape(a) == _shape(b)
+            assert set(_shape(a)) >= TABLES
+            assert current_revision(b) == HEAD_REVISION
+    finally:
+        migrated.close()
+        standin.close()
 
 
 def test_read_only_open_of_an_existing_ledger_reads_and_never_writes(ledger_url: str) -> None:

@@ -153,6 +153,24 @@ def test_pacer_spaces_starts_evenly_without_a_burst_after_a_pause() -> None:
     assert t.slept[-1] == 0.25
 
 
+def test_a_pacer_wait_given_up_ends_early_without_starting() -> None:
+    t = FakeTime()
+    pacer = Pacer(1, clock=t.clock, sleep=t.sleep)
+    pacer.wait()
+    called_off = False
+
+    def give_up() -> bool:
+        return called_off
+
+    pacer.wait(give_up)  # nothing calls it off: sits out its whole slot
+    assert t.now == 101.0
+    t.slept.clear()
+    called_off = True
+    pacer.wait(give_up)  # called off: returns at once, no sleep
+    assert t.slept == []
+    assert t.now == 101.0
+
+
 def test_pacer_refuses_a_rate_of_zero() -> None:
     with pytest.raises(ValueError, match="positive"):
         Pacer(0)

@@ -29,6 +29,10 @@ _ACTION_RESOURCE = re.compile(r"customers/[0-9]+/conversionActions/([0-9]+)")
 _VARIABLE_RESOURCE = re.compile(r"customers/[0-9]+/conversionCustomVariables/([0-9]+)")
 _DIGITS = re.compile(r"[0-9]+")
 
+#: seconds an upload request may take; a 2,000-row upload takes a few seconds, Google's
+#: own deadline is longer (both APIs)
+REQUEST_TIMEOUT = 120.0
+
 
 def _customer_id(value: Any) -> str:
     text = str(value).strip().replace("-", "")

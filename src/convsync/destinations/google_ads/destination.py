@@ -5,26 +5,27 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from convsync.destinations.base import Destination
-from convsync.destinations.google_ads import client as google_client
 from convsync.destinations.google_ads.adjustments import build_conversion_adjustment
-from convsync.destinations.google_ads.config import GoogleAdsConfig, GoogleAdsTarget
-from convsync.destinations.google_ads.outcomes import DAILY_QUOTA_CODE, Batch
+from convsync.destinations.google_ads.config import (
+    REQUEST_TIMEOUT,
+    GoogleAdsConfig,
+    GoogleAdsTarget,
+)
 from convsync.destinations.google_ads.payload import (
     build_click_conversion,
     click_id,
     has_hashed_contact,
 )
-from convsync.destinations.google_ads.upload import (
-    ADJUSTMENTS,
-    CONVERSIONS,
-    DEFAULT_TIMEOUT,
-    Uploader,
-)
 from convsync.errors import DestinationUnavailable
 from convsync.model import Adjustment, Conversion, OutboundRow, OutcomeKind, RowOutcome
+
+if TYPE_CHECKING:
+    # google-ads and gRPC (a second and 70 MB) load when the destination connects, not
+    # when a dry run or the mapping process builds payloads
+    from convsync.destinations.google_ads.upload import Uploader
 
 
 def _utc_now() -> datetime:
@@ -54,7 +55,7 @@ class GoogleAdsDestination(Destination[GoogleAdsConfig, GoogleAdsTarget]):
         #: the clock of outcome times (deferrals); replaceable in tests
         self.clock: Callable[[], datetime] = _utc_now
         #: seconds per upload request
-        self.request_timeout = DEFAULT_TIMEOUT
+        self.request_timeout = REQUEST_TIMEOUT
         self._uploader: Uploader | None = None
         self._quota_reset: datetime | None = None
 
@@ -85,6 +86,9 @@ class GoogleAdsDestination(Destination[GoogleAdsConfig, GoogleAdsTarget]):
     def connect(self) -> None:
         """Build the client and get an access token; bad credentials raise
         ``DestinationUnavailable`` (``auth_failed``, ``auth_key_file`` …) here, once."""
+        from convsync.destinations.google_ads import client as google_client
+        from convsync.destinations.google_ads.upload import Uploader
+
         self.close()
         self._quota_reset = None
         credentials, secrets = google_client.connected(
@@ -123,6 +127,9 @@ class GoogleAdsDestination(Destination[GoogleAdsConfig, GoogleAdsTarget]):
         return {**super().describe(), "customer_id": self.config.customer_id}
 
     def _upload(self, rows: Sequence[OutboundRow], *, validate_only: bool) -> list[RowOutcome]:
+        from convsync.destinations.google_ads.outcomes import DAILY_QUOTA_CODE, Batch
+        from convsync.destinations.google_ads.upload import ADJUSTMENTS, CONVERSIONS
+
         if not rows:
             return []
         now = self.clock()

@@ -150,10 +150,15 @@ def check_conversion_time(conversion: Conversion, now: datetime) -> None:
     preflight.check_not_future(conversion.occurred_at, now, platform=PLATFORM)
 
 
+_MINUTE = timedelta(minutes=1)
+
+
 def format_conversion_date_time(moment: datetime) -> str:
     """``2026-11-20 14:03:00+03:00``: the API's format, in the conversion's own offset."""
     offset = moment.utcoffset()
-    if offset is None or offset % timedelta(minutes=1):
+    if offset is not None and not moment.microsecond and not offset % _MINUTE:
+        return moment.isoformat(" ")  # the same text, several times faster
+    if offset is None or offset % _MINUTE:
         # Historic offsets with seconds (LMT) have no hh:mm form; the instant stays exact.
         moment, offset = moment.astimezone(UTC), timedelta(0)
     sign = "-" if offset < timedelta(0) else "+"

@@ -25,6 +25,7 @@ from convsync.destinations.google_ads.api import (
     UploadConversionAdjustmentsRequest,
 )
 from convsync.destinations.google_ads.client import AUTH_PLUGIN_FAILED, Addresses, scrub
+from convsync.destinations.google_ads.config import REQUEST_TIMEOUT
 from convsync.destinations.google_ads.failures import (
     ApiError,
     failure_errors,
@@ -37,9 +38,6 @@ from convsync.model import RowOutcome
 
 CONVERSIONS = "conversions"
 ADJUSTMENTS = "conversion_adjustments"
-
-#: seconds; a 2,000-row upload takes a few seconds, Google's own deadline is longer
-DEFAULT_TIMEOUT = 120.0
 
 #: gRPC failures that may pass: the request may also have arrived (a timeout), which is
 #: safe because every row carries an order id (a replay answers "already there").
@@ -121,7 +119,7 @@ class Uploader:
         client: Any,
         customer_id: str,
         *,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float = REQUEST_TIMEOUT,
         secrets: Sequence[str] = (),
         addresses: Addresses | None = None,
     ) -> None:

@@ -284,7 +284,7 @@ class TrackerClient:
         pause = self._paused_until - time.monotonic()
         if pause > 0:
             time.sleep(pause)
-        self.pacer.wait()
+        self.pacer.wait(give_up=lambda: event.batch.halted or self._closed)
         if event.batch.halted:
             with self._cond:
                 self._settle(event, event.last)

@@ -11,7 +11,11 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from convsync.destinations.base import Destination
-from convsync.destinations.google_ads.config import GoogleAdsConfig, GoogleAdsTarget
+from convsync.destinations.google_ads.config import (
+    REQUEST_TIMEOUT,
+    GoogleAdsConfig,
+    GoogleAdsTarget,
+)
 from convsync.destinations.google_ads.datamanager import payload, status
 from convsync.errors import DestinationUnavailable, TransientError
 from convsync.model import Adjustment, Conversion, OutboundRow, RowOutcome, UploadRecord
@@ -22,9 +26,6 @@ if TYPE_CHECKING:
     from convsync.destinations.google_ads.client import Addresses
     from convsync.destinations.google_ads.datamanager.ingest import BatchResult
     from convsync.destinations.google_ads.datamanager.transport import IngestionClient
-
-#: seconds per request: 2,000 events take a few seconds
-DEFAULT_TIMEOUT = 120.0
 
 
 def _utc_now() -> datetime:
@@ -59,7 +60,7 @@ class DataManagerDestination(Destination[GoogleAdsConfig, GoogleAdsTarget]):
         #: the clock of outcome times (deferrals, uploads); replaceable in tests
         self.clock: Callable[[], datetime] = _utc_now
         #: seconds per request
-        self.request_timeout = DEFAULT_TIMEOUT
+        self.request_timeout = REQUEST_TIMEOUT
         #: requests made since this object was built (for figures)
         self.requests_made = 0
         self._client: IngestionClient | None = None

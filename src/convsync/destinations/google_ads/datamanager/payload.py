@@ -169,10 +169,9 @@ def build_restatement(
 
 def format_timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC, as the API's JSON shows a Timestamp: ``2026-11-20T11:03:00Z``."""
-    utc = moment.astimezone(UTC)
-    if utc.microsecond:
-        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat of a UTC moment ends "+00:00" (after ".ffffff" when it has microseconds),
+    # and is several times faster than strftime
+    return moment.astimezone(UTC).isoformat()[:-6] + "Z"
 
 
 def _ad_identifiers(
