@@ -14,9 +14,7 @@ import structlog
 import typer
 from rich.console import Console
 
-from convsync import views
 from convsync.cli_base import app, auth_app, config_app, load_checked, settings_of, stdout
-from convsync.config_loader import config_schema
 from convsync.destinations.google_ads.oauth_flow import Api as GoogleApi
 from convsync.errors import RunRefused, UserError
 
@@ -59,6 +57,7 @@ def sync(
     ] = None,
 ) -> None:
     """Run one sync now (`convsync run` runs them on the schedule)."""
+    from convsync import views
     from convsync.runner import run_once
 
     if dry_run and validate:
@@ -113,6 +112,7 @@ def validate(ctx: typer.Context) -> None:
     Every problem of the config with its file, line and path; the header of every
     source file against the mapped columns; what a sync would warn of (a glob that
     matches no file, an empty file, risky defaults)."""
+    from convsync import views
     from convsync.mapping import make_source
     from convsync.notice_scan import scan_notices
 
@@ -134,6 +134,8 @@ def validate(ctx: typer.Context) -> None:
 @config_app.command("schema")
 def schema() -> None:
     """Print the JSON Schema of the config file (for editor autocompletion)."""
+    from convsync.config_loader import config_schema
+
     typer.echo(json.dumps(config_schema(), indent=2, ensure_ascii=False))
 
 

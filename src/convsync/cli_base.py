@@ -13,16 +13,16 @@ import typer
 from rich.console import Console
 
 from convsync import package_version, sealing
-from convsync.config import LoadedConfig
-from convsync.config_loader import load_config
-from convsync.configbase import parse_duration
 from convsync.errors import UserError
 from convsync.logging import configure_logging, register_secret
 from convsync.settings import Settings, database_password, load_settings
-from convsync.views import TABLE_WIDTH
 
 if TYPE_CHECKING:
+    from convsync.config import LoadedConfig
     from convsync.store.ledger import Ledger
+
+# Commands import what they use where they use it: `health` needs none of the config
+# models, the ledger or the tables (tests/unit/test_lean_imports.py).
 
 #: plain help in the usual layout: ``-h``/``--help``, no type annotations beside flags
 _TYPER = {
@@ -42,6 +42,8 @@ config_app = typer.Typer(help="The config file.", **_TYPER)  # type: ignore[arg-
 app.add_typer(config_app, name="config")
 auth_app = typer.Typer(help="Credentials for the platforms.", **_TYPER)  # type: ignore[arg-type]
 app.add_typer(auth_app, name="auth")
+#: the widest a table is printed off a terminal; on one, tables wrap at its width
+TABLE_WIDTH = 100
 stdout = Console()
 if not stdout.is_terminal:
     stdout.width = TABLE_WIDTH  # piped, or `docker exec` without -t: tables wrap at 100
@@ -114,6 +116,8 @@ def settings_of(ctx: typer.Context) -> Settings:
 
 
 def load_checked(settings: Settings) -> LoadedConfig:
+    from convsync.config_loader import load_config
+
     loaded = load_config(settings.config)
     for secret in loaded.secrets:
         register_secret(secret)
@@ -128,6 +132,8 @@ def window_start(text: str, option: str = "--since") -> datetime:
             f"{option} {text}: a window needs a unit — did you mean {text.strip()}d? "
             "(s, m, h, d or w, like 24h, 7d or 4w)"
         )
+    from convsync.configbase import parse_duration
+
     try:
         return datetime.now(UTC) - parse_duration(text)
     except ValueError as exc:

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from convsync import views
 from convsync.cli_base import (
     app,
     ledger_opened,
@@ -24,6 +23,8 @@ from convsync.errors import UserError
 if TYPE_CHECKING:
     from convsync.store.ledger import Ledger
 
+# views (rich tables, the ledger's rows) load in the commands: other commands need none
+
 
 @app.command()
 def runs(
@@ -31,6 +32,8 @@ def runs(
     limit: Annotated[int, typer.Option(help="How many recent runs.")] = 20,
 ) -> None:
     """Recent runs, newest first."""
+    from convsync import views
+
     with ledger_opened(ctx) as ledger:
         views.print_runs(stdout, ledger.recent_runs(limit), ledger.url_for_display)
 
@@ -78,6 +81,8 @@ def report(
     end = None if until is None else _window_edge(until, "--until")
     if end is not None and end <= start:
         raise UserError(f"--until {until} is not after --since {since}")
+    from convsync import views
+
     with ledger_opened(ctx) as ledger:
         funnel = ledger.funnel(start, end)
         uploads = ledger.recent_uploads(start)
@@ -151,6 +156,8 @@ def failures(
     """Rejected, deferred, uncertain and unmatched deliveries and rejected records.
 
     Newest first."""
+    from convsync import views
+
     with ledger_opened(ctx) as ledger:
         views.print_failures(stdout, ledger.failures(window_start(since), limit))
 

@@ -69,8 +69,8 @@ class MapJob:
     dialect: str  # "sqlite+pysqlite", "postgresql+psycopg": rows are prepared for it
     log_format: str = "json"
     log_level: str = "INFO"
-    #: "record": prepared ledger rows; "plan": dry-run plan entries (with JSON lines
-    #: when ``plan_lines``)
+    #: "record": prepared ledger rows (here or in a mapping process); "plan": dry-run
+    #: plan entries, in this process (with JSON lines when ``plan_lines``)
     mode: Literal["record", "plan"] = "record"
     plan_lines: bool = False
     #: this process's key for match signals (``sealing``), taken where the job is made:
@@ -219,13 +219,8 @@ def _child_main(job: MapJob, out: multiprocessing.Queue[tuple[str, Any]]) -> Non
         return datetime.now(UTC)
 
     try:
-        chunks: Iterator[ReadyChunk | PlannedChunk]
-        if job.mode == "plan":
-            chunks = planned_chunks(job, destinations, clock)
-        else:
-            dialect = make_url(f"{job.dialect}://").get_dialect()()
-            chunks = ready_chunks(job, destinations, dialect, clock)
-        for ready in chunks:
+        dialect = make_url(f"{job.dialect}://").get_dialect()()
+        for ready in ready_chunks(job, destinations, dialect, clock):
             _put(out, ("chunk", ready))
         _put(out, ("done", None))
     except UserError as exc:
@@ -235,17 +230,19 @@ def _child_main(job: MapJob, out: multiprocessing.Queue[tuple[str, Any]]) -> Non
 
 
 class MappingProcess:
-    """Iterates the chunks a child process maps (``ReadyChunk`` or, in plan mode,
-    ``PlannedChunk``); at most one waits in the pipe."""
+    """Iterates the ``ReadyChunk``s a child process maps for the record step (a dry run
+    maps in its own process); at most one waits in the pipe."""
 
     def __init__(self, job: MapJob) -> None:
+        if job.mode != "record":
+            raise ValueError("a mapping process prepares ledger rows only")
         context = multiprocessing.get_context("spawn")  # no fork: the parent has threads
         self._queue: multiprocessing.Queue[tuple[str, Any]] = context.Queue(maxsize=1)
         self._process = context.Process(
             target=_child_main, args=(job, self._queue), name="convsync-mapping", daemon=True
         )
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[ReadyChunk]:
         self._process.start()
         while True:
             try:

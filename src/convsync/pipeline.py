@@ -296,12 +296,10 @@ class SyncPipeline:
         stats = summary.sources.setdefault(name, Counter())
         state = self.ledger.source_state(name)
         job = self._job(name, options, summary, state, mode="plan", plan_lines=plan.with_lines)
-        process = self._mapping_process(name, state, job)
-        chunks = (
-            process
-            if process is not None
-            else planned_chunks(job, self.destinations, self.clock, ReadOnlyTokens(self.tokens))
-        )
+        # always in this process: a dry run has no ledger writes for a mapping process to
+        # overlap (measured at 1M records: 1.07-1.17x the speed for 3-16 % more CPU and
+        # twice the memory)
+        chunks = planned_chunks(job, self.destinations, self.clock, ReadOnlyTokens(self.tokens))
         self._begin_pull(name, state)
         try:
             for ready in chunks:
@@ -313,8 +311,6 @@ class SyncPipeline:
                     break
         finally:
             self.progress.end("pull", name)
-            if process is not None:
-                process.close()
 
     @staticmethod
     def _log_rejections(source: str, rejections: Sequence[RecordRejection]) -> None:

@@ -24,8 +24,6 @@ from convsync.store.runs import (
     RunRow,
 )
 
-#: the widest a table is printed off a terminal; on one, tables wrap at its width
-TABLE_WIDTH = 100
 _SOURCE_COLUMNS = ("pulled", "rejected", "new", "planned", "skipped")
 _STATUS_STYLE = {OK: "green", DEGRADED: "yellow", FAILED: "red", INTERRUPTED: "red"}
 

@@ -1,10 +1,13 @@
-"""A large backlog is mapped in a second process: the ledger ends up exactly as with
-one process, and a source the user must fix still stops alone."""
+"""A large backlog may be mapped in a second process for the record step: the ledger
+ends up exactly as with one process, and a source the user must fix still stops alone.
+A dry run always maps in its own process."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from convsync.config_loader import load_config
 from convsync.pipeline import SyncOptions, SyncPipeline
@@ -72,7 +75,15 @@ def test_a_source_error_in_the_mapping_process_stops_that_source(
     assert summary.status == "failed"
 
 
-def test_a_dry_run_plans_the_same_in_a_mapping_process(workdir: Path, tmp_path: Path) -> None:
+def test_a_dry_run_maps_in_its_own_process_whatever_the_setting(
+    workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a dry run has no ledger writes for a second process to overlap: the setting that
+    # asks for one for any backlog (0) leaves its plan as it is, and starts none
+    def refuse(self: object) -> None:
+        raise AssertionError("a dry run started a mapping process")
+
+    monkeypatch.setattr("convsync.mapping.MappingProcess.__iter__", refuse)
     write_orders(workdir, ROWS)
     loaded = load_config(workdir / "convsync.yaml", env={})
     plans = []
