@@ -44,6 +44,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench docs/gen
 	$(BIN)/ruff format --check src tests bench docs/gen
 	$(BIN)/hadolint Dockerfile
+	# the layers: no import against them, no import cycle (contracts in pyproject.toml)
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src

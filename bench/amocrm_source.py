@@ -32,9 +32,10 @@ sys.path.insert(0, str(ROOT))  # the tests package holds the fake
 from tests.amocrm_fake import FakeAmo, fake_amo  # noqa: E402
 from tests.amocrm_fake.server import TOKEN  # noqa: E402
 
+from convsync.core.model import SourceState  # noqa: E402 - after sys.path
 from convsync.sources.amocrm.config import AmoCrmSourceConfig  # noqa: E402 - after sys.path
 from convsync.sources.amocrm.source import AmoCrmSource  # noqa: E402
-from convsync.sources.base import SourceContext, SourceState  # noqa: E402
+from convsync.sources.base import SourceContext  # noqa: E402
 
 FIELDS = {
     "gclid": "lead.GCLID",

@@ -122,7 +122,8 @@ def baseline(url: str, deals: int) -> tuple[int, float]:
 def source_pull(url: str) -> tuple[int, float]:
     from tests.integration.bitrix24.conftest import FIELDS
 
-    from convsync.sources.base import SourceContext, SourceState
+    from convsync.core.model import SourceState
+    from convsync.sources.base import SourceContext
     from convsync.sources.bitrix24.config import Bitrix24SourceConfig
     from convsync.sources.bitrix24.source import Bitrix24Source
 

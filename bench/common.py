@@ -17,7 +17,7 @@ from typing import Any
 
 def order_conversion(i: int, occurred_at: datetime, ids: Any) -> Any:
     """Bench order ``A-<i>`` of the ``purchase`` goal, without value, with ``ids``."""
-    from convsync.model import Conversion
+    from convsync.core.model import Conversion
 
     return Conversion(
         key=str(i),
@@ -36,11 +36,11 @@ def timed_sync(
     config: Path, env: dict[str, str], ledger_file: Path, destination: str
 ) -> tuple[float, dict[str, Any]]:
     """One whole sync run on a SQLite ledger: (seconds, the destination's summary)."""
-    from convsync.config_loader import load_config
-    from convsync.logging import configure_logging
-    from convsync.pipeline import SyncPipeline
-    from convsync.run_summary import SyncOptions
+    from convsync.config.loader import load_config
+    from convsync.core.logging import configure_logging
     from convsync.store.ledger import Ledger
+    from convsync.sync.pipeline import SyncPipeline
+    from convsync.sync.summary import SyncOptions
 
     configure_logging("json", "WARNING")
     loaded = load_config(config, env=env)

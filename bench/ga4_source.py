@@ -32,7 +32,8 @@ from google.cloud import bigquery  # noqa: E402  # after sys.path, with the rest
 from tests.bigquery_fake import FakeBigQuery, fake_bigquery  # noqa: E402  # likewise
 from tests.integration.ga4.conftest import purchase  # noqa: E402  # likewise
 
-from convsync.sources.base import SourceContext, SourceState  # noqa: E402  # after sys.path
+from convsync.core.model import SourceState  # noqa: E402 - after sys.path
+from convsync.sources.base import SourceContext  # noqa: E402  # after sys.path
 from convsync.sources.ga4.config import Ga4BigQuerySourceConfig  # noqa: E402  # likewise
 from convsync.sources.ga4.query import EventQuery, build_parameters, build_sql  # noqa: E402
 from convsync.sources.ga4.source import Ga4BigQuerySource  # noqa: E402  # likewise

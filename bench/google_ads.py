@@ -58,11 +58,11 @@ def serve_fake(latency: float) -> None:
 
 def baseline(workdir: Path, env: dict[str, str], n: int) -> float:
     """The bare service client: prebuilt requests, one call per 2,000 rows."""
-    from convsync.config_loader import load_config
+    from convsync.config.loader import load_config
+    from convsync.core.model import Identifiers
     from convsync.destinations.google_ads import GoogleAdsDestination
     from convsync.destinations.google_ads.config import GoogleAdsTarget
     from convsync.destinations.google_ads.upload import click_request
-    from convsync.model import Identifiers
 
     loaded = load_config(workdir / "convsync.yaml", env=env)
     google = GoogleAdsDestination("google", loaded.app.destinations["google"])  # type: ignore[arg-type]

@@ -68,13 +68,13 @@ def serve_fake(latency: float, bad: list[int]) -> None:
 
 def baseline(workdir: Path, env: dict[str, str], n: int) -> float:
     """The bare client: prebuilt requests, one call per 2,000 events."""
-    from convsync.config_loader import load_config
+    from convsync.config.loader import load_config
+    from convsync.core.model import Identifiers
     from convsync.destinations.google_ads.config import GoogleAdsTarget
     from convsync.destinations.google_ads.datamanager import request
     from convsync.destinations.google_ads.datamanager.destination import (
         DataManagerDestination,
     )
-    from convsync.model import Identifiers
 
     loaded = load_config(workdir / "convsync.yaml", env=env)
     google = DataManagerDestination("google", loaded.app.destinations["google"])  # type: ignore[arg-type]

@@ -36,7 +36,8 @@ sys.path.insert(0, str(ROOT))  # the tests package holds the fake
 from tests.hubspot_fake import FakeHubSpot, fake_hubspot  # noqa: E402  # likewise
 from tests.hubspot_fake.state import ASSOCIATIONS, CONTACTS, SEARCH, iso  # noqa: E402
 
-from convsync.sources.base import SourceContext, SourceState  # noqa: E402  # after sys.path
+from convsync.core.model import SourceState  # noqa: E402 - after sys.path
+from convsync.sources.base import SourceContext  # noqa: E402  # after sys.path
 from convsync.sources.hubspot.config import HubSpotSourceConfig  # noqa: E402  # likewise
 from convsync.sources.hubspot.source import HubSpotSource  # noqa: E402  # likewise
 

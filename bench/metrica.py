@@ -79,8 +79,8 @@ def serve_fake() -> None:
 
 
 def outbound_rows(destination: Any, n: int, now: datetime) -> list[Any]:
+    from convsync.core.model import Identifiers, OutboundRow
     from convsync.destinations.yandex_metrica.config import MetricaTarget
-    from convsync.model import Identifiers, OutboundRow
 
     target = MetricaTarget(target="offline_purchase")
     rows = []
@@ -131,12 +131,12 @@ def traced_peak(fn: Callable[[], Any]) -> float:
 
 
 def sync_runs(workdir: Path, env: dict[str, str], ask: Callable[[str], dict[str, Any]]) -> None:
-    from convsync.config_loader import load_config
+    from convsync.config.loader import load_config
+    from convsync.core.logging import configure_logging
     from convsync.destinations.yandex_metrica import MetricaDestination
-    from convsync.logging import configure_logging
-    from convsync.pipeline import SyncPipeline
-    from convsync.run_summary import SyncOptions
     from convsync.store.ledger import Ledger
+    from convsync.sync.pipeline import SyncPipeline
+    from convsync.sync.summary import SyncOptions
 
     configure_logging("json", "WARNING")
     loaded = load_config(workdir / "convsync.yaml", env=env)

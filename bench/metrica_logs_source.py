@@ -38,7 +38,8 @@ from tests.metrica_logs_fake import (  # noqa: E402  # after sys.path
     fake_metrica_logs,
 )
 
-from convsync.sources.base import SourceContext, SourceState  # noqa: E402  # likewise
+from convsync.core.model import SourceState  # noqa: E402 - after sys.path
+from convsync.sources.base import SourceContext  # noqa: E402  # likewise
 from convsync.sources.metrica_logs.config import MetricaLogsSourceConfig  # noqa: E402
 from convsync.sources.metrica_logs.source import MetricaLogsSource  # noqa: E402
 

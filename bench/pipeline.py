@@ -158,13 +158,13 @@ def baseline(workdir: Path) -> int:
 def pipeline(workdir: Path, dry_run: bool) -> int:
     import logging
 
-    from convsync.config_loader import load_config
-    from convsync.logging import configure_logging
-    from convsync.pipeline import SyncOptions
-    from convsync.progress import ProgressLog
-    from convsync.runner import make_pipeline
-    from convsync.settings import load_settings
+    from convsync.config.loader import load_config
+    from convsync.config.settings import load_settings
+    from convsync.core.logging import configure_logging
+    from convsync.service.runner import make_pipeline
     from convsync.store.ledger import Ledger
+    from convsync.sync.pipeline import SyncOptions
+    from convsync.sync.progress import ProgressLog
 
     configure_logging("json", "ERROR", stream=open(os.devnull, "w"))  # noqa: SIM115 (lives for the process)
     logging.disable(logging.WARNING)

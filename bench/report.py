@@ -132,7 +132,7 @@ def seed(url: str, n: int, days: int, now: datetime) -> None:
 def record_hour(ledger: Any, run_id: str, numbers: range, at: datetime) -> None:
     """One run recording conversions ``numbers`` (70 % purchases of ``shop``, 30 % leads of
     ``crm``) with their deliveries as the goal rules plan them."""
-    from convsync.model import Conversion, DeliveryState, Identifiers, PlannedDelivery
+    from convsync.core.model import Conversion, DeliveryState, Identifiers, PlannedDelivery
 
     ledger.start_run(run_id=run_id, trigger="schedule", started_at=at)
     pulled = {}
@@ -183,7 +183,7 @@ def _spread(i: int, destination: str) -> int:
 
 def adjust(ledger: Any, run_id: str, first: int, count: int, at: datetime) -> None:
     """Retractions of 1 % of the purchases among conversions ``first``… (``count``)."""
-    from convsync.model import AdjustmentCandidate, AdjustmentKind
+    from convsync.core.model import AdjustmentCandidate, AdjustmentKind
 
     candidates = [
         AdjustmentCandidate(f"c{i}", "purchase", AdjustmentKind.RETRACTION, ("google", "metrica"))
@@ -341,11 +341,11 @@ def page_client(ledger: Any, now: datetime) -> Callable[[], object]:
     """A GET of the status page, as ``convsync run`` serves it, as of ``now``."""
     from werkzeug.test import Client
 
-    from convsync.config_loader import parse_config
-    from convsync.service_health import assess
-    from convsync.statuspage.data import gather
-    from convsync.statuspage.endpoint import HealthApp
-    from convsync.statuspage.render import render
+    from convsync.config.loader import parse_config
+    from convsync.service.healthz import assess
+    from convsync.service.statuspage.data import gather
+    from convsync.service.statuspage.endpoint import HealthApp
+    from convsync.service.statuspage.render import render
 
     app = parse_config(CONFIG, Path("bench.yaml"), {"S": "bench-secret"}).app
 
@@ -422,7 +422,7 @@ def main() -> None:
         "--pg-schema", help="keep the PostgreSQL ledger in this schema; one seeded before is reused"
     )
     args = parser.parse_args()
-    from convsync.logging import configure_logging
+    from convsync.core.logging import configure_logging
 
     configure_logging("json", "ERROR", stream=open(os.devnull, "w"))  # noqa: SIM115 (lives for the process)
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)

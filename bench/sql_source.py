@@ -154,7 +154,8 @@ def phase_baseline(url: str) -> int:
 def phase_pull(url: str) -> int:
     from pydantic import SecretStr
 
-    from convsync.sources.base import SourceContext, SourceState
+    from convsync.core.model import SourceState
+    from convsync.sources.base import SourceContext
     from convsync.sources.sql import SqlSource
     from convsync.sources.sql_config import SqlSourceConfig
 

@@ -115,9 +115,9 @@ def baseline(tracker: str, n: int, concurrency: int) -> float:
 
 
 def send(tracker: str, n: int, concurrency: int) -> float:
+    from convsync.core.model import Identifiers, OutboundRow, OutcomeKind
     from convsync.destinations.vk_ads import VkAdsDestination
     from convsync.destinations.vk_ads.config import VkAdsConfig, VkAdsTarget
-    from convsync.model import Identifiers, OutboundRow, OutcomeKind
 
     config = VkAdsConfig(
         type="vk_ads",

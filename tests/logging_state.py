@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from convsync.logging import NOISY_LOGGERS
+from convsync.core.logging import NOISY_LOGGERS
 
 
 @pytest.fixture(autouse=True)

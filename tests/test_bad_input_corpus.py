@@ -1,7 +1,7 @@
 """No raw library message reaches a user (issue 13, item 7).
 
 Every case of the corpus (``tests/bad_inputs/cases.py``) runs through the real command —
-``convsync.cli.main``, its one error handler included — in-process, and the cases marked
+``convsync.cli.app.main``, its one error handler included — in-process, and the cases marked
 so through the installed executable too. Its output must hold the case's fragment (the
 place and the value at fault), no library dump (a pydantic link, "Input should be", a
 traceback, an exception's repr), no secret, and every message line a location.
@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 import structlog
 
-from convsync import sealing
-from convsync.cli import main
+from convsync.cli.app import main
+from convsync.core import sealing
 from tests.bad_inputs.cases import CASES, ENV, Case
 
 CONVSYNC = str(Path(sys.executable).parent / "convsync")

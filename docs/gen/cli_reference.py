@@ -1,4 +1,4 @@
-"""The CLI reference page, rendered from the typer app itself (``convsync.cli:app``
+"""The CLI reference page, rendered from the typer app itself (``convsync.cli.app:app``
 through ``typer.main.get_command``): every command, its help and every option with its
 help line, as ``--help`` shows them, so the page cannot drift from the code."""
 
@@ -17,7 +17,7 @@ def command_tree() -> Any:
     installed code)."""
     import typer
 
-    from convsync.cli import app
+    from convsync.cli.app import app
 
     return typer.main.get_command(app)
 

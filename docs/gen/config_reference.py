@@ -1,5 +1,5 @@
 """The config reference page, rendered from the JSON Schema `convsync config schema`
-prints (``convsync.config_loader.config_schema``): every key, its type, default and
+prints (``convsync.config.loader.config_schema``): every key, its type, default and
 description, so the page cannot drift from the models that validate the file."""
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import example_config
 
 def generated_pages() -> dict[str, str]:
     """Path under docs/ → Markdown of every generated page."""
-    from convsync.config_loader import config_schema
+    from convsync.config.loader import config_schema
 
     return {
         "reference/config-keys.md": config_reference.render(config_schema()),

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from convsync.alerts.config import EmailChannel, TelegramChannel, WebhookChannel
-from convsync.config import LoadedConfig
-from convsync.config_loader import config_schema, load_config
-from convsync.errors import ConfigError
+from convsync.config.alerts import EmailChannel, TelegramChannel, WebhookChannel
+from convsync.config.loader import config_schema, load_config
+from convsync.config.models import LoadedConfig
+from convsync.core.errors import ConfigError
 
 BASE = """\
 sources:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from convsync.alerts.channels import ChannelError, send, send_test
-from convsync.alerts.config import AlertsConfig, ChannelConfig
+from convsync.config.alerts import AlertsConfig, ChannelConfig
+from convsync.service.alerts.channels import ChannelError, send, send_test
 from tests.alerts_fake import FakeSmtp, FakeTelegram, FakeWebhook
 from tests.alerts_fake.smtp import PASSWORD, USER
 from tests.alerts_fake.telegram import flood_control

@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 
 from structlog.testing import capture_logs
 
-from convsync.alerts.config import AlertRules
-from convsync.alerts.engine import evaluate, notify
-from convsync.config import LoadedConfig
-from convsync.config_loader import load_config
-from convsync.logging import register_secret
-from convsync.model import Conversion, DeliveryState, Transition
+from convsync.config.alerts import AlertRules
+from convsync.config.loader import load_config
+from convsync.config.models import LoadedConfig
+from convsync.core.logging import register_secret
+from convsync.core.model import Conversion, DeliveryState, Transition
+from convsync.service.alerts.engine import evaluate, notify
 from convsync.store.ledger import Ledger
 from tests.alerts_fake import FakeTelegram
 from tests.alerts_fake.telegram import TOKEN

@@ -7,8 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from convsync.alerts import rules
-from convsync.alerts.config import (
+from convsync.config.alerts import (
     AlertRules,
     BacklogAgeRule,
     DestinationFailingRule,
@@ -17,8 +16,9 @@ from convsync.alerts.config import (
     SourceSilentRule,
     VolumeDropRule,
 )
-from convsync.alerts.facts import Backlog, Facts, GoalVolume, MatchVerdicts, RunFacts
-from convsync.config import AppConfig
+from convsync.config.models import AppConfig
+from convsync.service.alerts import rules
+from convsync.service.alerts.facts import Backlog, Facts, GoalVolume, MatchVerdicts, RunFacts
 
 MSK = ZoneInfo("Europe/Moscow")
 NOW = datetime(2026, 11, 24, 11, 0, tzinfo=UTC)  # a Tuesday, 14:00 in Moscow

@@ -19,15 +19,15 @@ import pytest
 import sqlalchemy as sa
 from structlog.testing import capture_logs
 
-from convsync.alerts.engine import alerts_after_run, notify
-from convsync.pipeline import SyncPipeline
-from convsync.run_summary import SyncOptions
-from convsync.runner import run_once
-from convsync.scheduler import SyncScheduler
-from convsync.settings import Settings
+from convsync.config.settings import Settings
+from convsync.service.alerts.engine import alerts_after_run, notify
+from convsync.service.runner import run_once
+from convsync.service.scheduler import SyncScheduler
 from convsync.store.alerting import AlertStateRow
 from convsync.store.engine import create, parse_url
 from convsync.store.ledger import Ledger
+from convsync.sync.pipeline import SyncPipeline
+from convsync.sync.summary import SyncOptions
 from tests.alerts_fake import FakeTelegram, FakeWebhook
 from tests.alerts_fake.telegram import TOKEN
 from tests.clock import Clock
@@ -257,10 +257,10 @@ def _health_app(loaded: Any, ledger: Ledger, clock: Clock) -> Any:
     """The health port's app as ``convsync run`` builds it, read through Werkzeug's client."""
     from werkzeug.test import Client
 
-    from convsync.service_health import assess
-    from convsync.statuspage.data import gather
-    from convsync.statuspage.endpoint import HealthApp
-    from convsync.statuspage.render import render
+    from convsync.service.healthz import assess
+    from convsync.service.statuspage.data import gather
+    from convsync.service.statuspage.endpoint import HealthApp
+    from convsync.service.statuspage.render import render
 
     def status() -> dict[str, Any]:
         return assess(loaded.app, ledger, clock.now, running=True)

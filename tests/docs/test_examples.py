@@ -38,7 +38,7 @@ import pytest
 import yaml
 from pytest_httpserver import HTTPServer
 
-from convsync.config_loader import config_schema
+from convsync.config.loader import config_schema
 from tests.bigquery_fake import fake_bigquery
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from convsync.config_loader import config_schema
+from convsync.config.loader import config_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"

@@ -7,10 +7,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from convsync.core.errors import RowRejected
+from convsync.core.model import Conversion, OutboundRow, RowOutcome
 from convsync.destinations.base import Destination
 from convsync.destinations.vk_ads.config import VkAdsConfig, VkAdsTarget
-from convsync.errors import RowRejected
-from convsync.model import Conversion, OutboundRow, RowOutcome
 
 Script = Callable[[Sequence[OutboundRow]], list[RowOutcome]]
 

@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from convsync.config_loader import load_config
+from convsync.config.loader import load_config
+from convsync.core.errors import DestinationUnavailable
+from convsync.core.identity import conversion_key
+from convsync.core.model import Adjustment, Conversion, OutboundRow, RowOutcome
 from convsync.destinations.base import Destination
 from convsync.destinations.google_ads.config import GoogleAdsConfig, GoogleAdsTarget
-from convsync.errors import DestinationUnavailable
-from convsync.goals import conversion_key
-from convsync.model import Adjustment, Conversion, OutboundRow, RowOutcome
-from convsync.pipeline import SyncOptions, SyncPipeline
 from convsync.store.ledger import Ledger
+from convsync.sync.pipeline import SyncOptions, SyncPipeline
 from tests.clock import Clock
 
 from .conftest import HEADER

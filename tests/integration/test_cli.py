@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from convsync.demo.run import prepare
+from convsync.cli.demo import prepare
 from tests.datamanager_fake import FakeDataManager, fake_data_manager
 from tests.metrica_fake import FakeMetrica, fake_metrica
 from tests.vk_fake import FakeVk, fake_vk

@@ -9,9 +9,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from convsync.config_loader import load_config
-from convsync.pipeline import SyncOptions, SyncPipeline
+from convsync.config.loader import load_config
 from convsync.store.ledger import Ledger
+from convsync.sync.pipeline import SyncOptions, SyncPipeline
 from tests.clock import Clock
 
 from .conftest import HEADER

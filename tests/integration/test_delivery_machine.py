@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from convsync.config_loader import load_config
-from convsync.errors import DestinationUnavailable, PermanentError, TransientError
-from convsync.model import OutboundRow, RowOutcome
-from convsync.pipeline import SyncOptions, SyncPipeline
+from convsync.config.loader import load_config
+from convsync.core.errors import DestinationUnavailable, PermanentError, TransientError
+from convsync.core.model import OutboundRow, RowOutcome
 from convsync.store.ledger import Ledger
+from convsync.sync.pipeline import SyncOptions, SyncPipeline
 
 from .conftest import CONFIG, HEADER
 from .fakes import ScriptedDestination
@@ -101,7 +101,9 @@ class DeliveryMachine(RuleBasedStateMachine):
             self.uncertain.add(str(row.payload["order"]))
         return [
             RowOutcome(
-                kind=__import__("convsync.model", fromlist=["OutcomeKind"]).OutcomeKind.UNCERTAIN
+                kind=__import__(
+                    "convsync.core.model", fromlist=["OutcomeKind"]
+                ).OutcomeKind.UNCERTAIN
             )
             for _ in rows
         ]

@@ -16,9 +16,9 @@ import libfaketime
 import pytest
 from rich.console import Console
 
+from convsync.cli.demo import PLACEHOLDER_CREDENTIALS, dry_run, prepare, run_demo
+from convsync.config.settings import Settings, load_settings
 from convsync.demo.outcome import MEANT, differences
-from convsync.demo.run import PLACEHOLDER_CREDENTIALS, dry_run, prepare, run_demo
-from convsync.settings import Settings, load_settings
 
 CONVSYNC = str(Path(sys.executable).parent / "convsync")
 YEAR_AHEAD = "+365d"

@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import pytest
 
-from convsync.identity import sha256_hex
+from convsync.core.identity import sha256_hex
 from tests.datamanager_fake import FakeDataManager, fake_data_manager
 from tests.metrica_fake import FakeMetrica, fake_metrica
 from tests.vk_fake import FakeVk, fake_vk

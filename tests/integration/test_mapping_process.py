@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from convsync.config_loader import load_config
-from convsync.pipeline import SyncOptions, SyncPipeline
+from convsync.config.loader import load_config
 from convsync.store.ledger import Ledger
+from convsync.sync.pipeline import SyncOptions, SyncPipeline
 
 from .conftest import write_orders
 
@@ -83,7 +83,7 @@ def test_a_dry_run_maps_in_its_own_process_whatever_the_setting(
     def refuse(self: object) -> None:
         raise AssertionError("a dry run started a mapping process")
 
-    monkeypatch.setattr("convsync.mapping.MappingProcess.__iter__", refuse)
+    monkeypatch.setattr("convsync.sync.mapping.MappingProcess.__iter__", refuse)
     write_orders(workdir, ROWS)
     loaded = load_config(workdir / "convsync.yaml", env={})
     plans = []

@@ -10,12 +10,12 @@ from pathlib import Path
 import sqlalchemy as sa
 import structlog
 
-from convsync.config_loader import load_config
-from convsync.notice_scan import scan_notices
-from convsync.notices import render_notices
-from convsync.pipeline import SyncOptions, SyncPipeline
-from convsync.run_summary import RunSummary
+from convsync.config.loader import load_config
 from convsync.store.ledger import Ledger
+from convsync.sync.notice_scan import scan_notices
+from convsync.sync.notices import render_notices
+from convsync.sync.pipeline import SyncOptions, SyncPipeline
+from convsync.sync.summary import RunSummary
 
 from .conftest import CONFIG, write_orders
 from .fakes import ScriptedDestination, deliver_all

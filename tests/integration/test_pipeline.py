@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from convsync.config_loader import load_config
-from convsync.errors import DestinationUnavailable, PermanentError, TransientError
-from convsync.goals import conversion_key
-from convsync.model import DeliveryState, OutboundRow, OutcomeKind, RowOutcome
-from convsync.pipeline import SyncOptions, SyncPipeline
+from convsync.config.loader import load_config
+from convsync.core.errors import DestinationUnavailable, PermanentError, TransientError
+from convsync.core.identity import conversion_key
+from convsync.core.model import DeliveryState, OutboundRow, OutcomeKind, RowOutcome
 from convsync.store.ledger import Ledger
+from convsync.sync.pipeline import SyncOptions, SyncPipeline
 from tests.clock import Clock
 
 from .conftest import write_orders

@@ -1,5 +1,5 @@
 """Progress of a sync run: ``progress`` log lines off a terminal, a live display on one
-(convsync.progress), read from what a real run over a CSV file writes."""
+(convsync.sync.progress), read from what a real run over a CSV file writes."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from convsync.config_loader import load_config
-from convsync.logging import configure_logging
-from convsync.mapping import make_source
-from convsync.pipeline import SyncOptions, SyncPipeline
-from convsync.progress import ProgressDisplay, ProgressLog, ProgressReporter, estimate_records
-from convsync.sources.base import FileMark, SourceState
+from convsync.config.loader import load_config
+from convsync.core.logging import configure_logging
+from convsync.core.model import FileMark, SourceState
 from convsync.store.ledger import Ledger
+from convsync.sync.mapping import make_source
+from convsync.sync.pipeline import SyncOptions, SyncPipeline
+from convsync.sync.progress import ProgressDisplay, ProgressLog, ProgressReporter, estimate_records
 from tests.clock import Clock
 from tests.logging_state import _restore_logging  # noqa: F401 (an autouse fixture)
 

@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-from convsync.config_loader import load_config
+from convsync.config.loader import load_config
+from convsync.core.errors import TransientError
+from convsync.core.model import Conversion, DeliveryState, OutboundRow, RowOutcome, UploadRecord
 from convsync.destinations.base import Destination
 from convsync.destinations.yandex_metrica.config import MetricaConfig, MetricaTarget
-from convsync.errors import TransientError
-from convsync.model import Conversion, DeliveryState, OutboundRow, RowOutcome, UploadRecord
-from convsync.pipeline import SyncOptions, SyncPipeline
-from convsync.run_summary import RunSummary
 from convsync.store.ledger import Ledger
+from convsync.sync.pipeline import SyncOptions, SyncPipeline
+from convsync.sync.summary import RunSummary
 
 CONFIG = """\
 sources:
@@ -178,7 +178,7 @@ def test_report_lists_the_uploads_with_what_the_platform_reported(
 ) -> None:
     from rich.console import Console
 
-    from convsync import views
+    from convsync.cli import views
 
     def processed(upload: UploadRecord, now: datetime) -> UploadRecord:
         return UploadRecord(

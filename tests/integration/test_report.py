@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from convsync.model import DeliveryState, PlannedDelivery, Transition, UploadRecord
+from convsync.core.model import DeliveryState, PlannedDelivery, Transition, UploadRecord
 from convsync.store import Ledger
 from convsync.store.funnel import CSV_COLUMNS, report_json
 from tests.integration.store.factory import NOW, conversion

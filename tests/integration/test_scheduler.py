@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from convsync.config_loader import load_config
-from convsync.pipeline import SyncPipeline
-from convsync.scheduler import LeaseBusy, SyncScheduler, run_lease
+from convsync.config.loader import load_config
+from convsync.service.scheduler import LeaseBusy, SyncScheduler, run_lease
 from convsync.store.ledger import Ledger
+from convsync.sync.pipeline import SyncPipeline
 
 from .conftest import write_orders
 from .fakes import ScriptedDestination

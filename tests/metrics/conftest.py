@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from convsync.config_loader import load_config
-from convsync.metrics import build_registry
-from convsync.pipeline import SyncPipeline
-from convsync.scheduler import SyncScheduler
-from convsync.statuspage.endpoint import HealthApp, HealthEndpoint
+from convsync.config.loader import load_config
+from convsync.service.metrics import build_registry
+from convsync.service.scheduler import SyncScheduler
+from convsync.service.statuspage.endpoint import HealthApp, HealthEndpoint
 from convsync.store.ledger import Ledger
+from convsync.sync.pipeline import SyncPipeline
 from tests.clock import Clock
 from tests.integration import conftest as integration
 from tests.integration.fakes import ScriptedDestination

@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from convsync.metrics import count_webhooks
+from convsync.service.metrics import count_webhooks
 from tests.integration.conftest import write_orders
 
 from .conftest import Served

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from convsync.metrics import build_registry, count_webhooks
-from convsync.model import OutboundRow, RowOutcome
-from convsync.statuspage.endpoint import HealthApp, HealthEndpoint
+from convsync.core.model import OutboundRow, RowOutcome
+from convsync.service.metrics import build_registry, count_webhooks
+from convsync.service.statuspage.endpoint import HealthApp, HealthEndpoint
 from convsync.store.engine import parse_url
 from convsync.store.ledger import Ledger
 from convsync.store.schema import deliveries

@@ -1,5 +1,5 @@
-"""``convsync.network``: each kind of network failure of a real ``requests`` session
-(``convsync.http``'s) against 127.0.0.1 — refused, TLS, timeouts, a broken proxy, a name
+"""``convsync.core.network``: each kind of network failure of a real ``requests`` session
+(``convsync.core.http``'s) against 127.0.0.1 — refused, TLS, timeouts, a broken proxy, a name
 that does not resolve — and gRPC's texts of the same, in one plain line."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 
-from convsync import network
-from convsync.http import new_session
+from convsync.core import network
+from convsync.core.http import new_session
 from tests.google_ads_fake.tls import trusted_test_certificate
 from tests.network.servers import (
     FORBIDDEN,

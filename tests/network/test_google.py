@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from convsync.core.errors import DestinationUnavailable, TransientError
+from convsync.core.model import OutboundRow, OutcomeKind
 from convsync.destinations.google_ads import GoogleAdsDestination
 from convsync.destinations.google_ads.config import GoogleAdsConfig, GoogleAdsTarget
 from convsync.destinations.google_ads.datamanager.destination import DataManagerDestination
-from convsync.errors import DestinationUnavailable, TransientError
-from convsync.model import OutboundRow, OutcomeKind
 from tests.datamanager_fake import FakeDataManager, destination_for
 from tests.google_ads_fake import FakeGoogleAds
 from tests.integration.google_ads.rows import NOW, conversion

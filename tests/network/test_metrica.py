@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from convsync.core.errors import DestinationUnavailable, TransientError
+from convsync.core.http import new_session
 from convsync.destinations.yandex_metrica import MetricaDestination
 from convsync.destinations.yandex_metrica.classify import UploadMaybeStored
 from convsync.destinations.yandex_metrica.client import MetricaClient
 from convsync.destinations.yandex_metrica.config import MetricaConfig
-from convsync.errors import DestinationUnavailable, TransientError
-from convsync.http import new_session
 from tests.network.servers import assert_plain, closed_port, plain_http_server, silent_server
 
 KEY = "destinations.metrica.api_base_url"

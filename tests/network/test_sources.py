@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from convsync.errors import UserError
+from convsync.core.errors import UserError
 from convsync.sources.amocrm.auth import LongLivedToken
 from convsync.sources.amocrm.client import AmoClient
 from convsync.sources.amocrm.config import AmoTokenAuth

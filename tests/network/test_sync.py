@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from convsync import views
-from convsync.config_loader import load_config
+from convsync.cli import views
+from convsync.config.loader import load_config
 from convsync.destinations.yandex_metrica import MetricaDestination
-from convsync.pipeline import SyncOptions, SyncPipeline
 from convsync.store.ledger import Ledger
+from convsync.sync.pipeline import SyncOptions, SyncPipeline
 from tests.clock import Clock
 from tests.integration.metrica.shop import make_shop, write_orders
 from tests.network.servers import assert_plain, closed_port

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from convsync.core.errors import DestinationUnavailable
+from convsync.core.model import Conversion, Identifiers, OutboundRow, OutcomeKind, RowOutcome
 from convsync.destinations.vk_ads import VkAdsDestination
 from convsync.destinations.vk_ads.config import VkAdsConfig, VkAdsTarget
-from convsync.errors import DestinationUnavailable
-from convsync.model import Conversion, Identifiers, OutboundRow, OutcomeKind, RowOutcome
 from tests.network.servers import assert_plain, closed_port, plain_http_server, silent_server
 
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)

@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from convsync.model import (
+from convsync.core.model import (
     Conversion,
     DeliveryState,
     Identifiers,

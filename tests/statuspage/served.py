@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from convsync.config_loader import load_config
-from convsync.metrics import build_registry
-from convsync.pipeline import SyncPipeline
-from convsync.runner import health_endpoint
-from convsync.service_health import assess
-from convsync.settings import Settings
+from convsync.config.loader import load_config
+from convsync.config.settings import Settings
+from convsync.service.healthz import assess
+from convsync.service.metrics import build_registry
+from convsync.service.runner import health_endpoint
 from convsync.store.ledger import Ledger
+from convsync.sync.pipeline import SyncPipeline
 from tests.statuspage.history import CONFIG, ENV, History, seed, utc_now
 
 
@@ -55,7 +55,7 @@ class Page:
 def served(folder: Path, *, host: str = "127.0.0.1", url: str | None = None) -> Iterator[Page]:
     """The health port of a ``convsync run`` on ``folder``'s config and ledger, with no
     scheduler (nothing runs: the page shows the seeded history); its health is the
-    scheduler's (``service_health.assess``) while running."""
+    scheduler's (``healthz.assess``) while running."""
     loaded = load_config(folder / "convsync.yaml", env=ENV)
     database_url = url or f"sqlite:///{folder / 'ledger.db'}"
     settings = Settings(database_url=database_url, health_host=host, health_port=0)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from convsync.statuspage.access import COOKIE
-from convsync.statuspage.data import gather
+from convsync.service.statuspage.access import COOKIE
+from convsync.service.statuspage.data import gather
 from convsync.store.ledger import Ledger
 from tests.integration import conftest as integration
 from tests.statuspage.history import (
@@ -172,7 +172,7 @@ def test_postgresql_gives_the_page_the_same_numbers(
     pg_url: str, seeded: Seeded, tmp_path: Path
 ) -> None:
     on_pg = seeded_folder(tmp_path, pg_url)
-    from convsync.config_loader import load_config
+    from convsync.config.loader import load_config
 
     loaded = load_config(tmp_path / "convsync.yaml", env=ENV)
     now = utc_now()
@@ -187,8 +187,8 @@ def test_postgresql_gives_the_page_the_same_numbers(
 
 
 def test_a_silent_source_is_named_with_why(seeded: Seeded) -> None:
-    from convsync.config_loader import load_config
-    from convsync.statuspage.render import render
+    from convsync.config.loader import load_config
+    from convsync.service.statuspage.render import render
 
     loaded = load_config(seeded.folder / "convsync.yaml", env=ENV)
     why = "no new records for 3 d (the last recorded 2026-12-01 10:00 UTC), longer than …"

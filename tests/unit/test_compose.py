@@ -74,7 +74,7 @@ def test_secrets_from_env_file_and_config_read_only(services: dict[str, Any]) ->
 
 
 def test_ports(services: dict[str, Any]) -> None:
-    from convsync.webhooks.config import WebhookServerConfig
+    from convsync.config.webhooks import WebhookServerConfig
 
     ports = {port.split(":")[-1] for port in services["convsync"]["ports"]}
     assert ports == {"8080", str(WebhookServerConfig().port)}

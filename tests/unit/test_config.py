@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from convsync.config_loader import config_schema, parse_config
+from convsync.config.loader import config_schema, parse_config
+from convsync.core.errors import ConfigError
 from convsync.destinations.google_ads.config import GoogleAdsTarget, OAuthRefreshTokenAuth
-from convsync.errors import ConfigError
 
 #: the config example of DESIGN.md, copied verbatim (the test below keeps them equal)
 DESIGN_EXAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "design_example.yaml"

@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from convsync.config_loader import load_config
-from convsync.config_text import (
+from convsync.config.loader import load_config
+from convsync.config.text import (
     MAX_ALIASED,
     MAX_DEPTH,
     MAX_FILE_BYTES,
     MAX_INTERPOLATED,
     MAX_SECRET_FILE_BYTES,
 )
-from convsync.errors import ConfigError, UserError
+from convsync.core.errors import ConfigError, UserError
 
 CONVSYNC = str(Path(sys.executable).parent / "convsync")
 

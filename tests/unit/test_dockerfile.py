@@ -164,7 +164,7 @@ def test_data_volume_and_workdir(final: Stage) -> None:
     assert json.loads(final.last("VOLUME")) == ["/data"]
     assert final.last("WORKDIR") == "/data"
     # the health endpoint's and the webhook endpoint's default ports
-    from convsync.webhooks.config import WebhookServerConfig
+    from convsync.config.webhooks import WebhookServerConfig
 
     assert final.last("EXPOSE").split() == ["8080", str(WebhookServerConfig().port)]
 
@@ -184,7 +184,7 @@ def test_entrypoint_cmd_and_healthcheck(stages: list[Stage], final: Stage) -> No
     options, _, command = healthcheck.partition(" CMD ")
     # the light probe, by path (see convsync/probe.py), linked into the venv's bin/
     assert json.loads(command) == ["python", "-I", PROBE]
-    assert "convsync.probe" in stages[0].last("RUN") and PROBE in stages[0].last("RUN")
+    assert "convsync.service.probe" in stages[0].last("RUN") and PROBE in stages[0].last("RUN")
     assert set(options.split()) == {
         "--interval=30s",
         "--timeout=5s",

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from convsync.config_loader import parse_config
+from convsync.config.loader import parse_config
+from convsync.core.identity import conversion_key, sha256_hex
+from convsync.core.model import DeliveryState, RawRecord
 from convsync.destinations import load_destination_class
-from convsync.goals import GoalMapper, conversion_key
-from convsync.identity import sha256_hex
-from convsync.model import DeliveryState, RawRecord
+from convsync.sync.goals import GoalMapper
 
 CONFIG = """\
 phone_region: RU
@@ -291,7 +291,7 @@ def test_plain_numbers_stay_ids(loaded) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_the_record_id_is_checked_once_per_record(loaded, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from convsync import goals
+    from convsync.sync import goals
 
     calls: list[str] = []
     real = goals.contact_in

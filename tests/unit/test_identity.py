@@ -1,4 +1,4 @@
-"""Normalisation, hashing and click-id parsing (convsync.identity)."""
+"""Normalisation, hashing and click-id parsing (convsync.core.identity)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from convsync import identity
-from convsync.identity import (
+from convsync.core import identity
+from convsync.core.identity import (
     CLICK_ID_FIELDS,
     EMAIL,
     IDENTITY_FIELDS,
@@ -22,7 +22,7 @@ from convsync.identity import (
     normalize_phone,
     sha256_hex,
 )
-from convsync.model import Identifiers
+from convsync.core.model import Identifiers
 
 # Computed independently: printf '%s' '+18005550100' | sha256sum
 SHA256_US_PHONE = "fb4f73a6ec5fdb7077d564cdd22c3554b43ce49168550c3b12c547b78c517b30"

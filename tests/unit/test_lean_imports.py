@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from convsync.destinations import (
-    ADJUSTABLE_TYPES,
     API_VARIANTS,
     DESTINATION_TYPES,
+    adjustable_types,
     load_destination_class,
 )
 from tests.integration.test_cli import dated_example
@@ -38,7 +38,7 @@ HEAVY = (
 PROBE = """
 import json, sys
 args, prefixes = json.loads(sys.argv[1]), tuple(json.loads(sys.argv[2]))
-from convsync.cli import main
+from convsync.cli.app import main
 sys.argv = ["convsync", *args]
 try:
     main()
@@ -62,19 +62,21 @@ SECRETS = dict.fromkeys(
 
 
 def test_the_adjustable_types_are_the_classes_that_take_adjustments() -> None:
+    adjustable = adjustable_types()
+    assert adjustable  # google_ads
     for type_name in DESTINATION_TYPES:
         assert load_destination_class(type_name).supports_adjustments == (
-            type_name in ADJUSTABLE_TYPES
+            type_name in adjustable
         ), type_name
     for type_name, api in API_VARIANTS:
         assert load_destination_class(type_name, api).supports_adjustments == (
-            type_name in ADJUSTABLE_TYPES
+            type_name in adjustable
         ), (type_name, api)
 
 
 #: what `health` (the container's check by hand) must not load either: it asks the
 #: running service over HTTP and needs no config model, ledger or table
-NOT_FOR_HEALTH = ("convsync.config_loader", "convsync.store", "convsync.views")
+NOT_FOR_HEALTH = ("convsync.config.loader", "convsync.store", "convsync.cli.views")
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""structlog setup and redaction (convsync.logging)."""
+"""structlog setup and redaction (convsync.core.logging)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 import structlog
 from pydantic import SecretStr
 
-from convsync.errors import UserError
-from convsync.logging import (
+from convsync.core.errors import UserError
+from convsync.core.logging import (
     REDACTED,
     configure_logging,
     get_logger,
@@ -265,8 +265,8 @@ def test_bad_format_or_level_is_a_user_error(fmt: str, level: str) -> None:
 def test_the_database_password_from_the_url_is_masked_in_logs() -> None:
     import io
 
-    from convsync.logging import configure_logging, get_logger, register_secret
-    from convsync.settings import database_password
+    from convsync.config.settings import database_password
+    from convsync.core.logging import configure_logging, get_logger, register_secret
 
     stream = io.StringIO()
     configure_logging("json", "INFO", stream=stream)

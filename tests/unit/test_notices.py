@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from convsync.config_loader import parse_config
-from convsync.identity import lacks_country_code
-from convsync.notices import render_notices
-from convsync.parsing import NaiveTimes, ParseError, parse_timestamp
+from convsync.config.loader import parse_config
+from convsync.core.identity import lacks_country_code
+from convsync.core.parsing import NaiveTimes, ParseError, parse_timestamp
 from convsync.sources.sql_rows import row_time
+from convsync.sync.notices import render_notices
 
 MSK = ZoneInfo("Europe/Moscow")
 

@@ -1,4 +1,4 @@
-"""Timestamps, amounts and currencies as exports write them (convsync.parsing)."""
+"""Timestamps, amounts and currencies as exports write them (convsync.core.parsing)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convsync.parsing import (
+from convsync.core.parsing import (
     AMOUNT_LIMIT,
     ParseError,
     amount_problem,
@@ -407,9 +407,9 @@ def test_parse_error_can_be_told_without_the_value() -> None:
     ],
 )
 def test_preflight_refuses_amounts_a_double_cannot_carry(value: str, refused: bool) -> None:
+    from convsync.core.errors import RowRejected
+    from convsync.core.model import Conversion, Identifiers
     from convsync.destinations.preflight import checked_value
-    from convsync.errors import RowRejected
-    from convsync.model import Conversion, Identifiers
 
     conversion = Conversion(
         key="k", source="s", record_id="1", goal="g", order_id="1",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
+from convsync.core.errors import RowSkipped
+from convsync.core.model import Identifiers, no_identifier
 from convsync.destinations.vk_ads.config import VkAdsTarget
-from convsync.errors import RowSkipped
-from convsync.model import Identifiers, no_identifier
-from convsync.plan import PlanWriter, _entry, plan_conversion
+from convsync.sync.plan import PlanWriter, _entry, plan_conversion
 
 from .destinations.contract import NOW
 from .destinations.test_vk_ads import make_conversion, make_destination

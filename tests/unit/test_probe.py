@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from convsync import probe
+from convsync.service import probe
 
 PROBE = Path(probe.__file__)
 

@@ -13,9 +13,9 @@ import structlog
 from cryptography.fernet import Fernet
 from pydantic import ValidationError
 
-from convsync import sealing
-from convsync.model import Conversion, Identifiers, PlannedDelivery
-from convsync.settings import Settings
+from convsync.config.settings import Settings
+from convsync.core import sealing
+from convsync.core.model import Conversion, Identifiers, PlannedDelivery
 from convsync.store import Ledger
 
 IP = "203.0.113.77"

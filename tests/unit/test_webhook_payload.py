@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from convsync.webhooks.config import WebhookSourceConfig
-from convsync.webhooks.payload import (
+from convsync.sources.webhook.config import WebhookSourceConfig
+from convsync.sources.webhook.payload import (
     RecordReader,
     Refusal,
     as_text,
@@ -59,7 +59,7 @@ def test_json_numbers_keep_the_senders_digits() -> None:
 def test_a_json_number_with_three_decimals_is_that_number_not_thousands() -> None:
     from decimal import Decimal
 
-    from convsync.parsing import parse_money
+    from convsync.core.parsing import parse_money
 
     data = parse_json(b'{"a": 1.500, "b": 12.345, "c": 1e400, "d": 2.5e3}')
     assert parse_money(data["a"])[0] == Decimal("1.5")  # a JSON "." is always a point

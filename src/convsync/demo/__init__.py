@@ -1,3 +1,4 @@
-"""``convsync demo``: the example config (``example.yaml``, linked from the repository's
-``config/``) dry-run over its sample exports (``sample/``) with their dates moved so the
-newest is yesterday, then checked against what the demo is meant to show."""
+"""The demo's material: the example config (``example.yaml``, linked from the repository's
+``config/``), its sample exports (``sample/``, dated on the way out by ``samples.py``) and
+what the demo is meant to show (``outcome.py``). ``convsync demo`` itself is
+``cli/demo.py``."""

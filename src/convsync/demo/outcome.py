@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from convsync.run_summary import RunSummary
+from convsync.sync.summary import RunSummary
 
 #: the counts of a source the summary shows and the demo checks
 SOURCE_COUNTS = ("pulled", "rejected", "new")

@@ -10,8 +10,8 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from convsync.model import Adjustment, Conversion, OutboundRow, RowOutcome, UploadRecord
-from convsync.tokens import TokenStore
+from convsync.core.model import Adjustment, Conversion, OutboundRow, RowOutcome, UploadRecord
+from convsync.core.tokens import TokenStore
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
 TargetT = TypeVar("TargetT", bound=BaseModel)

@@ -12,18 +12,14 @@ from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from convsync.errors import RowDeferred, RowRejected
-from convsync.model import Conversion
-from convsync.parsing import amount_problem
+from convsync.core.errors import RowDeferred, RowRejected
+from convsync.core.model import CLOCK_SKEW_MARGIN, Conversion
+from convsync.core.parsing import amount_problem
 
 #: A conversion this far ahead of the clock is a wrong date or time zone in the source,
 #: not a clock that runs a little fast: waiting for it would hide the mistake for days.
 FUTURE_DEFER_LIMIT = timedelta(days=1)
 
-#: Platforms refuse times "in the future" by their own clock (Metrica's "DateTime in the
-#: future"); a row is sent only once it is this far in the past, so a few seconds of clock
-#: skew between us and them cannot bounce it.
-CLOCK_SKEW_MARGIN = timedelta(minutes=1)
 
 _ISO_CURRENCY = re.compile(r"[A-Z]{3}")
 _CHAR_NAMES = {" ": "space", "\t": "tab", "\n": "line break", "\r": "carriage return"}

@@ -12,25 +12,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
-from convsync.model import RawRecord, RecordRejection
-from convsync.tokens import TokenStore
-
-
-@dataclass(frozen=True, slots=True)
-class FileMark:
-    """What the processed-files manifest remembers of one input file."""
-
-    path: str
-    size: int
-    mtime_ns: int
-
-
-@dataclass(frozen=True, slots=True)
-class SourceState:
-    """What the ledger remembers of a source between runs."""
-
-    cursor: Mapping[str, Any] | None = None
-    files: Mapping[str, FileMark] = field(default_factory=dict)
+from convsync.core.model import FileMark, RawRecord, RecordRejection, SourceState
+from convsync.core.tokens import TokenStore
 
 
 @dataclass(slots=True)

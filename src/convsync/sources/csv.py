@@ -33,12 +33,12 @@ from pathlib import Path
 from typing import BinaryIO, ClassVar
 from zoneinfo import ZoneInfo
 
-from convsync.configbase import format_duration
-from convsync.errors import UserError
-from convsync.logging import get_logger
-from convsync.model import RawRecord, RecordRejection
+from convsync.core.configtypes import format_duration
+from convsync.core.errors import UserError
+from convsync.core.logging import get_logger
+from convsync.core.model import FileMark, RawRecord, RecordRejection, SourceState
 from convsync.sources import csv_encoding
-from convsync.sources.base import FileMark, PulledChunk, Source, SourceState
+from convsync.sources.base import PulledChunk, Source
 from convsync.sources.csv_config import CsvSourceConfig
 from convsync.sources.csv_encoding import WrongEncoding
 from convsync.sources.csv_lines import HELD, LineFeed

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from convsync.configbase import Duration, StrictModel, TimeZoneName, Within
+from convsync.core.configtypes import Duration, StrictModel, TimeZoneName, Within
 
 
 class CsvSourceConfig(StrictModel):

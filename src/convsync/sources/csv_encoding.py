@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from convsync.sources.csv_lines import BREAKS, is_utf8, pieces
+from convsync.sources.csv_lines import BREAKS, Decoding, is_utf8, pieces, reads_as_cp1251
 
 _BOM = codecs.BOM_UTF8
 #: the start of a file looked at for signs that it is no text (git's rule: a NUL byte
@@ -41,8 +41,6 @@ _SIGNATURES = (
     (b"\x89PNG", "a PNG image"),
     (b"\xff\xd8\xff", "a JPEG image"),
 )
-#: the letters of Russian and the other Cyrillic alphabets (cp1251's letters)
-_CYRILLIC = range(0x0400, 0x0500)
 
 
 @dataclass(slots=True)
@@ -102,61 +100,9 @@ def _has_utf8_line(text: str) -> bool:
     return non_ascii > sum(map(operator.contains, lines, itertools.repeat("\ufffd")))
 
 
-@dataclass(frozen=True, slots=True)
-class Decoding:
-    """How a file's lines are decoded and what a line that does not fit is told."""
-
-    codec: str  # "utf-8" or "cp1251"
-    skip_bom: bool
-    #: where the encoding comes from, for messages: "auto" or the configured name
-    configured: str
-    #: the config key, for messages: "sources.shop.encoding"
-    key: str
-    #: auto chose cp1251: lines that are valid UTF-8 (in these pieces) are rejected too
-    utf8_pieces: frozenset[int] = frozenset()
-
-    def bad_line(self, number: int, exc: UnicodeDecodeError) -> str:
-        byte = exc.object[exc.start]
-        where = f"byte 0x{byte:02X} at position {exc.start + 1}"
-        if self.codec != "utf-8":
-            return (
-                f"line {number} has {where}, which {self.codec} has no character for "
-                "(the file is damaged there)"
-            )
-        seems = " (it reads as cp1251)" if reads_as_cp1251(exc.object) else ""
-        if self.configured == "auto":
-            return (
-                f"line {number} is not valid UTF-8 ({where}){seems}, while the rest of the "
-                "file is UTF-8; save the file in one encoding (UTF-8)"
-            )
-        return (
-            f"line {number} is not valid UTF-8 ({where}; {self.key} is "
-            f"{self.configured}){seems}; save the file as UTF-8, or set {self.key} to its "
-            "encoding"
-        )
-
-    def utf8_line(self, number: int) -> str:
-        return (
-            f"line {number} is UTF-8, while the rest of the file is cp1251; save the file "
-            f"in one encoding (or set {self.key}: cp1251 to read the line as cp1251)"
-        )
-
-
 class WrongEncoding(Exception):
     """The configured encoding does not fit the file at all, or the file is no text
     (a user error)."""
-
-
-def reads_as_cp1251(data: bytes | bytearray) -> bool:
-    """Whether bytes that are not UTF-8 read as cp1251 text: every byte a character and
-    most non-ASCII characters Cyrillic letters (not the mojibake other encodings give)."""
-    try:
-        text = bytes(data).decode("cp1251")
-    except UnicodeDecodeError:
-        return False
-    beyond_ascii = [c for c in text if ord(c) > 127]
-    cyrillic = sum(ord(c) in _CYRILLIC for c in beyond_ascii)
-    return bool(beyond_ascii) and cyrillic * 2 > len(beyond_ascii)
 
 
 def refuse_non_text(raw: BinaryIO) -> None:

@@ -23,9 +23,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from convsync.errors import UserError
-from convsync.model import RawRecord, RecordRejection
-from convsync.parsing import NAIVE_TIMES, ParseError, describe_value, parse_timestamp
+from convsync.core.errors import UserError
+from convsync.core.model import RawRecord, RecordRejection
+from convsync.core.parsing import NAIVE_TIMES, ParseError, describe_value, parse_timestamp
 from convsync.sources.csv_config import CsvSourceConfig
 from convsync.sources.csv_lines import HELD, Issue, LineFeed
 
@@ -113,7 +113,7 @@ def read_rows(
 ) -> Iterator[RawRecord | RecordRejection]:
     """The hot loop: one ``fields`` dict per row, and one check of ``feed.alert``
     (a line that did not decode or was too long, the end of the input). Times without
-    a UTC offset are counted in the pull's :data:`~convsync.parsing.NAIVE_TIMES`."""
+    a UTC offset are counted in the pull's :data:`~convsync.core.parsing.NAIVE_TIMES`."""
     prefix = f"{rel}:"
     width = layout.width
     id_index, time_index = layout.id_index, layout.time_index

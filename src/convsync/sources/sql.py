@@ -32,10 +32,10 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from convsync.errors import UserError
-from convsync.logging import REDACTED, get_logger, register_secret
-from convsync.model import RawRecord, RecordRejection
-from convsync.sources.base import PulledChunk, Source, SourceContext, SourceState
+from convsync.core.errors import UserError
+from convsync.core.logging import REDACTED, get_logger, register_secret
+from convsync.core.model import RawRecord, RecordRejection, SourceState
+from convsync.sources.base import PulledChunk, Source, SourceContext
 from convsync.sources.sql_config import SqlSourceConfig
 from convsync.sources.sql_cursor import (
     TIME_KINDS,

@@ -13,7 +13,7 @@ from typing import Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from convsync.configbase import Int64, Lookback, StrictModel, TimeZoneName, WholeNumber
+from convsync.core.configtypes import Int64, Lookback, StrictModel, TimeZoneName, WholeNumber
 
 #: SQLAlchemy's own rule for ``:name`` parameters of ``text()`` (``::type`` casts and
 #: ``\\:`` escapes are not parameters)

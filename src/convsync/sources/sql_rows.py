@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from convsync.errors import UserError
-from convsync.model import RawRecord, RecordRejection
-from convsync.parsing import (
+from convsync.core.errors import UserError
+from convsync.core.model import RawRecord, RecordRejection
+from convsync.core.parsing import (
     NAIVE_TIMES,
     NaiveTimes,
     ParseError,
@@ -97,7 +97,7 @@ def read_rows(
     ``counts["rows"]`` holds the rows read when the loop ends, also when reading fails
     (the caller names the place in its message); the result is closed either way.
     Times without a UTC offset are counted in the pull's
-    :data:`~convsync.parsing.NAIVE_TIMES`.
+    :data:`~convsync.core.parsing.NAIVE_TIMES`.
     """
     naive = NAIVE_TIMES.get()
     id_index, time_index = layout.id_index, layout.time_index

@@ -27,9 +27,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from convsync.destinations.preflight import CLOCK_SKEW_MARGIN
-from convsync.goals import conversion_key
-from convsync.model import (
+from convsync.core.identity import conversion_key
+from convsync.core.model import (
+    CLOCK_SKEW_MARGIN,
     AdjustmentCandidate,
     AdjustmentKind,
     Conversion,

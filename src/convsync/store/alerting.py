@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from convsync.model import RUNNING, DeliveryState
+from convsync.core.model import RUNNING, DeliveryState
 from convsync.store.daily import Window, goal_volumes, planned_verdicts
 from convsync.store.rows import upsert_insert
 from convsync.store.runs import RunRow

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from convsync.model import ClaimedDelivery, DeliveryState, Transition
+from convsync.core.model import ClaimedDelivery, DeliveryState, Transition
 from convsync.store.bulk import BulkInsert, to_db
 from convsync.store.rows import ID, KEY, batches, fetch_claimed, one_of
 from convsync.store.schema import conversions, deliveries, delivery_events

@@ -16,7 +16,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from convsync.model import DeliveryState
+from convsync.core.model import DeliveryState
 from convsync.store.funnel import count_deliveries, delivery_groups
 from convsync.store.schema import conversions, deliveries
 

@@ -31,7 +31,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import QueuePool
 
-from convsync.errors import UserError
+from convsync.core.errors import UserError
 
 #: execution option that makes a connection's transactions start with BEGIN IMMEDIATE
 WRITE = "convsync_write"

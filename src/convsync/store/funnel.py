@@ -59,7 +59,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from convsync.model import DeliveryState, UploadRecord
+from convsync.core.model import DeliveryState, UploadRecord
 from convsync.store.platform_reports import add_to_funnel
 from convsync.store.rows import distinct_values
 from convsync.store.runs import pulled_since

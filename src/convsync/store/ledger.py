@@ -16,18 +16,19 @@ from typing import Any
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import OperationalError
 
-from convsync.errors import UserError
-from convsync.model import (
+from convsync.core.errors import UserError
+from convsync.core.model import (
     AdjustmentCandidate,
     ClaimedDelivery,
     Conversion,
     DeliveryState,
+    FileMark,
     PlannedDelivery,
     RecordRejection,
+    SourceState,
     Transition,
     UploadRecord,
 )
-from convsync.sources.base import FileMark, SourceState
 from convsync.store import adjusting, claims, daily, engine, migrate, recording, reports, runs
 from convsync.store import funnel as funnel_store
 from convsync.store import uploads as upload_store

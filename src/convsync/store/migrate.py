@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
-from convsync.errors import UserError
+from convsync.core.errors import UserError
 from convsync.store.engine import WRITE
 
 if TYPE_CHECKING:

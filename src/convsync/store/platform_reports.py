@@ -2,7 +2,7 @@
 Ads API's upload summaries (``offline_conversion_upload_conversion_action_summary``),
 kept per destination × goal × upload day in ``platform_summaries``, and the day each
 destination's were last read (``platform_summary_reads``), for the once-a-day read
-(``destinations/google_ads/daily_summaries.py``) and for the funnel.
+(``sync/platform_summaries.py``) and for the funnel.
 
 Google counts per conversion action and upload day (its date, in the account's time
 zone), over the last 7 days: each read replaces the counts of the days it reports, so a
@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -30,8 +30,20 @@ from sqlalchemy.engine import Connection
 from convsync.store.rows import upsert_insert
 from convsync.store.schema import platform_summaries, platform_summary_reads
 
-if TYPE_CHECKING:
-    from convsync.store.funnel import FunnelRow
+
+class ReportedRow(Protocol):
+    """What ``add_to_funnel`` reads and fills in of a funnel row (``funnel.FunnelRow``,
+    which imports this module)."""
+
+    goal: str
+    destination: str
+    reports_matching: bool
+    platform_successful: int | None
+    platform_failed: int | None
+    platform_pending: int | None
+    platform_alerts: dict[str, float]
+    platform_alerts_on: str | None
+
 
 #: decimals of an alert's share as stored and shown
 SHARE_DIGITS = 4
@@ -132,7 +144,7 @@ def stored(connection: Connection, destination: str) -> list[PlatformDay]:
 
 
 def add_to_funnel(
-    connection: Connection, rows: Iterable[FunnelRow], since: datetime, until: datetime | None
+    connection: Connection, rows: Iterable[ReportedRow], since: datetime, until: datetime | None
 ) -> None:
     """Give the conversion ``rows`` of destinations with stored summaries the counts of
     the window's upload days (see the module's docstring); they report matching."""

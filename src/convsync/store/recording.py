@@ -16,14 +16,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
-from convsync.model import (
+from convsync.core.model import (
     AdjustmentCandidate,
     Conversion,
     DeliveryState,
+    FileMark,
     PlannedDelivery,
     RecordRejection,
+    SourceState,
 )
-from convsync.sources.base import FileMark, SourceState
 from convsync.store.adjusting import record_adjustments
 from convsync.store.bulk import BulkInsert, to_db
 from convsync.store.rows import (

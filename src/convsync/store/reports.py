@@ -9,7 +9,7 @@ from typing import Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from convsync.model import DeliveryState
+from convsync.core.model import DeliveryState
 from convsync.store.schema import (
     FAILED_ROWS,
     conversions,

@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from convsync import sealing
-from convsync.jsontext import dumps
-from convsync.model import (
+from convsync.core import sealing
+from convsync.core.jsontext import dumps
+from convsync.core.model import (
     Adjustment,
     AdjustmentKind,
     ClaimedDelivery,
@@ -121,7 +121,7 @@ def conversion_values(
     ``occurred_at`` converts the moment for the statement (the column type's bind
     processor for a driver-level insert, identity for a Core one); ``recorded_at`` is
     passed already in that form, being the same for a whole chunk. Attributes that
-    are personal data go to ``sealed``, encrypted (see ``convsync.sealing``).
+    are personal data go to ``sealed``, encrypted (see ``convsync.core.sealing``).
     """
     offset = conversion.occurred_at.utcoffset()
     if offset is None:

@@ -30,7 +30,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from convsync.model import STATUSES
+from convsync.core.model import STATUSES
 from convsync.store.rows import upsert_insert
 from convsync.store.schema import leases, runs
 

@@ -19,8 +19,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeEngine
 
-from convsync.model import UNCLEAR_CODE
-from convsync.model import DeliveryState as _S
+from convsync.core.model import UNCLEAR_CODE
+from convsync.core.model import DeliveryState as _S
 
 
 class _SQLiteUTCText(sa.types.TypeEngine[str]):
@@ -124,7 +124,7 @@ conversions = sa.Table(
     # record fields a destination keeps (custom variables, call details), JSON
     sa.Column("attributes", sa.Text, nullable=True),
     # the kept fields that are personal data (IP address, user agent, session
-    # attributes: ``convsync.sealing.SEALED_FIELDS``), as one encrypted token; set to
+    # attributes: ``convsync.core.sealing.SEALED_FIELDS``), as one encrypted token; set to
     # NULL once the conversion's deliveries are settled
     sa.Column("sealed", sa.Text, nullable=True),
     sa.UniqueConstraint("key", name="uq_conversions_key"),

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from convsync.model import NOT_STORED, UNCLEAR, DeliveryState, Transition, UploadRecord
+from convsync.core.model import NOT_STORED, UNCLEAR, DeliveryState, Transition, UploadRecord
 from convsync.store.claims import apply
 from convsync.store.rows import ID, batches, one_of, upsert_insert
 from convsync.store.schema import deliveries, tokens, uploads

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from convsync.core.tokens import TokenStore
 from convsync.sources.amocrm.config import AmoCrmSourceConfig
 from convsync.sources.amocrm.source import AmoCrmSource
 from convsync.sources.base import SourceContext
-from convsync.tokens import TokenStore
 from tests.amocrm_fake import FakeAmo, fake_amo
 
 MSK = ZoneInfo("Europe/Moscow")

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from convsync.config_loader import load_config
-from convsync.errors import ConfigError
-from convsync.pipeline import SyncOptions, SyncPipeline
+from convsync.config.loader import load_config
+from convsync.core.errors import ConfigError
 from convsync.store.ledger import Ledger
+from convsync.sync.pipeline import SyncOptions, SyncPipeline
 from tests.amocrm_fake import FakeAmo
 from tests.amocrm_fake.server import TOKEN
 from tests.integration.fakes import ScriptedDestination

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from convsync.errors import UserError
+from convsync.core.errors import UserError
+from convsync.core.model import SourceState
+from convsync.core.tokens import MemoryTokens, ReadOnlyTokens
 from convsync.sources.amocrm.source import AmoCrmSource
-from convsync.sources.base import SourceState
-from convsync.tokens import MemoryTokens, ReadOnlyTokens
 from tests.amocrm_fake import FakeAmo
 from tests.amocrm_fake.server import CLIENT_ID, CLIENT_SECRET, FIRST_REFRESH
 from tests.unit.sources.contract import fold_state, pull_all, records_of, rejections_of

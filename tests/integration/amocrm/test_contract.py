@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from convsync.model import RawRecord
-from convsync.sources.base import SourceState
-from convsync.tokens import MemoryTokens
+from convsync.core.model import RawRecord, SourceState
+from convsync.core.tokens import MemoryTokens
 from tests.amocrm_fake import FakeAmo
 from tests.amocrm_fake.server import CLIENT_ID, CLIENT_SECRET, FIRST_REFRESH
 from tests.unit.sources.contract import CaseFactory, ContractCase, SourceContract, Variant

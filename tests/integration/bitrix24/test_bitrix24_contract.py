@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from convsync.model import RawRecord
-from convsync.sources.base import SourceState
+from convsync.core.model import RawRecord, SourceState
 from tests.bitrix24_fake import fake_bitrix24
 from tests.unit.sources.contract import CaseFactory, ContractCase, SourceContract, Variant
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from convsync.config_loader import load_config
-from convsync.pipeline import SyncOptions, SyncPipeline
+from convsync.config.loader import load_config
 from convsync.store.ledger import Ledger
+from convsync.sync.pipeline import SyncOptions, SyncPipeline
 from tests.bitrix24_fake import FakeBitrix24, Fault
 from tests.integration.fakes import ScriptedDestination
 

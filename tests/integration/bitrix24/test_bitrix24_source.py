@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from convsync.errors import UserError
-from convsync.sources.base import SourceState
+from convsync.core.errors import UserError
+from convsync.core.model import SourceState
 from convsync.sources.bitrix24.client import php_query
 from tests.bitrix24_fake import FakeBitrix24, Fault, fake_bitrix24, php_parse
 from tests.unit.sources.contract import fold_state, pull_all, records_of, rejections_of

@@ -27,15 +27,15 @@ import pytest
 import sqlalchemy as sa
 import structlog
 
-from convsync.config_loader import load_config
+from convsync.config.loader import load_config
+from convsync.core.identity import conversion_key
+from convsync.core.logging import configure_logging
 from convsync.destinations.google_ads.datamanager.destination import DataManagerDestination
-from convsync.goals import conversion_key
-from convsync.logging import configure_logging
-from convsync.pipeline import SyncPipeline
-from convsync.run_summary import RunSummary, SyncOptions
 from convsync.store.engine import create, parse_url
 from convsync.store.ledger import Ledger
 from convsync.store.schema import conversions, deliveries
+from convsync.sync.pipeline import SyncPipeline
+from convsync.sync.summary import RunSummary, SyncOptions
 from tests.clock import Clock
 from tests.datamanager_fake import (
     ACTION_ID,

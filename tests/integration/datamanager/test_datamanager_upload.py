@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from convsync.core.errors import DestinationUnavailable
+from convsync.core.model import Conversion, Identifiers, OutboundRow, OutcomeKind
 from convsync.destinations.google_ads.config import GoogleAdsTarget
 from convsync.destinations.google_ads.datamanager.destination import DataManagerDestination
-from convsync.errors import DestinationUnavailable
-from convsync.model import Conversion, Identifiers, OutboundRow, OutcomeKind
 from tests.datamanager_fake import (
     INGEST,
     FakeDataManager,

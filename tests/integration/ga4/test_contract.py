@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from convsync.model import RawRecord
-from convsync.sources.base import SourceState
+from convsync.core.model import RawRecord, SourceState
 from convsync.sources.ga4.query import shift
 from tests.bigquery_fake import FakeBigQuery, fake_bigquery
 from tests.unit.sources.contract import CaseFactory, ContractCase, SourceContract, Variant

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 import structlog
 
-from convsync.errors import UserError
-from convsync.identity import build_identifiers
-from convsync.model import RawRecord
-from convsync.sources.base import SourceState
+from convsync.core.errors import UserError
+from convsync.core.identity import build_identifiers
+from convsync.core.model import RawRecord, SourceState
 from convsync.sources.ga4.query import occurred_at
 from tests.bigquery_fake import FakeBigQuery
 from tests.unit.sources.contract import fold_state, pull_all, records_of

@@ -7,9 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from convsync.destinations.google_ads import GoogleAdsDestination
-from convsync.destinations.google_ads.config import GoogleAdsTarget
-from convsync.model import (
+from convsync.core.model import (
     Adjustment,
     AdjustmentKind,
     Conversion,
@@ -18,6 +16,8 @@ from convsync.model import (
     OutcomeKind,
     RowOutcome,
 )
+from convsync.destinations.google_ads import GoogleAdsDestination
+from convsync.destinations.google_ads.config import GoogleAdsTarget
 from tests.google_ads_fake import CUSTOMER_ID
 
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)

@@ -340,6 +340,6 @@ def test_client_id_goes_to_google(tmp_path: Path) -> None:
 
 
 def test_the_cli_does_not_import_the_oauth_libraries() -> None:
-    code = "import sys, convsync.cli; print(sorted({'google_auth_oauthlib', 'oauthlib', 'requests_oauthlib'} & set(sys.modules)))"  # fmt: skip
+    code = "import sys, convsync.cli.app; print(sorted({'google_auth_oauthlib', 'oauthlib', 'requests_oauthlib'} & set(sys.modules)))"  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

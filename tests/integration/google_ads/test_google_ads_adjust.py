@@ -7,12 +7,12 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from convsync.destinations.google_ads import GoogleAdsDestination
-from convsync.model import (
+from convsync.core.model import (
     Conversion,
     OutcomeKind,
     RowOutcome,
 )
+from convsync.destinations.google_ads import GoogleAdsDestination
 from tests.google_ads_fake import (
     ADJUSTMENTS,
     CUSTOMER_ID,

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 import structlog
 
-from convsync.destinations.google_ads import GoogleAdsDestination
-from convsync.errors import DestinationUnavailable, PermanentError, TransientError
-from convsync.logging import configure_logging
-from convsync.model import (
+from convsync.core.errors import DestinationUnavailable, PermanentError, TransientError
+from convsync.core.logging import configure_logging
+from convsync.core.model import (
     OutcomeKind,
 )
+from convsync.destinations.google_ads import GoogleAdsDestination
 from tests.google_ads_fake import (
     CUSTOMER_ID,
     Err,

@@ -11,12 +11,12 @@ from pathlib import Path
 import grpc
 import pytest
 
-from convsync.config_loader import load_config
+from convsync.config.loader import load_config
+from convsync.core.identity import conversion_key
 from convsync.destinations.google_ads import GoogleAdsDestination
-from convsync.goals import conversion_key
-from convsync.pipeline import SyncPipeline
-from convsync.run_summary import RunSummary, SyncOptions
 from convsync.store.ledger import Ledger
+from convsync.sync.pipeline import SyncPipeline
+from convsync.sync.summary import RunSummary, SyncOptions
 from tests.clock import Clock
 from tests.google_ads_fake import CLICKS, Err, FakeGoogleAds, RequestFault, RowFaults
 

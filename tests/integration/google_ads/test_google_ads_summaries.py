@@ -11,6 +11,7 @@ import grpc
 import pytest
 from google.ads.googleads.errors import GoogleAdsException  # type: ignore[import-untyped]  # no py.typed
 
+from convsync.core.errors import DestinationUnavailable, PermanentError, TransientError
 from convsync.destinations.google_ads import client as google_client
 from convsync.destinations.google_ads.config import GoogleAdsConfig
 from convsync.destinations.google_ads.summaries import (
@@ -19,7 +20,6 @@ from convsync.destinations.google_ads.summaries import (
     DayCounts,
     read_summaries,
 )
-from convsync.errors import DestinationUnavailable, PermanentError, TransientError
 from tests.google_ads_fake import (
     CUSTOMER_ID,
     Err,

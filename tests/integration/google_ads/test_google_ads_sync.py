@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from convsync.config_loader import load_config
+from convsync.config.loader import load_config
+from convsync.core.identity import conversion_key
 from convsync.destinations.google_ads import GoogleAdsDestination
-from convsync.goals import conversion_key
-from convsync.pipeline import SyncOptions, SyncPipeline
-from convsync.run_summary import RunSummary
 from convsync.store.ledger import Ledger
+from convsync.sync.pipeline import SyncOptions, SyncPipeline
+from convsync.sync.summary import RunSummary
 from tests.clock import Clock
 from tests.google_ads_fake import (
     CLICKS,

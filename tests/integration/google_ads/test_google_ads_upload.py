@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from convsync.destinations.google_ads import GoogleAdsDestination
-from convsync.errors import DestinationUnavailable, PermanentError, TransientError
-from convsync.model import (
+from convsync.core.errors import DestinationUnavailable, PermanentError, TransientError
+from convsync.core.model import (
     Identifiers,
     OutboundRow,
     OutcomeKind,
     RowOutcome,
 )
+from convsync.destinations.google_ads import GoogleAdsDestination
 from tests.google_ads_fake import (
     CLICKS,
     CUSTOMER_ID,

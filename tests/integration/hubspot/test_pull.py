@@ -7,9 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from convsync.errors import UserError
-from convsync.model import RawRecord
-from convsync.sources.base import SourceState
+from convsync.core.errors import UserError
+from convsync.core.model import RawRecord, SourceState
 from tests.hubspot_fake import FakeHubSpot
 from tests.hubspot_fake.state import ASSOCIATIONS, CONTACTS, PIPELINES, SEARCH, iso
 from tests.unit.sources.contract import fold_state, pull_all, records_of, rejections_of

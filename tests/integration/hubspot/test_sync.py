@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from convsync.config_loader import load_config
-from convsync.pipeline import SyncOptions, SyncPipeline
+from convsync.config.loader import load_config
 from convsync.store.ledger import Ledger
+from convsync.sync.pipeline import SyncOptions, SyncPipeline
 from tests.clock import Clock
 from tests.hubspot_fake import FakeHubSpot
 from tests.hubspot_fake.state import SEARCH

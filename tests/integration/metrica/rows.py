@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+from convsync.core.model import Conversion, Identifiers, OutboundRow, OutcomeKind, RowOutcome
 from convsync.destinations.yandex_metrica import MetricaDestination
 from convsync.destinations.yandex_metrica.config import MetricaTarget
-from convsync.model import Conversion, Identifiers, OutboundRow, OutcomeKind, RowOutcome
 
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 MSK = timezone(timedelta(hours=3))

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
+from convsync.core.errors import DestinationUnavailable, TransientError
+from convsync.core.model import DeliveryState, OutcomeKind, UploadRecord
 from convsync.destinations.yandex_metrica import MetricaDestination
-from convsync.errors import DestinationUnavailable, TransientError
-from convsync.model import DeliveryState, OutcomeKind, UploadRecord
 from tests.integration.metrica.rows import (
     BATCH,
     CALL,

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from convsync.config_loader import load_config
+from convsync.config.loader import load_config
+from convsync.core.identity import conversion_key
+from convsync.core.model import DeliveryState
 from convsync.destinations.yandex_metrica import MetricaDestination
-from convsync.goals import conversion_key
-from convsync.model import DeliveryState
-from convsync.pipeline import SyncOptions, SyncPipeline
-from convsync.run_summary import RunSummary
 from convsync.store.ledger import Ledger
+from convsync.sync.pipeline import SyncOptions, SyncPipeline
+from convsync.sync.summary import RunSummary
 from tests.clock import Clock
 from tests.integration.metrica.shop import env_of, make_shop, write_calls, write_orders
 from tests.integration.processes import kill_when_held, start_convsync

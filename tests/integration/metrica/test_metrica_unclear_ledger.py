@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
-from convsync.model import (
+from convsync.core.model import (
     NOT_STORED,
     UNCLEAR,
     UNCLEAR_CODE,

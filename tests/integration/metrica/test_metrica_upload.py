@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 import pytest
 import structlog
 
+from convsync.core.errors import DestinationUnavailable, PermanentError, TransientError
+from convsync.core.logging import configure_logging
+from convsync.core.model import OutcomeKind
 from convsync.destinations.yandex_metrica import MetricaDestination
-from convsync.errors import DestinationUnavailable, PermanentError, TransientError
-from convsync.logging import configure_logging
-from convsync.model import OutcomeKind
 from tests.integration.metrica.rows import (
     BATCH,
     CALL,

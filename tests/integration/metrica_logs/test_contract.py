@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from convsync.model import RawRecord
-from convsync.sources.base import SourceState
+from convsync.core.model import RawRecord, SourceState
 from tests.metrica_logs_fake import FakeMetricaLogs, fake_metrica_logs
 from tests.unit.sources.contract import CaseFactory, ContractCase, SourceContract, Variant
 

@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from convsync.errors import UserError
-from convsync.sources.base import SourceState
+from convsync.core.errors import UserError
+from convsync.core.model import SourceState
 from tests.metrica_logs_fake import FakeMetricaLogs, LogRequest
 from tests.unit.sources.contract import pull_all, records_of
 

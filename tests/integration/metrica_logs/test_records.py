@@ -9,10 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import structlog
 
-from convsync.errors import UserError
-from convsync.identity import build_identifiers
-from convsync.model import RawRecord
-from convsync.sources.base import SourceState
+from convsync.core.errors import UserError
+from convsync.core.identity import build_identifiers
+from convsync.core.model import RawRecord, SourceState
 from tests.metrica_logs_fake import FakeMetricaLogs, Visit, days_ago
 from tests.unit.sources.contract import fold_state, pull_all, records_of, rejections_of
 

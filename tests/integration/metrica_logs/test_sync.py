@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from convsync.config_loader import load_config
-from convsync.pipeline import SyncOptions, SyncPipeline
+from convsync.config.loader import load_config
 from convsync.sources.metrica_logs.source import MetricaLogsSource
 from convsync.store.ledger import Ledger
+from convsync.sync.pipeline import SyncOptions, SyncPipeline
 from tests.clock import Clock
 from tests.metrica_logs_fake import FakeMetricaLogs
 

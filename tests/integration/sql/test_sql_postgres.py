@@ -13,11 +13,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from convsync.config_loader import load_config
-from convsync.model import RawRecord
-from convsync.pipeline import SyncOptions, SyncPipeline
-from convsync.sources.base import SourceState
+from convsync.config.loader import load_config
+from convsync.core.model import RawRecord, SourceState
 from convsync.store.ledger import Ledger
+from convsync.sync.pipeline import SyncOptions, SyncPipeline
 from tests.clock import Clock
 from tests.unit.sources.contract import ContractCase, SourceContract, Variant, pull_all, records_of
 from tests.unit.sources.sql_data import (

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
-from convsync.model import Conversion, DeliveryState, Identifiers, PlannedDelivery
+from convsync.core.model import Conversion, DeliveryState, Identifiers, PlannedDelivery
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 MSK = timezone(timedelta(hours=3))

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from convsync.model import (
+from convsync.core.model import (
     AdjustmentCandidate,
     AdjustmentKind,
     Conversion,

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
-from convsync.model import DeliveryState
+from convsync.core.model import DeliveryState
 from convsync.store import Ledger
 from convsync.store.migrate import head_revision
 

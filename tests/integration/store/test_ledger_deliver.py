@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from convsync.model import ClaimedDelivery, Conversion, DeliveryState, Transition
+from convsync.core.model import ClaimedDelivery, Conversion, DeliveryState, Transition
 from convsync.store import Ledger
 from convsync.store.schema import deliveries, delivery_events
 

@@ -13,14 +13,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
-from convsync.model import (
+from convsync.core.model import (
     Conversion,
     DeliveryState,
+    FileMark,
     Identifiers,
     PlannedDelivery,
     RecordRejection,
 )
-from convsync.sources.base import FileMark
 from convsync.store import Ledger, RecordCounts, recording
 from convsync.store.schema import deliveries, record_rejections
 

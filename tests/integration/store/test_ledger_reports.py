@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from convsync.model import DeliveryState, PlannedDelivery, RecordRejection, Transition
+from convsync.core.model import DeliveryState, PlannedDelivery, RecordRejection, Transition
 from convsync.store import Ledger
 
 from .factory import NOW, conversion

@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine
 
-from convsync.errors import UserError
+from convsync.core.errors import UserError
 from convsync.store import Ledger, LedgerReadOnlyError
 from convsync.store.migrate import HEAD_REVISION, current_revision, head_revision
 from convsync.store.schema import metadata

@@ -13,11 +13,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from convsync import sealing
-from convsync.config_loader import load_config
-from convsync.errors import DestinationUnavailable
-from convsync.mapping import MapJob, MappingProcess
-from convsync.model import (
+from convsync.config.loader import load_config
+from convsync.core import sealing
+from convsync.core.errors import DestinationUnavailable
+from convsync.core.model import (
     AdjustmentCandidate,
     AdjustmentKind,
     Conversion,
@@ -27,9 +26,10 @@ from convsync.model import (
     RowOutcome,
     Transition,
 )
-from convsync.pipeline import SyncOptions, SyncPipeline
 from convsync.store import Ledger
 from convsync.store.schema import conversions
+from convsync.sync.mapping import MapJob, MappingProcess
+from convsync.sync.pipeline import SyncOptions, SyncPipeline
 from tests.clock import Clock
 
 from ..conftest import write_orders

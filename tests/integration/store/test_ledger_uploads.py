@@ -9,7 +9,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from convsync.model import DeliveryState, Transition, UploadRecord
+from convsync.core.model import DeliveryState, Transition, UploadRecord
 from convsync.store import Ledger
 from convsync.store.schema import deliveries
 

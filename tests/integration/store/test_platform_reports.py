@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from rich.console import Console
 from sqlalchemy.engine import Engine
 
-from convsync import views
+from convsync.cli import views
 from convsync.store import Ledger
 from convsync.store.funnel import CSV_COLUMNS, FunnelRow, csv_row, report_json
 from convsync.store.platform_reports import PlatformDay, add_to_funnel

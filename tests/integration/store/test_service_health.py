@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from convsync.config import AppConfig
-from convsync.service_health import assess
+from convsync.config.models import AppConfig
+from convsync.service.healthz import assess
 from convsync.store import Ledger
 
 from .factory import NOW, conversion, plan

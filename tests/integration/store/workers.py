@@ -8,7 +8,7 @@ from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
 from typing import Any
 
-from convsync.model import DeliveryState, Transition
+from convsync.core.model import DeliveryState, Transition
 from convsync.store import Ledger
 
 from .factory import NOW, conversion, plan

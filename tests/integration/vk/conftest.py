@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from convsync.config_loader import load_config
+from convsync.config.loader import load_config
+from convsync.core.model import Conversion, Identifiers, OutboundRow
 from convsync.destinations.vk_ads import VkAdsDestination
 from convsync.destinations.vk_ads.config import VkAdsConfig, VkAdsTarget
-from convsync.model import Conversion, Identifiers, OutboundRow
-from convsync.pipeline import SyncOptions, SyncPipeline
-from convsync.run_summary import RunSummary
 from convsync.store.ledger import Ledger
+from convsync.sync.pipeline import SyncOptions, SyncPipeline
+from convsync.sync.summary import RunSummary
 from tests.vk_fake import FakeVk, fake_vk
 
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)

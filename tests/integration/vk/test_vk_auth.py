@@ -14,14 +14,14 @@ import pytest
 import requests
 import structlog
 
+from convsync.core.errors import DestinationUnavailable
+from convsync.core.logging import NOISY_LOGGERS, configure_logging
 from convsync.destinations.vk_ads import VkAdsDestination
 from convsync.destinations.vk_ads.api import RateGovernor, VkAdsApi
 from convsync.destinations.vk_ads.auth import VkAdsAuth
 from convsync.destinations.vk_ads.config import VkAdsConfig
-from convsync.errors import DestinationUnavailable
-from convsync.logging import NOISY_LOGGERS, configure_logging
-from convsync.pipeline import LedgerTokens
 from convsync.store.ledger import Ledger
+from convsync.sync.pipeline import LedgerTokens
 from tests.clock import Clock
 from tests.vk_fake import FakeVk
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from convsync.goals import conversion_key
+from convsync.core.identity import conversion_key
 from convsync.store.ledger import Ledger
 from tests.clock import Clock
 from tests.integration.processes import kill_when_held, start_convsync

@@ -12,10 +12,10 @@ from decimal import Decimal
 
 import pytest
 
+from convsync.core.errors import DestinationUnavailable
+from convsync.core.model import OutboundRow, OutcomeKind
 from convsync.destinations.vk_ads import VkAdsDestination
 from convsync.destinations.vk_ads.config import VkAdsConfig, VkAdsTarget
-from convsync.errors import DestinationUnavailable
-from convsync.model import OutboundRow, OutcomeKind
 from tests.vk_fake import FakeVk, Reply
 
 from .conftest import NOW, TARGET, ConnectVk, conversion, rows

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from convsync.config import LoadedConfig
-from convsync.config_loader import parse_config
-from convsync.pipeline import SyncPipeline
-from convsync.runner import webhooks_served
+from convsync.config.loader import parse_config
+from convsync.config.models import LoadedConfig
+from convsync.service.runner import webhooks_served
+from convsync.service.webhooks.server import WebhookServer
 from convsync.store.ledger import Ledger
 from convsync.store.schema import conversions
-from convsync.webhooks.server import WebhookServer
+from convsync.sync.pipeline import SyncPipeline
 
 TOKENS = {
     "SITE_TOKEN": "site-secret-Zq8",

@@ -16,12 +16,12 @@ import pytest
 import requests
 from sqlalchemy.exc import OperationalError
 
-from convsync.errors import UserError
-from convsync.pipeline import SyncPipeline
-from convsync.run_summary import SyncOptions
-from convsync.runner import webhooks_served
+from convsync.core.errors import UserError
+from convsync.service.runner import webhooks_served
+from convsync.service.webhooks.server import GIL_SWITCH_INTERVAL_S
 from convsync.store.ledger import Ledger
-from convsync.webhooks.server import GIL_SWITCH_INTERVAL_S
+from convsync.sync.pipeline import SyncPipeline
+from convsync.sync.summary import SyncOptions
 from tests.integration.fakes import ScriptedDestination
 from tests.integration.webhooks.conftest import CONFIG, TOKENS, Served, load
 
@@ -319,7 +319,7 @@ def test_a_ledger_failure_is_503_and_the_sender_retries(served: Served) -> None:
 def test_the_log_never_holds_the_body_the_query_or_the_token(
     served: Served, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from convsync.logging import configure_logging
+    from convsync.core.logging import configure_logging
 
     configure_logging("json", "DEBUG")
     post(served, "site", json=order(9), headers=SITE)

@@ -4,7 +4,7 @@ A platform's test module inherits ``DestinationContract`` in a ``Test…`` class
 these fixtures (module level or in the class):
 
 - ``destination``: a configured instance;
-- ``target``: a valid target of its type (``convsync.config.TARGET_MODELS``);
+- ``target``: a valid target of its type (``convsync.config.models.TARGET_MODELS``);
 - ``conversion``: a conversion the destination can send at ``now``, with its identifier;
 - ``conversion_without_identifier``: one that carries nothing this platform can match.
 
@@ -26,11 +26,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from convsync.config import TARGET_MODELS
+from convsync.config.models import TARGET_MODELS
+from convsync.core.errors import RowDeferred, RowProblem, RowRejected
+from convsync.core.model import Conversion, Identifiers
 from convsync.destinations import new_destination
 from convsync.destinations.base import Destination
-from convsync.errors import RowDeferred, RowProblem, RowRejected
-from convsync.model import Conversion, Identifiers
 
 #: a day after the DESIGN example conversion (2026-11-20 14:03:00+03:00)
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from convsync.core.errors import RowDeferred, RowRejected
+from convsync.core.model import Adjustment, AdjustmentKind, Conversion, Identifiers
 from convsync.destinations.google_ads import GoogleAdsDestination
 from convsync.destinations.google_ads.config import GoogleAdsConfig, GoogleAdsTarget
-from convsync.errors import RowDeferred, RowRejected
-from convsync.model import Adjustment, AdjustmentKind, Conversion, Identifiers
 
 from .contract import (
     EMAIL_SHA256,

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
+from convsync.core.errors import DestinationUnavailable, PermanentError, TransientError
+from convsync.core.model import Conversion, Identifiers, OutboundRow, OutcomeKind, RowOutcome
 from convsync.destinations.google_ads import api
 from convsync.destinations.google_ads.failures import ApiError
 from convsync.destinations.google_ads.outcomes import Batch, judge
 from convsync.destinations.google_ads.upload import click_conversion, conversion_adjustment
-from convsync.errors import DestinationUnavailable, PermanentError, TransientError
-from convsync.model import Conversion, Identifiers, OutboundRow, OutcomeKind, RowOutcome
 
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 OCCURRED = datetime(2026, 11, 20, 14, 3, tzinfo=timezone(timedelta(hours=3)))

@@ -14,8 +14,8 @@ from google.ads.googleads.v26.resources.types.offline_conversion_upload_conversi
     OfflineConversionUploadConversionActionSummary,
 )
 
+from convsync.core.errors import DestinationUnavailable, PermanentError, TransientError
 from convsync.destinations.google_ads.config import GoogleAdsConfig, GoogleAdsTarget
-from convsync.destinations.google_ads.daily_summaries import goals_by_action, platform_days
 from convsync.destinations.google_ads.failures import ApiError
 from convsync.destinations.google_ads.summaries import (
     FIELDS,
@@ -26,8 +26,8 @@ from convsync.destinations.google_ads.summaries import (
     refused,
     summary_query,
 )
-from convsync.errors import DestinationUnavailable, PermanentError, TransientError
 from convsync.store.platform_reports import PlatformDay
+from convsync.sync.platform_summaries import goals_by_action, platform_days
 
 CONFIG = GoogleAdsConfig.model_validate(
     {"type": "google_ads", "api": "google_ads_api", "customer_id": "123-456-7890"}

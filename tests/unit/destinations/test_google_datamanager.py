@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from convsync.core.errors import RowDeferred, RowRejected, RowSkipped
+from convsync.core.model import Adjustment, AdjustmentKind, Conversion, Identifiers
 from convsync.destinations.google_ads.config import GoogleAdsConfig, GoogleAdsTarget
 from convsync.destinations.google_ads.datamanager.destination import DataManagerDestination
-from convsync.errors import RowDeferred, RowRejected, RowSkipped
-from convsync.model import Adjustment, AdjustmentKind, Conversion, Identifiers
 
 from .contract import EMAIL_SHA256, NOW, PHONE_SHA256, DestinationContract
 from .test_google_ads import GCLID, MSK

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from convsync.core.errors import DestinationUnavailable, PermanentError, TransientError
+from convsync.core.pacing import WindowLimit
 from convsync.destinations.google_ads.config import GoogleAdsConfig
 from convsync.destinations.google_ads.datamanager import classify, request
 from convsync.destinations.google_ads.datamanager.failures import (
@@ -16,8 +18,6 @@ from convsync.destinations.google_ads.datamanager.failures import (
     parse_violation,
 )
 from convsync.destinations.google_ads.datamanager.ingest import bisect_budget
-from convsync.errors import DestinationUnavailable, PermanentError, TransientError
-from convsync.pacing import WindowLimit
 
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 #: midnight in Los Angeles after NOW

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
+from convsync.core.errors import RowDeferred
 from convsync.destinations import preflight
-from convsync.errors import RowDeferred
 
 
 @pytest.mark.parametrize(

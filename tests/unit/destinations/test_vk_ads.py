@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from convsync.core.errors import DestinationUnavailable, RowDeferred, RowRejected
+from convsync.core.model import Conversion, Identifiers, OutboundRow, OutcomeKind
 from convsync.destinations.vk_ads import VkAdsDestination
 from convsync.destinations.vk_ads.config import VkAdsConfig, VkAdsTarget
 from convsync.destinations.vk_ads.tracker import event_url
-from convsync.errors import DestinationUnavailable, RowDeferred, RowRejected
-from convsync.model import Conversion, Identifiers, OutboundRow, OutcomeKind
 
 from .contract import NOW, DestinationContract, assert_explained
 

@@ -12,14 +12,14 @@ import requests
 from pydantic import ValidationError
 from urllib3.exceptions import NewConnectionError
 
+from convsync.core.errors import DestinationUnavailable
+from convsync.core.http import excerpt, retry_after
+from convsync.core.model import Conversion, Identifiers, OutboundRow, OutcomeKind
+from convsync.core.pacing import Pacer
 from convsync.destinations.vk_ads.api import RateGovernor
 from convsync.destinations.vk_ads.auth import ApiToken
 from convsync.destinations.vk_ads.config import VkAdsConfig
 from convsync.destinations.vk_ads.tracker import TrackerClient, event_url
-from convsync.errors import DestinationUnavailable
-from convsync.http import excerpt, retry_after
-from convsync.model import Conversion, Identifiers, OutboundRow, OutcomeKind
-from convsync.pacing import Pacer
 
 TRACKER = "https://top-fwz1.mail.ru/tracker"
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from convsync.core.errors import RowDeferred, RowRejected
+from convsync.core.model import Conversion, Identifiers
 from convsync.destinations.yandex_metrica import MetricaDestination
 from convsync.destinations.yandex_metrica.config import MetricaConfig, MetricaTarget
-from convsync.errors import RowDeferred, RowRejected
-from convsync.model import Conversion, Identifiers
 
 from .contract import NOW, DestinationContract, assert_explained
 

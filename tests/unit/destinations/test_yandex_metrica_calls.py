@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from convsync.config_loader import parse_config
+from convsync.config.loader import parse_config
+from convsync.core.errors import ConfigError, RowRejected
+from convsync.core.model import Conversion, Identifiers
 from convsync.destinations.yandex_metrica import MetricaDestination
 from convsync.destinations.yandex_metrica.config import MetricaConfig, MetricaTarget
-from convsync.errors import ConfigError, RowRejected
-from convsync.model import Conversion, Identifiers
 
 from .contract import NOW, DestinationContract, assert_explained
 

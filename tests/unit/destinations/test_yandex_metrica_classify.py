@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from convsync.core.errors import DestinationUnavailable, PermanentError, TransientError
+from convsync.core.http import retry_after
 from convsync.destinations.yandex_metrica.classify import (
     RULES,
     ApiError,
@@ -19,8 +21,6 @@ from convsync.destinations.yandex_metrica.classify import (
     to_exception,
 )
 from convsync.destinations.yandex_metrica.csvfile import FILE_COLUMNS, build_csv
-from convsync.errors import DestinationUnavailable, PermanentError, TransientError
-from convsync.http import retry_after
 
 NOW = datetime(2026, 11, 21, 21, 30, tzinfo=UTC)
 RESET = datetime(2026, 11, 22, 0, 0, tzinfo=UTC)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from convsync.core.model import NOT_STORED, UNCLEAR
 from convsync.destinations.yandex_metrica import uploads
 from convsync.destinations.yandex_metrica.uploads import (
     LOOK_FOR,
@@ -16,7 +17,6 @@ from convsync.destinations.yandex_metrica.uploads import (
     not_stored_record,
     unclear_record,
 )
-from convsync.model import NOT_STORED, UNCLEAR
 
 SINCE = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 COMMENT = "5f1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f"

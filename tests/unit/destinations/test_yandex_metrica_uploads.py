@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from convsync.core.model import DeliveryState, UploadRecord
 from convsync.destinations.yandex_metrica.client import Uploading
 from convsync.destinations.yandex_metrica.uploads import SCHEDULE, follow_up, new_record
-from convsync.model import DeliveryState, UploadRecord
 
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 COUNTER = 123

@@ -43,9 +43,9 @@ from typing import Any, ClassVar, Literal
 import pytest
 import structlog
 
-from convsync.logging import NOISY_LOGGERS, configure_logging
-from convsync.model import RawRecord, RecordRejection
-from convsync.sources.base import FileMark, PulledChunk, Source, SourceState
+from convsync.core.logging import NOISY_LOGGERS, configure_logging
+from convsync.core.model import FileMark, RawRecord, RecordRejection, SourceState
+from convsync.sources.base import PulledChunk, Source
 
 Variant = Literal["good", "bad"]
 

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from pydantic import SecretStr
 
-from convsync.model import RawRecord
-from convsync.sources.base import SourceContext, SourceState
+from convsync.core.model import RawRecord, SourceState
+from convsync.sources.base import SourceContext
 from convsync.sources.sql import SqlSource
 from convsync.sources.sql_config import SqlSourceConfig
 from convsync.sources.sql_cursor import SqlCursor, parse_iso_text

@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from convsync.errors import UserError
+from convsync.core.errors import UserError
+from convsync.core.model import FileMark, SourceState
 from convsync.sources import load_source_class
-from convsync.sources.base import FileMark, PulledChunk, SourceContext, SourceState
+from convsync.sources.base import PulledChunk, SourceContext
 from convsync.sources.csv import CsvSource, detect_delimiter, detect_encoding
 from convsync.sources.csv_config import CsvSourceConfig
 

@@ -18,12 +18,11 @@ from typing import Any
 import pytest
 import structlog
 
-from convsync.errors import UserError
+from convsync.core.errors import UserError
+from convsync.core.model import SourceState
 from convsync.sources import csv_lines
-from convsync.sources.base import SourceState
 from convsync.sources.csv import CsvSource, detect_encoding
-from convsync.sources.csv_encoding import Decoding
-from convsync.sources.csv_lines import MAX_LINE, LineFeed, pieces
+from convsync.sources.csv_lines import MAX_LINE, Decoding, LineFeed, pieces
 
 from .contract import fold_state, pull_all, records_of, rejections_of
 from .test_csv import make_source

@@ -13,10 +13,9 @@ import pytest
 import sqlalchemy as sa
 from pydantic import ValidationError
 
-from convsync.errors import UserError
-from convsync.model import RawRecord
+from convsync.core.errors import UserError
+from convsync.core.model import RawRecord, SourceState
 from convsync.sources import load_source_class
-from convsync.sources.base import SourceState
 from convsync.sources.sql import SqlSource
 
 from .contract import (
@@ -355,7 +354,7 @@ def test_typed_values_become_text(tmp_path: Path) -> None:
 def test_typed_numbers_read_back_as_themselves_by_the_amount_rule() -> None:
     from decimal import Decimal
 
-    from convsync.parsing import parse_money
+    from convsync.core.parsing import parse_money
     from convsync.sources.sql_rows import column_text
 
     # NUMERIC(10, 3) gives 1.500; as text "1.500" would be refused as ambiguous
@@ -364,7 +363,7 @@ def test_typed_numbers_read_back_as_themselves_by_the_amount_rule() -> None:
 
 
 def test_secret_url_is_registered_for_redaction(tmp_path: Path) -> None:
-    from convsync.logging import scrub_text
+    from convsync.core.logging import scrub_text
 
     make_source("postgresql+psycopg://u:s3cret-pw-77@127.0.0.1:9/x", tmp_path)
     assert "s3cret-pw-77" not in scrub_text("password s3cret-pw-77 leaked")

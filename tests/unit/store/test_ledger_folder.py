@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from convsync.errors import UserError
+from convsync.core.errors import UserError
 from convsync.store import engine
 
 NOBODY = 65534
 ROOT = os.geteuid() == 0
 OPEN = """
 import sys
-from convsync.errors import UserError
+from convsync.core.errors import UserError
 from convsync.store.engine import create, parse_url
 try:
     create(parse_url(sys.argv[1]), read_only=sys.argv[2] == "ro").dispose()

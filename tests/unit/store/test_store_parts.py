@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import psycopg
 
-from convsync.errors import UserError
-from convsync.model import Conversion, Identifiers
+from convsync.core.errors import UserError
+from convsync.core.model import Conversion, Identifiers
 from convsync.store import engine
 from convsync.store.bulk import BulkInsert
 from convsync.store.engine import mask, parse_url, sqlite_path

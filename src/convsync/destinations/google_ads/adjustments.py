@@ -8,11 +8,11 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from convsync.core.errors import RowDeferred, RowRejected
+from convsync.core.model import CLOCK_SKEW_MARGIN, Adjustment, AdjustmentKind, Conversion
 from convsync.destinations import preflight
 from convsync.destinations.google_ads.config import GoogleAdsTarget
 from convsync.destinations.google_ads.payload import PLATFORM, format_conversion_date_time
-from convsync.errors import RowDeferred, RowRejected
-from convsync.model import Adjustment, AdjustmentKind, Conversion
 
 #: "the conversion must be at least 24 hours old" (TOO_RECENT_CONVERSION otherwise) …
 MIN_CONVERSION_AGE = timedelta(hours=24)
@@ -126,7 +126,7 @@ def _restatement_value(conversion: Conversion, adjustment: Adjustment) -> dict[s
 def _check_adjustment_not_future(adjusted_at: datetime, now: datetime) -> None:
     """Like a conversion time, an adjustment time is sent only once it is safely past."""
     ahead = adjusted_at - now
-    if ahead <= -preflight.CLOCK_SKEW_MARGIN:
+    if ahead <= -CLOCK_SKEW_MARGIN:
         return
     if ahead > preflight.FUTURE_DEFER_LIMIT:
         raise RowRejected(
@@ -135,7 +135,7 @@ def _check_adjustment_not_future(adjusted_at: datetime, now: datetime) -> None:
             f"{preflight.format_age(ahead)} in the future; that is almost always a wrong date "
             f"or time zone in the source, so it is not sent to {PLATFORM}.",
         )
-    send_after = (adjusted_at + preflight.CLOCK_SKEW_MARGIN).astimezone(UTC)
+    send_after = (adjusted_at + CLOCK_SKEW_MARGIN).astimezone(UTC)
     raise RowDeferred(
         "future_adjustment_time",
         f"The adjustment time {preflight.format_moment(adjusted_at)} is not yet safely in the "

@@ -25,7 +25,9 @@ import requests
 from google.auth import exceptions as auth_exceptions
 from pydantic import SecretStr
 
-from convsync import network
+from convsync.core import network
+from convsync.core.errors import DestinationUnavailable
+from convsync.core.logging import REDACTED, register_secret
 from convsync.destinations.google_ads.config import (
     API_SCOPES,
     DEFAULT_ENDPOINTS,
@@ -34,8 +36,6 @@ from convsync.destinations.google_ads.config import (
     OAuthRefreshTokenAuth,
     ServiceAccountAuth,
 )
-from convsync.errors import DestinationUnavailable
-from convsync.logging import REDACTED, register_secret
 
 if TYPE_CHECKING:
     from google.auth.credentials import Credentials

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from convsync.configbase import StrictModel
+from convsync.core.configtypes import StrictModel
 
 # [0-9], not \d: \d also matches other scripts' digits ("١٢٣"), which the API never takes.
 _ACTION_RESOURCE = re.compile(r"customers/[0-9]+/conversionActions/([0-9]+)")

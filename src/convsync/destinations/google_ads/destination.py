@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from convsync.core.errors import DestinationUnavailable
+from convsync.core.model import Adjustment, Conversion, OutboundRow, OutcomeKind, RowOutcome
 from convsync.destinations.base import Destination
 from convsync.destinations.google_ads.adjustments import build_conversion_adjustment
 from convsync.destinations.google_ads.config import (
@@ -19,8 +21,6 @@ from convsync.destinations.google_ads.payload import (
     click_id,
     has_hashed_contact,
 )
-from convsync.errors import DestinationUnavailable
-from convsync.model import Adjustment, Conversion, OutboundRow, OutcomeKind, RowOutcome
 
 if TYPE_CHECKING:
     # google-ads and gRPC (a second and 70 MB) load when the destination connects, not

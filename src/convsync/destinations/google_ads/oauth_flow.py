@@ -24,9 +24,9 @@ from urllib.parse import urlsplit
 
 import typer
 
+from convsync.core.errors import UserError
+from convsync.core.logging import register_secret
 from convsync.destinations.google_ads.config import API_SCOPES
-from convsync.errors import UserError
-from convsync.logging import register_secret
 
 GOOGLE_AUTH_URI = "https://accounts.google.com/o/oauth2/auth"
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL, not a secret
@@ -241,7 +241,7 @@ def _flow(
             ) from None
         return dict(token)
     except requests.RequestException as exc:
-        from convsync import network
+        from convsync.core import network
 
         address = network.Address("Google OAuth", token_uri, "the client's token_uri")
         raise UserError(network.describe(exc, address)) from None

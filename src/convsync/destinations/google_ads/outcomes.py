@@ -18,11 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from convsync.core.errors import DestinationUnavailable, PermanentError, TransientError
+from convsync.core.model import OutboundRow, RowOutcome
 from convsync.destinations.google_ads import classify
 from convsync.destinations.google_ads.classify import Rule, Verdict
 from convsync.destinations.google_ads.failures import ApiError, longest_delay
-from convsync.errors import DestinationUnavailable, PermanentError, TransientError
-from convsync.model import OutboundRow, RowOutcome
 
 #: the code of rows deferred because the day's quota is used up
 DAILY_QUOTA_CODE = "daily_quota_exhausted"

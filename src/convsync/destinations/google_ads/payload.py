@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from convsync.core.errors import RowRejected
+from convsync.core.model import Conversion, Identifiers
 from convsync.destinations import preflight
 from convsync.destinations.google_ads.config import GoogleAdsTarget
-from convsync.errors import RowRejected
-from convsync.model import Conversion, Identifiers
 
 PLATFORM = "Google Ads"
 

@@ -37,6 +37,12 @@ from typing import Any
 from google.ads.googleads.errors import GoogleAdsException  # type: ignore[import-untyped]  # no py.typed at the package root
 from google.api_core import exceptions as core_exceptions
 
+from convsync.core.errors import (
+    ConvsyncError,
+    DestinationUnavailable,
+    PermanentError,
+    TransientError,
+)
 from convsync.destinations.google_ads import classify
 from convsync.destinations.google_ads import client as google_client
 from convsync.destinations.google_ads.api import (
@@ -52,7 +58,6 @@ from convsync.destinations.google_ads.failures import (
     longest_delay,
 )
 from convsync.destinations.google_ads.upload import ACCESS_CALL_ERRORS, TRANSIENT_CALL_ERRORS
-from convsync.errors import ConvsyncError, DestinationUnavailable, PermanentError, TransientError
 
 RESOURCE = "offline_conversion_upload_conversion_action_summary"
 #: the resource's fields convsync reads

@@ -16,6 +16,8 @@ from typing import Any
 from google.ads.googleads.errors import GoogleAdsException  # type: ignore[import-untyped]  # no py.typed at the package root
 from google.api_core import exceptions as core_exceptions
 
+from convsync.core.errors import DestinationUnavailable, PermanentError, TransientError
+from convsync.core.model import RowOutcome
 from convsync.destinations.google_ads.api import (
     ClickConversion,
     ConversionAdjustment,
@@ -33,8 +35,6 @@ from convsync.destinations.google_ads.failures import (
     partial_failure_errors,
 )
 from convsync.destinations.google_ads.outcomes import Batch, judge
-from convsync.errors import DestinationUnavailable, PermanentError, TransientError
-from convsync.model import RowOutcome
 
 CONVERSIONS = "conversions"
 ADJUSTMENTS = "conversion_adjustments"
@@ -204,7 +204,7 @@ def _call_failed(
 ) -> list[RowOutcome]:
     """A failed call the client did not wrap: gRPC INTERNAL / RESOURCE_EXHAUSTED (which may
     carry a GoogleAdsFailure in the cause's trailers), transport errors, timeouts — these
-    last in the plain words of ``convsync.network`` (host, cause, the key to check)."""
+    last in the plain words of ``convsync.core.network`` (host, cause, the key to check)."""
     trailers = getattr(exc.__cause__, "trailing_metadata", None)
     metadata = list(trailers() or ()) if callable(trailers) else []
     failure = failure_from_trailers(metadata)

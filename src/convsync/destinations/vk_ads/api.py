@@ -25,10 +25,10 @@ from typing import Any
 
 import requests
 
-from convsync import network
+from convsync.core import network
+from convsync.core.errors import DestinationUnavailable, PermanentError, TransientError
+from convsync.core.http import excerpt, retry_after
 from convsync.destinations.vk_ads.auth import VkAdsAuth
-from convsync.errors import DestinationUnavailable, PermanentError, TransientError
-from convsync.http import excerpt, retry_after
 
 #: a tenth of the hourly allowance left: spread what is left over the hour
 _HOURLY_RESERVE = 0.1

@@ -22,12 +22,12 @@ from typing import Any
 import requests
 import structlog
 
-from convsync import network
+from convsync.core import network
+from convsync.core.errors import DestinationUnavailable
+from convsync.core.http import error_body, excerpt
+from convsync.core.logging import REDACTED, register_secret
+from convsync.core.tokens import TokenStore
 from convsync.destinations.vk_ads.config import VkAdsConfig
-from convsync.errors import DestinationUnavailable
-from convsync.http import error_body, excerpt
-from convsync.logging import REDACTED, register_secret
-from convsync.tokens import TokenStore
 
 log = structlog.get_logger("convsync.destinations.vk_ads")
 

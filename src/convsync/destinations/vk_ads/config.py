@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from convsync.configbase import Duration, Id, StrictModel, WholeNumber
+from convsync.core.configtypes import Duration, Id, StrictModel, WholeNumber
 from convsync.destinations.preflight import bad_chars
 
 #: characters that would break the tracker URL's hand-built ``e=RG:VALUE/GOAL;`` part

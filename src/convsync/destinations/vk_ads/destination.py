@@ -6,6 +6,11 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from convsync.core.errors import DestinationUnavailable
+from convsync.core.http import TimeoutSession, new_session
+from convsync.core.logging import register_secret
+from convsync.core.model import Conversion, OutboundRow, OutcomeKind, RowOutcome
+from convsync.core.tokens import MemoryTokens
 from convsync.destinations.base import Destination
 from convsync.destinations.vk_ads.api import RateGovernor, VkAdsApi
 from convsync.destinations.vk_ads.auth import VkAdsAuth
@@ -17,11 +22,6 @@ from convsync.destinations.vk_ads.tracker import (
     FIRST_RETRY_WAIT,
     TrackerClient,
 )
-from convsync.errors import DestinationUnavailable
-from convsync.http import TimeoutSession, new_session
-from convsync.logging import register_secret
-from convsync.model import Conversion, OutboundRow, OutcomeKind, RowOutcome
-from convsync.tokens import MemoryTokens
 
 #: what a row left in ``sending`` by a crash becomes (``recover``)
 NO_RECEIPT = RowOutcome(

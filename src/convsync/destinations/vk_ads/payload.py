@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from convsync.core.errors import RowRejected
+from convsync.core.model import Conversion, Identifiers
 from convsync.destinations import preflight
 from convsync.destinations.vk_ads.config import FORBIDDEN_GOAL_CHARS, VkAdsTarget
-from convsync.errors import RowRejected
-from convsync.model import Conversion, Identifiers
 
 PLATFORM = "VK Ads"
 

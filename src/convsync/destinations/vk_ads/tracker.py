@@ -48,11 +48,11 @@ from urllib.parse import quote
 import requests
 from urllib3.exceptions import NewConnectionError
 
-from convsync import network
-from convsync.errors import DestinationUnavailable
-from convsync.http import excerpt, new_session, retry_after
-from convsync.model import OutboundRow, OutcomeKind, RowOutcome
-from convsync.pacing import Pacer
+from convsync.core import network
+from convsync.core.errors import DestinationUnavailable
+from convsync.core.http import excerpt, new_session, retry_after
+from convsync.core.model import OutboundRow, OutcomeKind, RowOutcome
+from convsync.core.pacing import Pacer
 
 #: statuses that say "this tracker URL takes no events": a wrong tracker_url or a ban
 REFUSED = frozenset({401, 403, 404, 410})

@@ -13,10 +13,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from convsync.core.errors import RowRejected
+from convsync.core.model import Conversion
 from convsync.destinations import preflight
 from convsync.destinations.yandex_metrica.config import CALL_COLUMNS, MetricaTarget
-from convsync.errors import RowRejected
-from convsync.model import Conversion
 
 _SECONDS = re.compile(r"[0-9]{1,9}")
 _CLOCK = re.compile(r"(?:([0-9]{1,4}):)?([0-9]{1,2}):([0-9]{2})")

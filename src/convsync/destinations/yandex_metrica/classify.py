@@ -27,9 +27,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from convsync.errors import ConvsyncError, DestinationUnavailable, PermanentError, TransientError
-from convsync.http import retry_after
-from convsync.logging import REDACTED
+from convsync.core.errors import (
+    ConvsyncError,
+    DestinationUnavailable,
+    PermanentError,
+    TransientError,
+)
+from convsync.core.http import retry_after
+from convsync.core.logging import REDACTED
 
 _SHOWN_MAX = 300
 

@@ -21,7 +21,8 @@ import requests
 from pydantic import BaseModel, ConfigDict, ValidationError
 from urllib3.exceptions import NewConnectionError
 
-from convsync import network
+from convsync.core import network
+from convsync.core.errors import DestinationUnavailable, TransientError
 from convsync.destinations.yandex_metrica.classify import (
     UploadMaybeStored,
     parse_error,
@@ -29,7 +30,6 @@ from convsync.destinations.yandex_metrica.classify import (
     to_exception,
 )
 from convsync.destinations.yandex_metrica.config import MetricaConfig
-from convsync.errors import DestinationUnavailable, TransientError
 
 #: uploadings asked for per page of the list (the API's default and maximum)
 PAGE = 10_000

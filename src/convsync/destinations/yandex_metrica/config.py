@@ -12,7 +12,7 @@ from pydantic import (
     model_validator,
 )
 
-from convsync.configbase import Id, StrictModel
+from convsync.core.configtypes import Id, StrictModel
 from convsync.destinations.preflight import bad_chars
 
 #: characters Metrica forbids in a goal identifier (JS-event goals, "matches"/"contains")

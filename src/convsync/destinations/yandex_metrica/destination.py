@@ -10,7 +10,7 @@ recovered``; listed without it: sent again under the same comment; the list not
 answering: still unclear. Rows still unclear when the run's tries end wait in
 ``sending`` under their batch for the recovery step of a later run, which looks again
 (``recover``), with the record of the upload (status ``UNCLEAR``) telling since when
-and how often (``recall``); see ``convsync.delivery`` and ``uploads``. A batch a crash
+and how often (``recall``); see ``convsync.sync.delivery`` and ``uploads``. A batch a crash
 left in ``sending`` is looked up the same way.
 """
 
@@ -25,17 +25,10 @@ from typing import Any
 
 import requests
 
-from convsync.destinations.base import Destination
-from convsync.destinations.yandex_metrica import uploads
-from convsync.destinations.yandex_metrica.classify import UploadMaybeStored
-from convsync.destinations.yandex_metrica.client import NETWORK_CODES, MetricaClient, Uploading
-from convsync.destinations.yandex_metrica.config import MetricaConfig, MetricaTarget
-from convsync.destinations.yandex_metrica.csvfile import build_csv
-from convsync.destinations.yandex_metrica.payload import CALLS, build_row, identifier_columns
-from convsync.errors import DestinationUnavailable, PermanentError, TransientError
-from convsync.http import new_session
-from convsync.logging import register_secret
-from convsync.model import (
+from convsync.core.errors import DestinationUnavailable, PermanentError, TransientError
+from convsync.core.http import new_session
+from convsync.core.logging import register_secret
+from convsync.core.model import (
     UNCLEAR_CODE,
     Conversion,
     OutboundRow,
@@ -43,6 +36,13 @@ from convsync.model import (
     RowOutcome,
     UploadRecord,
 )
+from convsync.destinations.base import Destination
+from convsync.destinations.yandex_metrica import uploads
+from convsync.destinations.yandex_metrica.classify import UploadMaybeStored
+from convsync.destinations.yandex_metrica.client import NETWORK_CODES, MetricaClient, Uploading
+from convsync.destinations.yandex_metrica.config import MetricaConfig, MetricaTarget
+from convsync.destinations.yandex_metrica.csvfile import build_csv
+from convsync.destinations.yandex_metrica.payload import CALLS, build_row, identifier_columns
 
 #: what Metrica accepts in a comment: digits, Latin and Cyrillic letters, ≤ 255
 _COMMENT = re.compile(r"[0-9A-Za-zА-Яа-яЁё]{1,240}")

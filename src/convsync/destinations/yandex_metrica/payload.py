@@ -14,11 +14,11 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+from convsync.core.errors import RowRejected
+from convsync.core.model import Conversion, Identifiers
 from convsync.destinations import preflight
 from convsync.destinations.yandex_metrica.calls import call_cells
 from convsync.destinations.yandex_metrica.config import FORBIDDEN_TARGET_CHARS, MetricaTarget
-from convsync.errors import RowRejected
-from convsync.model import Conversion, Identifiers
 
 PLATFORM = "Yandex.Metrica"
 #: the upload type of a calls file (``offline_conversions/upload?type=CALLS``)

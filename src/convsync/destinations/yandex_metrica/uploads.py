@@ -15,7 +15,7 @@ An upload whose answer was lost (a timeout, a dropped connection, a 5xx after th
 went out) while Metrica's list of uploads would not say whether it has the file is kept
 as a record of status ``UNCLEAR`` (``unclear_record``): the comment it is found by, since
 when its fate is unclear and how many look-ups failed. Its rows wait in ``sending``
-(see ``convsync.delivery``). The next look-up waits as long as the upload has been
+(see ``convsync.sync.delivery``). The next look-up waits as long as the upload has been
 unclear — at least 5 minutes, at most 6 hours (``next_lookup``); after 3 days and at
 least 3 failed look-ups convsync stops looking (``given_up_unclear``): the rows become
 ``uncertain``, for a person to check in Metrica and ``convsync retry --uncertain``.
@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from convsync.core.model import NOT_STORED, UNCLEAR, DeliveryState, UploadRecord
 from convsync.destinations.followup import CheckSchedule, uploaded_at
 from convsync.destinations.yandex_metrica.client import Uploading
-from convsync.model import NOT_STORED, UNCLEAR, DeliveryState, UploadRecord
 
 FINAL_STATUSES = frozenset({"PROCESSED", "LINKAGE_FAILURE"})
 #: wait before the first check, then after each check (the last one repeats); give up

@@ -22,11 +22,11 @@ from typing import Any
 
 import requests
 
-from convsync.errors import TransientError, UserError
-from convsync.http import excerpt
-from convsync.logging import register_secret
+from convsync.core.errors import TransientError, UserError
+from convsync.core.http import excerpt
+from convsync.core.logging import register_secret
+from convsync.core.tokens import TokenStore
 from convsync.sources.amocrm.config import AmoOAuth, AmoTokenAuth
-from convsync.tokens import TokenStore
 
 TOKEN_PATH = "/oauth2/access_token"  # noqa: S105 - an endpoint path, not a password
 #: an access token this close to its end is refreshed before use

@@ -32,7 +32,7 @@ from pydantic import (
     model_validator,
 )
 
-from convsync.configbase import Id, Lookback, StrictModel, TimeZoneName
+from convsync.core.configtypes import Id, Lookback, StrictModel, TimeZoneName
 
 #: attributes of a lead that ``lead.<name>`` reads from the lead itself
 LEAD_ATTRIBUTES = frozenset(

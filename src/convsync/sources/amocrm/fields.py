@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from convsync.errors import UserError
+from convsync.core.errors import UserError
 from convsync.sources.amocrm.client import AmoClient
 from convsync.sources.amocrm.config import AmoCrmSourceConfig, AmoFieldRef
 

@@ -29,13 +29,13 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from convsync.errors import UserError
-from convsync.model import RawRecord, RecordRejection
+from convsync.core.errors import UserError
+from convsync.core.model import RawRecord, RecordRejection, SourceState
 from convsync.sources.amocrm.auth import credentials_for
 from convsync.sources.amocrm.client import AmoClient, AmoNotFound
 from convsync.sources.amocrm.config import AmoCrmSourceConfig
 from convsync.sources.amocrm.fields import FieldPlan, resolve_fields
-from convsync.sources.base import PulledChunk, Source, SourceContext, SourceState
+from convsync.sources.base import PulledChunk, Source, SourceContext
 
 log = structlog.get_logger("convsync.sources.amocrm")
 

@@ -24,11 +24,11 @@ from urllib.parse import quote
 
 import requests
 
-from convsync import network
-from convsync.errors import TransientError, UserError
-from convsync.http import excerpt, new_session, retry_after
-from convsync.logging import register_secret
-from convsync.retry import transient_retry
+from convsync.core import network
+from convsync.core.errors import TransientError, UserError
+from convsync.core.http import excerpt, new_session, retry_after
+from convsync.core.logging import register_secret
+from convsync.core.retry import transient_retry
 from convsync.sources.bitrix24.limiter import LeakyBucket
 
 #: commands in one ``batch`` (the platform's limit) and rows in one list page

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from convsync.configbase import Int64, Lookback, StrictModel, TimeZoneName, WholeNumber
+from convsync.core.configtypes import Int64, Lookback, StrictModel, TimeZoneName, WholeNumber
 
 #: a canonical field the source fills without a mapping (the user's mapping wins)
 DEFAULT_FIELDS = {"value": "OPPORTUNITY", "currency": "CURRENCY_ID"}

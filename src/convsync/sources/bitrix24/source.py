@@ -24,10 +24,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
-from convsync.errors import UserError
-from convsync.model import RawRecord, RecordRejection
-from convsync.parsing import ParseError, parse_timestamp
-from convsync.sources.base import PulledChunk, Source, SourceState
+from convsync.core.errors import UserError
+from convsync.core.model import RawRecord, RecordRejection, SourceState
+from convsync.core.parsing import ParseError, parse_timestamp
+from convsync.sources.base import PulledChunk, Source
 from convsync.sources.bitrix24.client import MAX_BATCH, PAGE, Bitrix24Client, chunks_of
 from convsync.sources.bitrix24.config import CONTACT_PREFIX, DEFAULT_FIELDS, Bitrix24SourceConfig
 

@@ -31,8 +31,8 @@ from google.auth.credentials import Credentials
 from google.cloud import bigquery
 from google.oauth2 import service_account
 
-from convsync import network
-from convsync.errors import UserError
+from convsync.core import network
+from convsync.core.errors import UserError
 from convsync.sources.ga4.config import Ga4BigQuerySourceConfig
 from convsync.sources.ga4.query import DAILY_PREFIX, INTRADAY_PREFIX
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
-from convsync.configbase import (
+from convsync.core.configtypes import (
     BaseUrl,
     ByteSize,
     Duration,

@@ -24,9 +24,9 @@ from typing import Any, ClassVar
 
 import structlog
 
-from convsync.errors import UserError
-from convsync.model import RawRecord, RecordRejection
-from convsync.sources.base import PulledChunk, Source, SourceContext, SourceState
+from convsync.core.errors import UserError
+from convsync.core.model import RawRecord, RecordRejection, SourceState
+from convsync.sources.base import PulledChunk, Source, SourceContext
 from convsync.sources.ga4.client import BigQueryReader
 from convsync.sources.ga4.config import Ga4BigQuerySourceConfig, merged_fields
 from convsync.sources.ga4.query import (

@@ -24,10 +24,10 @@ from typing import Any
 
 import requests
 
-from convsync import network
-from convsync.errors import TransientError, UserError
-from convsync.http import error_body, excerpt, json_object, new_session, retry_after
-from convsync.retry import transient_retry
+from convsync.core import network
+from convsync.core.errors import TransientError, UserError
+from convsync.core.http import error_body, excerpt, json_object, new_session, retry_after
+from convsync.core.retry import transient_retry
 
 #: HubSpot's documented maxima
 SEARCH_PAGE = 200

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from convsync.configbase import BaseUrl, Lookback, StrictModel, TimeZoneName
+from convsync.core.configtypes import BaseUrl, Lookback, StrictModel, TimeZoneName
 
 #: what a won deal carries unless ``fields`` says otherwise: the deal's own amount and
 #: currency, the first associated contact's e-mail, phone, Google click id and first

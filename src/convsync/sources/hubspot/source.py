@@ -22,11 +22,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
-from convsync.errors import UserError
-from convsync.logging import register_secret
-from convsync.model import RawRecord, RecordRejection
-from convsync.parsing import ParseError, describe_value, parse_timestamp
-from convsync.sources.base import PulledChunk, Source, SourceContext, SourceState
+from convsync.core.errors import UserError
+from convsync.core.logging import register_secret
+from convsync.core.model import RawRecord, RecordRejection, SourceState
+from convsync.core.parsing import ParseError, describe_value, parse_timestamp
+from convsync.sources.base import PulledChunk, Source, SourceContext
 from convsync.sources.hubspot.client import (
     ASSOCIATIONS_BATCH,
     SEARCH_CAP,

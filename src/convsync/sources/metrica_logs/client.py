@@ -29,11 +29,11 @@ from typing import Any
 
 import requests
 
-from convsync import network
-from convsync.errors import TransientError, UserError
-from convsync.http import excerpt, json_object, new_session, retry_after
-from convsync.pacing import Pacer
-from convsync.retry import transient_retry
+from convsync.core import network
+from convsync.core.errors import TransientError, UserError
+from convsync.core.http import excerpt, json_object, new_session, retry_after
+from convsync.core.pacing import Pacer
+from convsync.core.retry import transient_retry
 from convsync.sources.metrica_logs import tsv
 
 TIMEOUT = (10.0, 120.0)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from convsync.configbase import (
+from convsync.core.configtypes import (
     BaseUrl,
     Duration,
     Id,

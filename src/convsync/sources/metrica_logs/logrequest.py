@@ -19,8 +19,8 @@ from typing import Any
 
 from tenacity import RetryCallState, Retrying, retry_if_result, wait_exponential
 
-from convsync.errors import UserError
-from convsync.logging import get_logger
+from convsync.core.errors import UserError
+from convsync.core.logging import get_logger
 from convsync.sources.metrica_logs.client import MetricaLogsClient
 
 log = get_logger(__name__)

@@ -24,10 +24,10 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from convsync.errors import UserError
-from convsync.logging import get_logger, register_secret
-from convsync.model import RawRecord
-from convsync.sources.base import PulledChunk, Source, SourceContext, SourceState
+from convsync.core.errors import UserError
+from convsync.core.logging import get_logger, register_secret
+from convsync.core.model import RawRecord, SourceState
+from convsync.sources.base import PulledChunk, Source, SourceContext
 from convsync.sources.metrica_logs.client import MetricaLogsClient
 from convsync.sources.metrica_logs.config import MetricaLogsSourceConfig
 from convsync.sources.metrica_logs.logrequest import LogRequests, Span

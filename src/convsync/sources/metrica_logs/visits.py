@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 
-from convsync.errors import UserError
-from convsync.identity import click_ids_from_url
-from convsync.model import RawRecord, RecordRejection
-from convsync.parsing import describe_value
+from convsync.core.errors import UserError
+from convsync.core.identity import click_ids_from_url
+from convsync.core.model import RawRecord, RecordRejection
+from convsync.core.parsing import describe_value
 from convsync.sources.metrica_logs import tsv
 
 VISIT_ID = "ym:s:visitID"

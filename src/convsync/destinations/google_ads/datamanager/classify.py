@@ -25,9 +25,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from convsync.core.errors import (
+    ConvsyncError,
+    DestinationUnavailable,
+    PermanentError,
+    TransientError,
+)
 from convsync.destinations.google_ads.classify import is_rate_limit, next_quota_reset
 from convsync.destinations.google_ads.datamanager.failures import CallFailure, Violation
-from convsync.errors import ConvsyncError, DestinationUnavailable, PermanentError, TransientError
 
 if TYPE_CHECKING:
     from convsync.destinations.google_ads.client import Addresses
@@ -158,7 +163,7 @@ def call_error(
 
     A call that failed in the network (no connection to ``addresses.api``, no answer in
     time, or no new access token from ``addresses.token``) is classified as its status
-    says, in the plain words of ``convsync.network``."""
+    says, in the plain words of ``convsync.core.network``."""
     status = failure.status
     said = f"the Data Manager API answered {failure.label.rstrip('.')}"
     if AUTH_PLUGIN_FAILED in failure.message:

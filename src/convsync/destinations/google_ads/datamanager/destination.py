@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from convsync.core.errors import DestinationUnavailable, TransientError
+from convsync.core.model import Adjustment, Conversion, OutboundRow, RowOutcome, UploadRecord
 from convsync.destinations.base import Destination
 from convsync.destinations.google_ads.config import (
     REQUEST_TIMEOUT,
@@ -17,8 +19,6 @@ from convsync.destinations.google_ads.config import (
     GoogleAdsTarget,
 )
 from convsync.destinations.google_ads.datamanager import payload, status
-from convsync.errors import DestinationUnavailable, TransientError
-from convsync.model import Adjustment, Conversion, OutboundRow, RowOutcome, UploadRecord
 
 # The network side (google-auth, gRPC, the client library) is imported where it is used:
 # a dry run builds payloads with this class and never touches it.

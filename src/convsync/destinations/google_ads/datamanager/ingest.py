@@ -25,6 +25,8 @@ from typing import Any
 
 from google.api_core import exceptions as core_exceptions
 
+from convsync.core.errors import DestinationUnavailable, PermanentError, TransientError
+from convsync.core.model import OutboundRow, RowOutcome
 from convsync.destinations.google_ads.client import Addresses
 from convsync.destinations.google_ads.config import GoogleAdsConfig
 from convsync.destinations.google_ads.datamanager import classify, request
@@ -33,8 +35,6 @@ from convsync.destinations.google_ads.datamanager.api import (
     IngestEventsResponse,
 )
 from convsync.destinations.google_ads.datamanager.failures import CallFailure, Violation, decode
-from convsync.errors import DestinationUnavailable, PermanentError, TransientError
-from convsync.model import OutboundRow, RowOutcome
 
 #: a batch whose destination stopped after part of it went: the rest waits this long
 HELD_FOR = timedelta(minutes=15)

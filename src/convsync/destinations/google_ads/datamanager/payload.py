@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from convsync.core.errors import RowRejected, RowSkipped
+from convsync.core.model import Adjustment, AdjustmentKind, Conversion
 from convsync.destinations.google_ads.adjustments import check_adjustment_timing
 from convsync.destinations.google_ads.config import GoogleAdsConfig, GoogleAdsTarget
 from convsync.destinations.google_ads.payload import (
@@ -34,8 +36,6 @@ from convsync.destinations.google_ads.payload import (
     hashed_contacts,
     no_identifier,
 )
-from convsync.errors import RowRejected, RowSkipped
-from convsync.model import Adjustment, AdjustmentKind, Conversion
 
 #: Google's own samples send offline conversions as WEB events (required since v1.2)
 DEFAULT_EVENT_SOURCE = "WEB"

@@ -26,8 +26,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from convsync.core.model import DeliveryState, UploadRecord
 from convsync.destinations.followup import CheckSchedule
-from convsync.model import DeliveryState, UploadRecord
 
 SCHEDULE = CheckSchedule(
     delays=(

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from convsync.core.pacing import WindowLimit
 from convsync.destinations.google_ads.datamanager.api import (
     IngestEventsRequest,
     IngestEventsResponse,
@@ -17,7 +18,6 @@ from convsync.destinations.google_ads.datamanager.api import (
     RetrieveRequestStatusRequest,
     RetrieveRequestStatusResponse,
 )
-from convsync.pacing import WindowLimit
 
 if TYPE_CHECKING:
     from google.auth.credentials import Credentials

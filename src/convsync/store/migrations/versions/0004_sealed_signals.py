@@ -5,7 +5,7 @@ Revises: 0003
 Create Date: 2026-12-05
 
 ``conversions.sealed`` keeps a conversion's IP address, user agent and session
-attributes as one encrypted token (see ``convsync.sealing``) until its deliveries are
+attributes as one encrypted token (see ``convsync.core.sealing``) until its deliveries are
 settled; then it is set to NULL. The partial index holds only the conversions that
 still have one, so finding them stays cheap however large the ledger grows.
 ``uploads.delivery_ids`` (JSON list) names the rows of an upload when a claimed batch

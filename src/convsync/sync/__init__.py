@@ -1,0 +1,1 @@
+"""One sync run: pull, map, record, plan, deliver, and its summary."""
