@@ -78,18 +78,22 @@ def due_rows(
 
 
 def count_due(connection: Connection, *, destination: str, now: datetime) -> int:
-    """How many deliveries ``due_rows`` would list, all pages together."""
-    due = sa.and_(
-        deliveries.c.destination == destination,
-        sa.or_(
-            deliveries.c.state == _PENDING,
-            sa.and_(
-                deliveries.c.state == _DEFERRED,
-                sa.or_(deliveries.c.retry_at.is_(None), deliveries.c.retry_at <= now),
-            ),
-        ),
+    """How many deliveries ``due_rows`` would list, all pages together.
+
+    Two counts, not one with OR: the pending ones are counted from the claim index alone,
+    and only the (few) deferred ones need their row for ``retry_at``. One OR made SQLite
+    read every row of the destination (0.8 s for 800,000 of them, read cold)."""
+    pending = sa.select(sa.func.count()).where(
+        deliveries.c.destination == destination, deliveries.c.state == _PENDING
     )
-    return int(connection.execute(sa.select(sa.func.count()).where(due)).scalar_one())
+    deferred = sa.select(sa.func.count()).where(
+        deliveries.c.destination == destination,
+        deliveries.c.state == _DEFERRED,
+        sa.or_(deliveries.c.retry_at.is_(None), deliveries.c.retry_at <= now),
+    )
+    return int(connection.execute(pending).scalar_one()) + int(
+        connection.execute(deferred).scalar_one()
+    )
 
 
 def oldest_due(connection: Connection, *, destination: str, now: datetime) -> datetime | None:
