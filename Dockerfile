@@ -72,7 +72,7 @@ VOLUME ["/data"]
 # health and metrics endpoint of `convsync run`; its webhook endpoint (webhooks.port)
 EXPOSE 8080 8090
 
-# The probe imports only `socket` (`convsync health` starts the CLI: ~0.5 s of CPU).
+# The probe imports only `socket` (`convsync health` starts the CLI: ~0.4 s of CPU).
 # While starting, it asks every 2 s, so the container turns healthy within seconds;
 # failures in the first 60 s (migrations, a first sync) do not count.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --start-interval=2s --retries=3 \

@@ -8,18 +8,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from pydantic import BaseModel
-
 from convsync.config.messages import suggest
-from convsync.config.models import KNOWN_FIELDS
+from convsync.config.models import KNOWN_FIELDS, SOURCE_MODELS
 from convsync.config.text import ConfigPath, LineIndex, dotted
 from convsync.core.errors import ConfigProblem
-from convsync.destinations import DESTINATION_TYPES, adjustable_types, destination_config_models
-from convsync.sources import source_config_models
+from convsync.destinations import DESTINATION_TYPES, adjustable_types
 
-#: each type's model of a ``sources.<name>`` / ``destinations.<name>`` block
-SOURCE_MODELS: dict[str, type[BaseModel]] = source_config_models()
-DESTINATION_MODELS: dict[str, type[BaseModel]] = destination_config_models()
 #: the destination types that take adjustments
 ADJUSTABLE_TYPES = adjustable_types()
 

@@ -54,20 +54,23 @@ class DestinationSettings(Protocol):
 if TYPE_CHECKING:
     SourceConfig: TypeAlias = SourceSettings
     DestinationConfig: TypeAlias = DestinationSettings
-else:
-    # the registries' models, in their order, told apart by ``type``: a new connector
-    # type is a line in its registry (sources/__init__.py, destinations/__init__.py)
+
+#: each type's model of a ``sources.<name>`` / ``destinations.<name>`` block, and of a
+#: goal's ``send.<destination>`` block, from the registries (sources/__init__.py,
+#: destinations/__init__.py) in their order: a new connector type is a line there
+SOURCE_MODELS: dict[str, type[BaseModel]] = source_config_models()
+DESTINATION_MODELS: dict[str, type[BaseModel]] = destination_config_models()
+TARGET_MODELS: dict[str, type[BaseModel]] = target_models()
+
+if not TYPE_CHECKING:  # the unions pydantic validates with, told apart by ``type``
     SourceConfig = Annotated[
-        Union[tuple(source_config_models().values())],  # noqa: UP007 - built at run time
+        Union[tuple(SOURCE_MODELS.values())],  # noqa: UP007 - built at run time
         Field(discriminator="type"),
     ]
     DestinationConfig = Annotated[
-        Union[tuple(destination_config_models().values())],  # noqa: UP007 - likewise
+        Union[tuple(DESTINATION_MODELS.values())],  # noqa: UP007 - likewise
         Field(discriminator="type"),
     ]
-
-#: destination type → the model of a goal's ``send.<destination>`` block
-TARGET_MODELS: dict[str, type[BaseModel]] = target_models()
 
 #: canonical record fields with a meaning of their own (others may be used in ``when``)
 KNOWN_FIELDS = frozenset(

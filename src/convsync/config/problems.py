@@ -19,9 +19,10 @@ from typing import Any
 from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic_core import ErrorDetails
 
-from convsync.config.checks import DESTINATION_MODELS, SOURCE_MODELS
 from convsync.config.messages import choices, describe, describe_union, kind_of, suggest
 from convsync.config.models import (
+    DESTINATION_MODELS,
+    SOURCE_MODELS,
     TARGET_MODELS,
     AppConfig,
     DeliveryConfig,

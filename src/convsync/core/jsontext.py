@@ -24,11 +24,3 @@ def dumps(obj: Any) -> str:
         return orjson.dumps(obj).decode()
     except orjson.JSONEncodeError:
         return _FALLBACK.encode(obj)
-
-
-def dumps_bytes(obj: Any) -> bytes:
-    """``obj`` as compact JSON, UTF-8."""
-    try:
-        return orjson.dumps(obj)
-    except orjson.JSONEncodeError:
-        return _FALLBACK.encode(obj).encode()

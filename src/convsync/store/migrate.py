@@ -5,8 +5,8 @@ folder, and the connection to migrate is handed to ``env.py`` through
 ``Config.attributes`` so the upgrade runs inside a transaction this module controls.
 
 A ledger already at this code's revision (every run but the first after an upgrade) is
-recognised with one plain query, without loading alembic (with Mako and Pygments, a
-fifth of a no-op run's start).
+recognised with one plain query, without loading alembic (measured: 0.075 s of CPU and
+9 MB per process, against 0.003 s and under 1 MB).
 """
 
 from __future__ import annotations

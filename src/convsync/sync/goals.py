@@ -62,9 +62,6 @@ def _all_of(
         return lambda fields: True
     if len(conditions) == 1:
         return conditions[0]
-    if len(conditions) == 2:
-        first, second = conditions
-        return lambda fields: first(fields) and second(fields)
     return lambda fields: all(cond(fields) for cond in conditions)
 
 

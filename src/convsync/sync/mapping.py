@@ -5,9 +5,9 @@ Threads cannot overlap them (binding rows holds the GIL), so where a core and me
 are to spare (``CONVSYNC_MAP_PROCESS_MIN_BYTES`` set), a large backlog is mapped in a
 child process that sends prepared rows, while this process writes them. It is off by
 default: the child holds its own ~120 MB of imports and data, and the pickling costs
-CPU, so on a small VM one process is both leaner and no slower. Prepared rows, not the
-model's dataclasses, cross the process boundary: pickling a chunk of dataclasses costs
-more than the overlap gains.
+CPU, so on a small VM (one core, little memory) one process is the better choice.
+Prepared rows, not the model's dataclasses, cross the process boundary: pickling a
+chunk of dataclasses costs more than the overlap gains.
 """
 
 from __future__ import annotations

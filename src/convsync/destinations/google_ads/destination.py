@@ -23,7 +23,7 @@ from convsync.destinations.google_ads.payload import (
 )
 
 if TYPE_CHECKING:
-    # google-ads and gRPC (a second and 70 MB) load when the destination connects, not
+    # google-ads and gRPC (~70 MB resident) load when the destination connects, not
     # when a dry run or the mapping process builds payloads
     from convsync.destinations.google_ads.upload import Uploader
 
